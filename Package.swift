@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, each knowing only the one below:
+//   CFuse3 (libfuse3 C API) → FuseKit (Swift bridge, no AI concepts) → AIFSCore (the filesystem) → aifs (CLI)
+let package = Package(
+    name: "aifs",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "aifs", targets: ["aifs"]),
+        .library(name: "FuseKit", targets: ["FuseKit"]),
+        .library(name: "AIFSCore", targets: ["AIFSCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFuse3",
+            pkgConfig: "fuse3",
+            providers: [.apt(["libfuse3-dev"])]
+        ),
+        .target(
+            name: "FuseKit",
+            dependencies: [
+                "CFuse3",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "AIFSCore",
+            dependencies: [
+                "FuseKit",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "aifs",
+            dependencies: [
+                "AIFSCore",
+                "FuseKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "FuseKitTests", dependencies: ["FuseKit"]),
+        .testTarget(name: "AIFSCoreTests", dependencies: ["AIFSCore"]),
+        // Starts the real daemon (the `aifs` product) on temp mountpoints; also runs Tests/Acceptance/*.sh.
+        .testTarget(name: "MountTests", dependencies: ["aifs"]),
+    ]
+)

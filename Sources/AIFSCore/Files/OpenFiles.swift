@@ -1,0 +1,75 @@
+import FuseKit
+
+/// One open descriptor's state (acme: one cursor per open file). FuseKit hands the object back
+/// with every request on that descriptor and drops it after `release`.
+class OpenFile {}
+
+/// `input`: the bytes of one message, committed at the first flush that has any.
+final class InputFile: OpenFile {
+    let socket: Socket
+    let uid: UInt32
+    var buffer: [UInt8] = []
+    /// Once a write failed (`EFBIG`), the whole message is refused.
+    var failure: Errno?
+    init(socket: Socket, uid: UInt32) {
+        self.socket = socket
+        self.uid = uid
+    }
+}
+
+/// `output`: the stream; holds nothing but the poll registration key.
+final class OutputFile: OpenFile {
+    let socket: Socket
+    init(socket: Socket) { self.socket = socket }
+}
+
+/// `error`: consuming reads, never blocking.
+final class ErrorFile: OpenFile {
+    let socket: Socket
+    init(socket: Socket) { self.socket = socket }
+}
+
+/// `transcript`: regular-file reads at offsets.
+final class TranscriptFile: OpenFile {
+    let socket: Socket
+    init(socket: Socket) { self.socket = socket }
+}
+
+/// A generated text taken at open (`ctl`, `/ai/ctl`, `/ai/models`), plus the command bytes
+/// written so far on this descriptor that do not yet end in a newline.
+final class ControlFile: OpenFile {
+    let socket: Socket?
+    let text: [UInt8]
+    var pending: [UInt8] = []
+    init(socket: Socket?, text: String) {
+        self.socket = socket
+        self.text = Array(text.utf8)
+    }
+}
+
+/// `prompt`: a private copy edited with regular-file semantics, stored at flush if changed.
+final class PromptFile: OpenFile {
+    let socket: Socket
+    var buffer: [UInt8]
+    var dirty: Bool
+    init(socket: Socket, truncate: Bool) {
+        self.socket = socket
+        self.buffer = truncate ? [] : socket.prompt
+        self.dirty = truncate
+    }
+}
+
+/// An open directory: its listing, taken once at `opendir` so offsets are stable.
+final class DirectoryListing: OpenFile {
+    let entries: [DirectoryEntry]
+    init(entries: [DirectoryEntry]) { self.entries = entries }
+}
+
+extension Array where Element == UInt8 {
+    /// `size` bytes from `offset`, for regular-file reads of generated text.
+    func slice(offset: Int64, size: Int) -> [UInt8] {
+        let start = Int(clamping: offset)
+        guard start < count else { return [] }
+        return Array(self[start..<Swift.min(count, start + size)])
+    }
+}

@@ -1,0 +1,87 @@
+import FuseKit
+import Synchronization
+
+/// All sockets by name and by id. Creation, removal and renaming are checked here.
+///
+/// Lock order: the registry's lock may be held while calling into a socket, never the reverse.
+public final class SocketRegistry: Sendable {
+    private struct State {
+        var byName: [String: Socket] = [:]
+        var byID: [SocketID: Socket] = [:]
+        var nextID: SocketID = InodeScheme.firstSocketID
+    }
+    private let state = Mutex(State())
+    public let environment: SocketEnvironment
+
+    public init(environment: SocketEnvironment) {
+        self.environment = environment
+    }
+
+    public func socket(named name: String) -> Socket? { state.withLock { $0.byName[name] } }
+    public func socket(id: SocketID) -> Socket? { state.withLock { $0.byID[id] } }
+
+    /// Every socket, oldest first.
+    public func all() -> [Socket] {
+        state.withLock { $0.byID.values.sorted { $0.id < $1.id } }
+    }
+
+    public var count: Int { state.withLock { $0.byID.count } }
+
+    /// Creates a socket. `EINVAL` (bad name or unknown model), `EEXIST`, `ENOSPC` (limit).
+    public func create(name: FileName, model: String? = nil, uid: UInt32, gid: UInt32, mode: UInt32) throws(SocketError) -> Socket {
+        if let problem = SocketName.problem(with: name) { throw SocketError(.EINVAL, problem) }
+        let name = name.string!
+        let catalog = environment.catalog()
+        let model = model ?? catalog.defaultModel
+        guard catalog.contains(model) else { throw SocketError(.EINVAL, "unknown model '\(model)'") }
+        let limit = environment.limits.maxSockets
+        let result: Result<Socket, SocketError> = state.withLock { s in
+            if s.byName[name] != nil { return .failure(SocketError(.EEXIST, "socket '\(name)' exists")) }
+            if s.byID.count >= limit { return .failure(SocketError(.ENOSPC, "socket limit (\(limit)) reached")) }
+            let socket = Socket(id: s.nextID, name: name, model: model, uid: uid, gid: gid, mode: mode, environment: environment)
+            s.nextID += 1
+            s.byName[name] = socket
+            s.byID[socket.id] = socket
+            return .success(socket)
+        }
+        let socket = try result.get()
+        environment.store.record(.socketCreated(socket.id, name: name))
+        return socket
+    }
+
+    /// Removes a socket and stops its work. `ENOENT`.
+    @discardableResult
+    public func remove(name: String) throws(SocketError) -> Socket {
+        let removed = state.withLock { s -> Socket? in
+            guard let socket = s.byName.removeValue(forKey: name) else { return nil }
+            s.byID.removeValue(forKey: socket.id)
+            return socket
+        }
+        guard let removed else { throw SocketError(.ENOENT, "no socket '\(name)'") }
+        removed.close()
+        environment.store.record(.socketRemoved(removed.id))
+        return removed
+    }
+
+    /// Renames a socket, keeping its history. `ENOENT`, `EINVAL`, `EEXIST`.
+    public func rename(from old: String, to new: FileName) throws(SocketError) {
+        if let problem = SocketName.problem(with: new) { throw SocketError(.EINVAL, problem) }
+        let newName = new.string!
+        let result: SocketError? = state.withLock { s in
+            guard let socket = s.byName[old] else { return SocketError(.ENOENT, "no socket '\(old)'") }
+            if old == newName { return nil }
+            if s.byName[newName] != nil { return SocketError(.EEXIST, "socket '\(newName)' exists") }
+            s.byName.removeValue(forKey: old)
+            s.byName[newName] = socket
+            socket.rename(to: newName)
+            return nil
+        }
+        if let result { throw result }
+        if let socket = socket(named: newName) { environment.store.record(.socketRenamed(socket.id, name: newName)) }
+    }
+
+    /// Stops every socket (daemon shutdown).
+    public func shutdownAll() {
+        for socket in all() { socket.shutdown() }
+    }
+}

@@ -1,0 +1,601 @@
+import FuseKit
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the daemon says about itself in `/ai/ctl`.
+public struct DaemonIdentity: Sendable {
+    public var version: String
+    public var mountpoint: String
+    public var started: Double
+    public var pid: Int32
+    public var uid: UInt32
+    public var gid: UInt32
+    public init(version: String, mountpoint: String, started: Double = WallClock.now(),
+                pid: Int32 = getpid(), uid: UInt32 = getuid(), gid: UInt32 = getgid()) {
+        self.version = version
+        self.mountpoint = mountpoint
+        self.started = started
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+    }
+}
+
+/// Tells the kernel to forget cached names when the tree changes without a request from it.
+public protocol KernelCacheInvalidator: AnyObject, Sendable {
+    func invalidateEntry(parent: Inode, name: String)
+    func invalidateInode(_ inode: Inode, dataToo: Bool)
+}
+
+extension FuseSession: KernelCacheInvalidator {}
+
+/// The aifs tree as a FUSE filesystem: `/ai/{ctl,models,team-chat-all,memory,snapshots}` and one
+/// directory per socket with `input output error ctl prompt transcript`.
+///
+/// Handlers run on the FUSE loop thread and never block: they read or change socket state
+/// under short locks, answer at once, or park the request (a read waiting for a reply, a flush
+/// waiting for its commit). `docs/file-protocol.md` gives each file's errnos.
+public final class AIFileSystem: FileSystem {
+    public let registry: SocketRegistry
+    public let identity: DaemonIdentity
+    private let invalidatorBox = Mutex<KernelCacheInvalidatorRef?>(nil)
+
+    /// Seconds the kernel may cache names and stable attributes.
+    static let entryTimeout = 1.0
+
+    public init(registry: SocketRegistry, identity: DaemonIdentity) {
+        self.registry = registry
+        self.identity = identity
+    }
+
+    /// Set once mounted, so changes from outside requests reach the kernel's caches.
+    public func setInvalidator(_ invalidator: (any KernelCacheInvalidator)?) {
+        invalidatorBox.withLock { $0 = invalidator.map(KernelCacheInvalidatorRef.init) }
+    }
+
+    var environment: SocketEnvironment { registry.environment }
+
+    // MARK: Nodes
+
+    enum Node {
+        case root
+        case daemonControl
+        case models
+        case teamChat
+        case memory
+        case memorySearch
+        case snapshots
+        case socketDirectory(Socket)
+        case socketFile(Socket, SocketFile)
+    }
+
+    func node(_ inode: Inode) -> Node? {
+        switch inode {
+        case InodeScheme.root: return .root
+        case InodeScheme.daemonControl: return .daemonControl
+        case InodeScheme.models: return .models
+        case InodeScheme.teamChat: return .teamChat
+        case InodeScheme.memory: return .memory
+        case InodeScheme.memorySearch: return .memorySearch
+        case InodeScheme.snapshots: return .snapshots
+        default:
+            guard let (id, file) = InodeScheme.decode(inode), let socket = registry.socket(id: id) else { return nil }
+            if let file { return .socketFile(socket, file) }
+            return .socketDirectory(socket)
+        }
+    }
+
+    func attributes(_ node: Node) -> FileAttributes {
+        let owner = (identity.uid, identity.gid)
+        let started = identity.started
+        func fixed(_ inode: Inode, _ kind: NodeKind, _ permissions: UInt32, size: Int = 0) -> FileAttributes {
+            FileAttributes(inode: inode, kind: kind, permissions: permissions, linkCount: kind == .directory ? 2 : 1,
+                           uid: owner.0, gid: owner.1, size: UInt64(size),
+                           accessTime: started, modificationTime: started, changeTime: started)
+        }
+        switch node {
+        case .root: return fixed(InodeScheme.root, .directory, 0o755)
+        case .daemonControl: return fixed(InodeScheme.daemonControl, .regular, 0o644, size: daemonControlText().utf8.count)
+        case .models: return fixed(InodeScheme.models, .regular, 0o444, size: modelsText().utf8.count)
+        case .teamChat: return fixed(InodeScheme.teamChat, .directory, 0o755)
+        case .memory: return fixed(InodeScheme.memory, .directory, 0o555)
+        case .memorySearch: return fixed(InodeScheme.memorySearch, .directory, 0o555)
+        case .snapshots: return fixed(InodeScheme.snapshots, .directory, 0o755)
+        case .socketDirectory(let socket):
+            let i = socket.info
+            return FileAttributes(inode: InodeScheme.inode(socket: socket.id, file: nil), kind: .directory,
+                                  permissions: i.mode, linkCount: 2, uid: i.uid, gid: i.gid, size: 0,
+                                  accessTime: i.lastActivity, modificationTime: i.lastActivity, changeTime: i.lastActivity)
+        case .socketFile(let socket, let file):
+            let i = socket.info
+            var size = 0
+            var modified = i.lastActivity
+            switch file {
+            case .transcript:
+                size = i.transcriptSize
+                modified = i.transcriptModified
+            case .prompt: size = i.promptSize
+            case .ctl: size = socket.controlText().utf8.count
+            default: break
+            }
+            return FileAttributes(inode: InodeScheme.inode(socket: socket.id, file: file), kind: .regular,
+                                  permissions: file.permissions(directoryMode: i.mode), linkCount: 1,
+                                  uid: i.uid, gid: i.gid, size: UInt64(size),
+                                  accessTime: modified, modificationTime: modified, changeTime: modified)
+        }
+    }
+
+    func attributeTimeout(_ node: Node) -> Double {
+        switch node {
+        case .socketFile(_, let file): return file.attributeTimeout
+        case .daemonControl, .models: return 0
+        default: return Self.entryTimeout
+        }
+    }
+
+    func entry(_ node: Node) -> Entry {
+        Entry(attributes: attributes(node), entryTimeout: Self.entryTimeout, attributeTimeout: attributeTimeout(node))
+    }
+
+    // MARK: Names
+
+    public func lookup(_ request: consuming Request, parent: Inode, name: FileName) {
+        guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
+        guard let text = name.string else { return request.reply(error: .ENOENT) }
+        switch parentNode {
+        case .root:
+            if let fixed = RootEntry(rawValue: text), let child = node(fixed.inode) {
+                return request.reply(entry: entry(child))
+            }
+            guard let socket = registry.socket(named: text) else { return request.reply(error: .ENOENT) }
+            request.reply(entry: entry(.socketDirectory(socket)))
+        case .memory:
+            guard text == "search" else { return request.reply(error: .ENOENT) }
+            request.reply(entry: entry(.memorySearch))
+        case .socketDirectory(let socket):
+            guard let file = SocketFile(name: text) else { return request.reply(error: .ENOENT) }
+            request.reply(entry: entry(.socketFile(socket, file)))
+        case .teamChat, .memorySearch, .snapshots:
+            request.reply(error: .ENOENT)
+        case .daemonControl, .models, .socketFile:
+            request.reply(error: .ENOTDIR)
+        }
+    }
+
+    public func getattr(_ request: consuming Request, inode: Inode) {
+        guard let node = node(inode) else { return request.reply(error: .ENOENT) }
+        request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
+    }
+
+    public func setattr(_ request: consuming Request, inode: Inode, changes: SetAttributes, handle: AnyObject?) {
+        guard let node = node(inode) else { return request.reply(error: .ENOENT) }
+        let caller = request.context
+        let ownershipChange = changes.mode != nil || changes.uid != nil || changes.gid != nil
+        switch node {
+        case .socketDirectory(let socket):
+            if ownershipChange {
+                let info = socket.info
+                guard caller.uid == 0 || caller.uid == info.uid else { return request.reply(error: .EPERM) }
+                if (changes.uid.map { $0 != info.uid } ?? false) && caller.uid != 0 { return request.reply(error: .EPERM) }
+                socket.setOwnership(mode: changes.mode, uid: changes.uid, gid: changes.gid)
+            }
+            if changes.size != nil { return request.reply(error: .EISDIR) }
+        case .socketFile(let socket, let file):
+            if ownershipChange { return request.reply(error: .EPERM) }
+            if let size = changes.size {
+                switch file {
+                case .input, .ctl:
+                    break  // O_TRUNC-style truncation of a write-only file means nothing
+                case .prompt:
+                    if let promptFile = handle as? PromptFile {
+                        promptFile.buffer = Self.resized(promptFile.buffer, to: size)
+                        promptFile.dirty = true
+                    } else {
+                        do { try socket.setPrompt(Self.resized(socket.prompt, to: size)) } catch { return request.reply(error: error.errno) }
+                    }
+                case .output, .error, .transcript:
+                    return request.reply(error: .EPERM)
+                }
+            }
+        case .root, .teamChat, .memory, .memorySearch, .snapshots, .daemonControl, .models:
+            if ownershipChange { return request.reply(error: .EPERM) }
+            if changes.size != nil {
+                if case .daemonControl = node {} else { return request.reply(error: .EPERM) }
+            }
+        }
+        request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
+    }
+
+    static func resized(_ bytes: [UInt8], to size: UInt64) -> [UInt8] {
+        let size = Int(clamping: size)
+        if size <= bytes.count { return Array(bytes[..<size]) }
+        return bytes + [UInt8](repeating: 0, count: size - bytes.count)
+    }
+
+    // MARK: Directories
+
+    public func mkdir(_ request: consuming Request, parent: Inode, name: FileName, mode: UInt32) {
+        guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
+        guard case .root = parentNode else {
+            if case .socketFile = parentNode { return request.reply(error: .ENOTDIR) }
+            return request.reply(error: .EPERM)
+        }
+        if let text = name.string, RootEntry(rawValue: text) != nil { return request.reply(error: .EEXIST) }
+        let caller = request.context
+        var permissions = mode & 0o777
+        if permissions == 0 { permissions = 0o755 }
+        do {
+            let socket = try registry.create(name: name, uid: caller.uid, gid: caller.gid, mode: permissions)
+            request.reply(entry: entry(.socketDirectory(socket)))
+        } catch {
+            request.reply(error: error.errno)
+        }
+    }
+
+    public func rmdir(_ request: consuming Request, parent: Inode, name: FileName) {
+        guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
+        guard let text = name.string else { return request.reply(error: .ENOENT) }
+        switch parentNode {
+        case .root:
+            if let fixed = RootEntry(rawValue: text) {
+                return request.reply(error: fixed.kind == .directory ? .EPERM : .ENOTDIR)
+            }
+            guard let socket = registry.socket(named: text) else { return request.reply(error: .ENOENT) }
+            let caller = request.context
+            let owner = socket.info.uid
+            guard caller.uid == 0 || caller.uid == owner || caller.uid == identity.uid else { return request.reply(error: .EPERM) }
+            do {
+                try registry.remove(name: text)
+                request.replyOK()
+            } catch {
+                request.reply(error: error.errno)
+            }
+        case .socketDirectory:
+            request.reply(error: SocketFile(name: text) != nil ? .ENOTDIR : .ENOENT)
+        case .memory:
+            request.reply(error: text == "search" ? .EPERM : .ENOENT)
+        case .teamChat, .memorySearch, .snapshots:
+            request.reply(error: .ENOENT)
+        case .daemonControl, .models, .socketFile:
+            request.reply(error: .ENOTDIR)
+        }
+    }
+
+    public func unlink(_ request: consuming Request, parent: Inode, name: FileName) {
+        guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
+        guard let text = name.string else { return request.reply(error: .ENOENT) }
+        switch parentNode {
+        case .socketDirectory:
+            // Files of a socket cannot be deleted; unlinking them succeeds and does nothing so
+            // that `rm -r` reaches the rmdir.
+            if SocketFile(name: text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
+        case .root:
+            if let fixed = RootEntry(rawValue: text) { return request.reply(error: fixed.kind == .directory ? .EISDIR : .EPERM) }
+            request.reply(error: registry.socket(named: text) != nil ? .EISDIR : .ENOENT)
+        default:
+            request.reply(error: .ENOENT)
+        }
+    }
+
+    public func rename(_ request: consuming Request, parent: Inode, name: FileName, newParent: Inode, newName: FileName, flags: UInt32) {
+        guard let parentNode = node(parent), node(newParent) != nil else { return request.reply(error: .ENOENT) }
+        guard let oldText = name.string else { return request.reply(error: .ENOENT) }
+        let renameExchange: UInt32 = 2
+        if flags & renameExchange != 0 { return request.reply(error: .EINVAL) }
+        guard case .root = parentNode else {
+            if case .socketDirectory = parentNode { return request.reply(error: .EPERM) }
+            return request.reply(error: .EPERM)
+        }
+        if RootEntry(rawValue: oldText) != nil { return request.reply(error: .EPERM) }
+        guard newParent == InodeScheme.root else { return request.reply(error: .EXDEV) }
+        if let newText = newName.string, RootEntry(rawValue: newText) != nil { return request.reply(error: .EINVAL) }
+        do {
+            try registry.rename(from: oldText, to: newName)
+            request.replyOK()
+        } catch {
+            request.reply(error: error.errno)
+        }
+    }
+
+    public func create(_ request: consuming Request, parent: Inode, name: FileName, mode: UInt32, info: FileInfo) {
+        guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
+        if case .socketFile = parentNode { return request.reply(error: .ENOTDIR) }
+        // Only the fixed files exist; nothing can be created (they are found by lookup first).
+        request.reply(error: .EPERM)
+    }
+
+    public func opendir(_ request: consuming Request, inode: Inode, info: FileInfo) {
+        guard let node = node(inode) else { return request.reply(error: .ENOENT) }
+        var entries = [DirectoryEntry(name: ".", inode: inode, kind: .directory)]
+        switch node {
+        case .root:
+            entries.append(DirectoryEntry(name: "..", inode: InodeScheme.root, kind: .directory))
+            for fixed in RootEntry.allCases { entries.append(DirectoryEntry(name: fixed.rawValue, inode: fixed.inode, kind: fixed.kind)) }
+            for socket in registry.all() {
+                entries.append(DirectoryEntry(name: socket.name, inode: InodeScheme.inode(socket: socket.id, file: nil), kind: .directory))
+            }
+        case .socketDirectory(let socket):
+            entries.append(DirectoryEntry(name: "..", inode: InodeScheme.root, kind: .directory))
+            for file in SocketFile.allCases {
+                entries.append(DirectoryEntry(name: file.name, inode: InodeScheme.inode(socket: socket.id, file: file), kind: .regular))
+            }
+        case .memory:
+            entries.append(DirectoryEntry(name: "..", inode: InodeScheme.root, kind: .directory))
+            entries.append(DirectoryEntry(name: "search", inode: InodeScheme.memorySearch, kind: .directory))
+        case .memorySearch:
+            entries.append(DirectoryEntry(name: "..", inode: InodeScheme.memory, kind: .directory))
+        case .teamChat, .snapshots:
+            entries.append(DirectoryEntry(name: "..", inode: InodeScheme.root, kind: .directory))
+        case .daemonControl, .models, .socketFile:
+            return request.reply(error: .ENOTDIR)
+        }
+        request.reply(open: DirectoryListing(entries: entries))
+    }
+
+    public func readdir(_ request: consuming Request, inode: Inode, handle: AnyObject?, size: Int, offset: Int64) {
+        guard let listing = handle as? DirectoryListing else { return request.reply(error: .EBADF) }
+        request.reply(directory: listing.entries, offset: Int(clamping: offset), maxSize: size)
+    }
+
+    public func statfs(_ request: consuming Request, inode: Inode) {
+        let limit = UInt64(environment.limits.maxSockets)
+        let used = UInt64(registry.count)
+        request.reply(statistics: FilesystemStatistics(files: used, freeFiles: limit > used ? limit - used : 0,
+                                                       maxNameLength: UInt(SocketName.maxLength)))
+    }
+
+    // MARK: Files
+
+    public func open(_ request: consuming Request, inode: Inode, info: FileInfo) {
+        guard let node = node(inode) else { return request.reply(error: .ENOENT) }
+        let mode = info.accessMode
+        let wantsRead = mode == O_RDONLY || mode == O_RDWR
+        let wantsWrite = mode == O_WRONLY || mode == O_RDWR
+        switch node {
+        case .daemonControl:
+            request.reply(open: ControlFile(socket: nil, text: daemonControlText()), options: [.directIO])
+        case .models:
+            guard !wantsWrite else { return request.reply(error: .EACCES) }
+            request.reply(open: ControlFile(socket: nil, text: modelsText()), options: [.directIO])
+        case .socketFile(let socket, let file):
+            if (wantsRead && !file.readable) || (wantsWrite && !file.writable) { return request.reply(error: .EACCES) }
+            switch file {
+            case .input:
+                do { try socket.checkAcceptsInput() } catch { return request.reply(error: error.errno) }
+                request.reply(open: InputFile(socket: socket, uid: request.context.uid), options: [.directIO, .nonSeekable])
+            case .output:
+                request.reply(open: OutputFile(socket: socket), options: [.directIO, .nonSeekable])
+            case .error:
+                request.reply(open: ErrorFile(socket: socket), options: [.directIO, .nonSeekable])
+            case .ctl:
+                request.reply(open: ControlFile(socket: socket, text: socket.controlText()), options: [.directIO])
+            case .prompt:
+                request.reply(open: PromptFile(socket: socket, truncate: info.isTruncate && wantsWrite), options: [.directIO])
+            case .transcript:
+                request.reply(open: TranscriptFile(socket: socket))
+            }
+        default:
+            request.reply(error: .EISDIR)
+        }
+    }
+
+    public func read(_ request: consuming Request, inode: Inode, handle: AnyObject?, size: Int, offset: Int64, info: FileInfo) {
+        switch handle {
+        case let file as OutputFile:
+            file.socket.readOutput(request, size: size, nonBlocking: info.isNonBlocking)
+        case let file as ErrorFile:
+            request.reply(bytes: file.socket.readErrors(max: size))
+        case let file as TranscriptFile:
+            request.reply(bytes: file.socket.readTranscript(offset: Int(clamping: offset), size: size))
+        case let file as ControlFile:
+            request.reply(bytes: file.text.slice(offset: offset, size: size))
+        case let file as PromptFile:
+            request.reply(bytes: file.buffer.slice(offset: offset, size: size))
+        default:
+            request.reply(error: .EBADF)
+        }
+    }
+
+    public func write(_ request: consuming Request, inode: Inode, handle: AnyObject?, data: UnsafeRawBufferPointer, offset: Int64, info: FileInfo) {
+        switch handle {
+        case let file as InputFile:
+            writeInput(request, file, data)
+        case let file as ControlFile:
+            writeControl(request, file, data)
+        case let file as PromptFile:
+            let start = info.isAppend ? file.buffer.count : Int(clamping: offset)
+            let end = start + data.count
+            guard end <= environment.limits.maxPromptBytes else {
+                file.socket.reportError(kind: "prompt", "prompt over \(environment.limits.maxPromptBytes) bytes refused")
+                return request.reply(error: .EFBIG)
+            }
+            if file.buffer.count < end { file.buffer += [UInt8](repeating: 0, count: end - file.buffer.count) }
+            file.buffer.replaceSubrange(start..<end, with: data)
+            file.dirty = true
+            request.reply(written: data.count)
+        default:
+            request.reply(error: .EBADF)
+        }
+    }
+
+    private func writeInput(_ request: consuming Request, _ file: InputFile, _ data: UnsafeRawBufferPointer) {
+        if let failure = file.failure { return request.reply(error: failure) }
+        let limit = environment.limits.maxMessageBytes
+        if file.buffer.count + data.count > limit {
+            file.failure = .EFBIG
+            file.buffer = []
+            file.socket.reportError(kind: "input", "message over \(limit) bytes refused (EFBIG); nothing was queued")
+            return request.reply(error: .EFBIG)
+        }
+        if file.buffer.isEmpty {
+            do { try file.socket.checkQueueRoom() } catch { return request.reply(error: error.errno) }
+        }
+        file.buffer.append(contentsOf: data)
+        request.reply(written: data.count)
+    }
+
+    private func writeControl(_ request: consuming Request, _ file: ControlFile, _ data: UnsafeRawBufferPointer) {
+        file.pending.append(contentsOf: data)
+        if file.pending.count > environment.limits.maxControlBytes {
+            file.pending = []
+            let error = ControlError("ctl write over \(environment.limits.maxControlBytes) bytes")
+            file.socket?.reportRefused(error)
+            return request.reply(error: .EINVAL)
+        }
+        // Apply every complete line now, so a bad command fails this write (what `echo` sees).
+        guard let lastNewline = file.pending.lastIndex(of: 0x0A) else { return request.reply(written: data.count) }
+        let complete = Array(file.pending[...lastNewline])
+        file.pending.removeFirst(lastNewline + 1)
+        do {
+            try applyControl(complete, to: file)
+            request.reply(written: data.count)
+        } catch {
+            request.reply(error: error)
+        }
+    }
+
+    /// Parses and applies ctl text, all or nothing; the reason of a refusal goes to `error`.
+    private func applyControl(_ bytes: [UInt8], to file: ControlFile) throws(Errno) {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            let error = ControlError("ctl text is not valid UTF-8")
+            file.socket?.reportRefused(error)
+            throw error.errno
+        }
+        if let socket = file.socket {
+            do {
+                try socket.apply(try ControlCommand.parseLines(text))
+            } catch let error as ControlError {
+                socket.reportRefused(error)
+                throw error.errno
+            } catch {
+                throw error.asErrno
+            }
+        } else {
+            do {
+                try applyDaemon(try DaemonCommand.parseLines(text))
+            } catch {
+                throw error.asErrno
+            }
+        }
+    }
+
+    private func applyDaemon(_ commands: [DaemonCommand]) throws(SocketError) {
+        for command in commands {
+            switch command {
+            case .create(let name, let model):
+                _ = try registry.create(name: FileName(name), model: model, uid: identity.uid, gid: identity.gid, mode: 0o755)
+                invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
+            case .snapshot, .restore:
+                throw SocketError(.ENOTSUP, "snapshots are not available yet")
+            case .reload:
+                throw SocketError(.ENOTSUP, "configuration reload is not available yet")
+            }
+        }
+    }
+
+    public func flush(_ request: consuming Request, inode: Inode, handle: AnyObject?) {
+        switch handle {
+        case let file as InputFile:
+            if let failure = file.failure { return request.reply(error: failure) }
+            guard !file.buffer.isEmpty else { return request.replyOK() }
+            let message = file.buffer
+            file.buffer = []
+            // close() returns only once the message is committed; the loop thread moves on.
+            let pending = PendingRequest(request, interruptible: false)
+            file.socket.submit(message, uid: file.uid) { error in
+                guard let request = pending.take() else { return }
+                if let error { request.reply(error: error) } else { request.replyOK() }
+            }
+        case let file as ControlFile:
+            guard !file.pending.isEmpty else { return request.replyOK() }
+            let rest = file.pending
+            file.pending = []
+            do {
+                try applyControl(rest, to: file)
+                request.replyOK()
+            } catch {
+                request.reply(error: error)
+            }
+        case let file as PromptFile:
+            guard file.dirty else { return request.replyOK() }
+            do {
+                try file.socket.setPrompt(file.buffer)
+                file.dirty = false
+                request.replyOK()
+            } catch {
+                request.reply(error: error.errno)
+            }
+        default:
+            request.replyOK()
+        }
+    }
+
+    public func release(_ request: consuming Request, inode: Inode, handle: AnyObject?) {
+        switch handle {
+        case let file as InputFile:
+            // Bytes no flush committed (e.g. the writer was killed) are still one message.
+            if file.failure == nil, !file.buffer.isEmpty {
+                file.socket.submit(file.buffer, uid: file.uid) { _ in }
+                file.buffer = []
+            }
+        case let file as PromptFile:
+            if file.dirty { try? file.socket.setPrompt(file.buffer) }
+        case let file as OutputFile:
+            file.socket.forgetPoll(owner: file)
+        default:
+            break
+        }
+        request.replyOK()
+    }
+
+    public func poll(_ request: consuming Request, inode: Inode, handle: AnyObject?, pollHandle: PollHandle?) {
+        if let file = handle as? OutputFile {
+            return request.reply(poll: file.socket.pollOutput(owner: file, handle: pollHandle))
+        }
+        request.reply(poll: [.readable, .writable])
+    }
+
+    public func sessionWillStop() {
+        registry.shutdownAll()
+    }
+
+    // MARK: Generated files
+
+    public func daemonControlText() -> String {
+        let counters = environment.counters
+        let sockets = registry.all()
+        let uptime = Int(WallClock.now() - identity.started)
+        var lines = [
+            "version: \(identity.version)",
+            "uptime: \(uptime)s",
+            "mountpoint: \(identity.mountpoint)",
+            "store: \(environment.store.location)",
+            "pid: \(identity.pid)",
+            "sockets: \(sockets.count)",
+            "in-flight: \(counters.inFlight)",
+            "requests: \(counters.requests)",
+            "messages: \(counters.messages)",
+            "default-model: \(environment.catalog().defaultModel)",
+        ]
+        for provider in environment.catalog().providerNames {
+            lines.append("provider \(provider): ok")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public func modelsText() -> String {
+        environment.catalog().modelIDs.joined(separator: "\n") + "\n"
+    }
+
+    private var invalidator: (any KernelCacheInvalidator)? {
+        invalidatorBox.withLock { $0?.value }
+    }
+}
+
+/// A sendable box for the invalidator reference.
+struct KernelCacheInvalidatorRef: @unchecked Sendable {
+    let value: any KernelCacheInvalidator
+    init(_ value: any KernelCacheInvalidator) { self.value = value }
+}

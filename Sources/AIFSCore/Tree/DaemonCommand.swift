@@ -1,0 +1,47 @@
+/// One line written to `/ai/ctl`.
+///
+/// | command | effect |
+/// | --- | --- |
+/// | `create NAME [MODEL]` | like `mkdir /ai/NAME`, optionally with a model |
+/// | `snapshot [NAME]` | take a snapshot (not yet available: `ENOTSUP`) |
+/// | `restore NAME` | restore every socket (not yet available: `ENOTSUP`) |
+/// | `reload` | re-read the configuration (not yet available: `ENOTSUP`) |
+public enum DaemonCommand: Equatable, Sendable {
+    case create(String, model: String?)
+    case snapshot(String?)
+    case restore(String)
+    case reload
+
+    public static func parse(_ line: String) throws(ControlError) -> DaemonCommand {
+        guard line.utf8.count <= ControlCommand.maxLineLength else { throw ControlError("line too long") }
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        guard let verb = words.first else { throw ControlError("empty command") }
+        let args = Array(words.dropFirst())
+        switch verb {
+        case "create":
+            guard args.count == 1 || args.count == 2 else { throw ControlError("usage: create NAME [MODEL]") }
+            return .create(args[0], model: args.count == 2 ? args[1] : nil)
+        case "snapshot":
+            guard args.count <= 1 else { throw ControlError("usage: snapshot [NAME]") }
+            return .snapshot(args.first)
+        case "restore":
+            guard args.count == 1 else { throw ControlError("usage: restore NAME") }
+            return .restore(args[0])
+        case "reload":
+            guard args.isEmpty else { throw ControlError("usage: reload") }
+            return .reload
+        default:
+            throw ControlError("unknown command '\(verb.prefix(64))' (create, snapshot, restore, reload)")
+        }
+    }
+
+    public static func parseLines(_ text: String) throws(ControlError) -> [DaemonCommand] {
+        var commands: [DaemonCommand] = []
+        for rawLine in text.split(separator: "\n") {
+            let line = rawLine.trimmingSpaces()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            commands.append(try parse(String(line)))
+        }
+        return commands
+    }
+}

@@ -1,0 +1,83 @@
+import FuseKit
+
+/// Inode numbers are computed, not allocated (as in acme): fixed nodes have small fixed
+/// numbers; a socket's nodes are `socketID << 4 | file`, so a socket's directory and files need
+/// no table and no lookup counting. Socket ids are never reused while the daemon runs, so a
+/// stale inode of a deleted socket answers `ENOENT` instead of reaching another socket.
+public enum InodeScheme {
+    public static let root: Inode = 1
+    public static let daemonControl: Inode = 2
+    public static let models: Inode = 3
+    public static let teamChat: Inode = 4
+    public static let memory: Inode = 5
+    public static let memorySearch: Inode = 6
+    public static let snapshots: Inode = 7
+    /// Socket ids start here; `1 << 4 = 16` is above every fixed inode.
+    public static let firstSocketID: SocketID = 1
+
+    public static func inode(socket: SocketID, file: SocketFile?) -> Inode {
+        socket << 4 | (file?.rawValue ?? 0)
+    }
+
+    /// The socket and file (nil: the socket's directory) an inode names, if it is a socket's.
+    public static func decode(_ inode: Inode) -> (socket: SocketID, file: SocketFile?)? {
+        guard inode >= firstSocketID << 4 else { return nil }
+        let low = inode & 0xF
+        if low == 0 { return (inode >> 4, nil) }
+        guard let file = SocketFile(rawValue: low) else { return nil }
+        return (inode >> 4, file)
+    }
+}
+
+/// The files of a socket directory: one table drives `lookup`, `readdir`, modes and `open`
+/// (acme's `Dirtab`).
+public enum SocketFile: UInt64, CaseIterable, Sendable {
+    case input = 1, output, error, ctl, prompt, transcript
+
+    public var name: String {
+        switch self {
+        case .input: return "input"
+        case .output: return "output"
+        case .error: return "error"
+        case .ctl: return "ctl"
+        case .prompt: return "prompt"
+        case .transcript: return "transcript"
+        }
+    }
+
+    public init?(name: String) {
+        guard let file = SocketFile.allCases.first(where: { $0.name == name }) else { return nil }
+        self = file
+    }
+
+    public var readable: Bool { self != .input }
+    public var writable: Bool { self == .input || self == .ctl || self == .prompt }
+
+    /// Permission bits follow the socket directory's: its read bits on readable files, its
+    /// write bits on writable ones.
+    public func permissions(directoryMode: UInt32) -> UInt32 {
+        (readable ? directoryMode & 0o444 : 0) | (writable ? directoryMode & 0o222 : 0)
+    }
+
+    /// Seconds the kernel may cache the attributes: 0 where the size or time moves.
+    var attributeTimeout: Double { self == .input ? 1 : 0 }
+}
+
+/// The fixed names of the root directory.
+enum RootEntry: String, CaseIterable {
+    case ctl, models
+    case teamChat = "team-chat-all"
+    case memory, snapshots
+
+    var inode: Inode {
+        switch self {
+        case .ctl: return InodeScheme.daemonControl
+        case .models: return InodeScheme.models
+        case .teamChat: return InodeScheme.teamChat
+        case .memory: return InodeScheme.memory
+        case .snapshots: return InodeScheme.snapshots
+        }
+    }
+
+    var kind: NodeKind { self == .ctl || self == .models ? .regular : .directory }
+}

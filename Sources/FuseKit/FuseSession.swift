@@ -1,0 +1,171 @@
+import CFuse3
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mounted FUSE filesystem: mounts on creation, runs one loop thread, unmounts on ``stop()``.
+///
+/// The loop is a single dedicated thread (not Swift's cooperative pool): it reads a request,
+/// calls the ``FileSystem``, and goes back to reading. Handlers never block, so one thread is
+/// enough and is also the fastest design (no hand-off per request). Work that waits — a read
+/// with nothing to return, a commit — is parked as a ``PendingRequest`` and answered later from
+/// whatever thread produces the answer.
+///
+/// Shutdown (``stop()``, e.g. on SIGTERM): the filesystem is told to stop producing, every
+/// parked request is answered `EIO`, the loop ends, the connection is closed and the mountpoint
+/// unmounted (lazily, so open descriptors get `ENOTCONN` rather than a hang).
+public final class FuseSession: @unchecked Sendable {
+    public enum MountError: Error, CustomStringConvertible {
+        case sessionCreation
+        case mount(String)
+        public var description: String {
+            switch self {
+            case .sessionCreation: return "fuse_session_new failed (bad options?)"
+            case .mount(let point): return "could not mount on \(point) (is /dev/fuse usable and fusermount3 installed?)"
+            }
+        }
+    }
+
+    public let mountpoint: String
+    private let core: SessionCore
+    private let session: OpaquePointer
+    private let wakeFD: Int32
+    private let state = Mutex(State())
+    private let stoppedCondition = NSCondition()
+    private var loopEnded = false
+
+    private struct State {
+        var started = false
+        var stopping = false
+    }
+
+    /// Creates the session and mounts it. `options` are `-o` mount options such as
+    /// `fsname=aifs`, `allow_other`, `default_permissions`.
+    public init(mountpoint: String, options: [String], fileSystem: any FileSystem) throws {
+        self.mountpoint = mountpoint
+        self.core = SessionCore(fileSystem: fileSystem)
+        var ops = Callbacks.operations()
+        var argv = ["aifs"]
+        if !options.isEmpty { argv += ["-o", options.joined(separator: ",")] }
+        var cArgs = argv.map { strdup($0) }
+        defer { cArgs.forEach { free($0) } }
+        let userdata = Unmanaged.passRetained(core).toOpaque()  // lives as long as the process
+        guard let se = cArgs.withUnsafeMutableBufferPointer({ buf in
+            aifs_session_new(Int32(buf.count), buf.baseAddress, &ops, userdata)
+        }) else {
+            throw MountError.sessionCreation
+        }
+        guard fuse_session_mount(se, mountpoint) == 0 else {
+            fuse_session_destroy(se)
+            throw MountError.mount(mountpoint)
+        }
+        self.session = se
+        core.session = se
+        let fd = fuse_session_fd(se)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
+    }
+
+    /// Starts the loop thread.
+    public func start() {
+        let first = state.withLock { state -> Bool in
+            defer { state.started = true }
+            return !state.started
+        }
+        guard first else { return }
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "fuse-loop"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    private func loop() {
+        let fd = fuse_session_fd(session)
+        let buffer = aifs_buf_new()
+        defer { aifs_buf_free(buffer) }
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        while fuse_session_exited(session) == 0 {
+            let ready = Glibc.poll(&fds, 2, -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if fds[1].revents != 0 { break }
+            if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { break }
+            let result = fuse_session_receive_buf(session, buffer)
+            if result == -EINTR || result == -EAGAIN || result == -ENOENT { continue }
+            if result <= 0 { break }
+            fuse_session_process_buf(session, buffer)
+        }
+        stoppedCondition.lock()
+        loopEnded = true
+        stoppedCondition.broadcast()
+        stoppedCondition.unlock()
+    }
+
+    /// Blocks the calling thread until the loop has ended (the filesystem was unmounted from
+    /// outside, or ``stop()`` ran). Call it from a dedicated thread, never a task.
+    public func waitUntilLoopEnds() {
+        stoppedCondition.lock()
+        while !loopEnded { stoppedCondition.wait() }
+        stoppedCondition.unlock()
+    }
+
+    /// True once the loop has ended.
+    public var loopHasEnded: Bool {
+        stoppedCondition.lock()
+        defer { stoppedCondition.unlock() }
+        return loopEnded
+    }
+
+    /// Answers every parked request, ends the loop, unmounts and frees the session. Idempotent;
+    /// call from any thread but the loop thread.
+    public func stop() {
+        let first = state.withLock { state -> Bool in
+            defer { state.stopping = true }
+            return !state.stopping
+        }
+        guard first else { return }
+        core.fileSystem.sessionWillStop()
+        core.pending.closeAndAnswerAll(with: .EIO)
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+        if state.withLock({ $0.started }) { waitUntilLoopEnds() }
+        fuse_session_unmount(session)
+        core.notifications.sync {}
+        core.gate.takeUnretainedValue().close()
+        fuse_session_destroy(session)
+        close(wakeFD)
+    }
+
+    /// Number of requests parked right now (for status and tests).
+    public var parkedRequests: Int { core.pending.count }
+
+    // MARK: Kernel cache invalidation (from any thread; sent from a notification queue)
+
+    /// Forgets the kernel's cached `name` in `parent` (a node created, removed or renamed
+    /// without a request from the kernel).
+    public func invalidateEntry(parent: Inode, name: String) {
+        let core = self.core
+        core.notifications.async {
+            core.gate.takeUnretainedValue().ifOpen {
+                guard let session = core.session else { return }
+                _ = name.withCString { fuse_lowlevel_notify_inval_entry(session, fuse_ino_t(parent), $0, strlen($0)) }
+            }
+        }
+    }
+
+    /// Forgets the kernel's cached attributes (and, with `dataToo`, data) of `inode`.
+    public func invalidateInode(_ inode: Inode, dataToo: Bool = false) {
+        let core = self.core
+        core.notifications.async {
+            core.gate.takeUnretainedValue().ifOpen {
+                guard let session = core.session else { return }
+                _ = fuse_lowlevel_notify_inval_inode(session, fuse_ino_t(inode), dataToo ? 0 : -1, 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// `aifs`: mount AI models as files.
+@main
+struct AIFSCommand: AsyncParsableCommand {
+    static let version = "0.1.0"
+    static let configuration = CommandConfiguration(
+        commandName: "aifs",
+        abstract: "A FUSE filesystem that exposes AI models as files.",
+        discussion: """
+            mkdir /ai/apollo makes an AI socket; echo q > /ai/apollo/input asks it; \
+            cat /ai/apollo/output streams the answer.
+            """,
+        version: version,
+        subcommands: [MountCommand.self, UnmountCommand.self, StatusCommand.self]
+    )
+}

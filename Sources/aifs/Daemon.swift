@@ -1,0 +1,70 @@
+import AIFSCore
+import Foundation
+import FuseKit
+import Logging
+import ServiceLifecycle
+
+/// The foreground daemon: builds the filesystem, mounts it, serves until SIGTERM/SIGINT (via
+/// swift-service-lifecycle) or an outside unmount, then stops cleanly: every parked reader gets
+/// `EIO`, the mount is removed, the pid file deleted.
+struct Daemon {
+    let mountpoint: String
+    let options: [String]
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["AIFS_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+            return handler
+        }
+        let logger = Logger(label: "aifs")
+        FuseLog.logger = Logger(label: "aifs.fusekit")
+
+        let environment = SocketEnvironment(store: InMemoryStore(), catalog: .builtIn())
+        let registry = SocketRegistry(environment: environment)
+        let fileSystem = AIFileSystem(registry: registry,
+                                      identity: DaemonIdentity(version: AIFSCommand.version, mountpoint: mountpoint))
+        let session = try FuseSession(mountpoint: mountpoint, options: options, fileSystem: fileSystem)
+        fileSystem.setInvalidator(session)
+        session.start()
+
+        try? RuntimePaths.ensureDirectory()
+        let pidFile = RuntimePaths.pidFile(for: mountpoint)
+        try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        logger.info("mounted", metadata: ["mountpoint": "\(mountpoint)", "pid": "\(getpid())"])
+
+        let service = MountService(session: session)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint, .sighup],
+            logger: logger))
+        try await group.run()
+        logger.info("unmounted", metadata: ["mountpoint": "\(mountpoint)"])
+    }
+}
+
+/// Waits for the FUSE loop to end; on graceful shutdown stops the session first. The blocking
+/// waits run on their own threads, never on Swift's cooperative pool.
+struct MountService: Service {
+    let session: FuseSession
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await Self.onThread { session.waitUntilLoopEnds() }
+        } onGracefulShutdown: {
+            Thread { session.stop() }.start()
+        }
+        // The loop ended (signal or an outside unmount): finish the stop (idempotent).
+        await Self.onThread { session.stop() }
+    }
+
+    static func onThread(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread {
+                body()
+                continuation.resume()
+            }.start()
+        }
+    }
+}

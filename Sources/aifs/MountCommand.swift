@@ -1,0 +1,138 @@
+import AIFSCore
+import ArgumentParser
+import Foundation
+import FuseKit
+import Logging
+
+/// `aifs mount [MOUNTPOINT] [-f] [-o OPTS] [--config FILE]`.
+///
+/// Without `-f` it starts itself again in the foreground as a new session (log to the runtime
+/// directory) and returns only once the mount answers, so `aifs mount && ls /ai` works. A stale
+/// mount left by a killed daemon ("Transport endpoint is not connected") is cleared first.
+struct MountCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mount",
+        abstract: "Mount aifs (default /ai) and serve it.")
+
+    @Argument(help: "Where to mount; created if missing.")
+    var mountpoint: String = "/ai"
+
+    @Flag(name: .shortAndLong, help: "Stay in the foreground (log to stderr).")
+    var foreground = false
+
+    @Option(name: .customShort("o"), help: "Mount options, comma-separated (allow_other, default_permissions, debug…).")
+    var options: String?
+
+    @Option(help: "Configuration file (TOML).")
+    var config: String?
+
+    @Option(help: .hidden)
+    var readyFD: Int32?
+
+    mutating func run() async throws {
+        let path = RuntimePaths.absolute(mountpoint)
+        if let config, !FileManager.default.fileExists(atPath: config) {
+            throw ValidationError("no configuration file at \(config)")
+        }
+        try prepareMountpoint(path)
+        if foreground {
+            try await Daemon(mountpoint: path, options: mountOptions()).run()
+        } else {
+            try background(path)
+        }
+    }
+
+    func mountOptions() -> [String] {
+        var opts = ["fsname=aifs", "subtype=aifs"]
+        let extra = (options ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
+        opts += extra
+        if extra.contains("allow_other"), !extra.contains("default_permissions") { opts.append("default_permissions") }
+        return opts
+    }
+
+    /// Clears a stale mount, refuses a live one, creates the directory.
+    func prepareMountpoint(_ path: String) throws {
+        if MountTable.isStale(path) {
+            FileHandle.standardError.write(Data("aifs: clearing stale mount at \(path) (its daemon is gone)\n".utf8))
+            guard MountTable.detach(path) else { throw ValidationError("could not clear the stale mount at \(path)") }
+        }
+        if let mount = MountTable.mount(at: path), mount.fstype.hasPrefix("fuse") {
+            if let pid = RuntimePaths.readPID(for: path), RuntimePaths.isAlive(pid) {
+                throw ValidationError("aifs is already mounted at \(path) (pid \(pid)); 'aifs unmount \(path)' first")
+            }
+            if mount.fstype == "fuse.aifs" {
+                // Mounted, but no daemon we know of: treat as stale.
+                guard MountTable.detach(path) else { throw ValidationError("\(path) is mounted by another process") }
+            } else {
+                throw ValidationError("\(path) is already a \(mount.fstype) mount")
+            }
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw ValidationError("\(path) exists and is not a directory") }
+        } else {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+    }
+
+    /// Starts `aifs mount -f` as a new session and waits until the mount answers.
+    func background(_ path: String) throws {
+        try RuntimePaths.ensureDirectory()
+        let log = RuntimePaths.logFile(for: path)
+        var arguments = ["mount", path, "-f"]
+        if let options { arguments += ["-o", options] }
+        if let config { arguments += ["--config", config] }
+        let pid = try Spawner.spawnDetached(executable: Spawner.selfExecutable(), arguments: arguments, logPath: log)
+        let started = Date()
+        var announced = false
+        while true {
+            if MountTable.isAIFS(path), FileManager.default.fileExists(atPath: path + "/ctl") {
+                print("aifs: mounted at \(path) (pid \(pid), log \(log))")
+                return
+            }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(10).joined(separator: "\n") ?? ""
+                throw ValidationError("the daemon exited before the mount answered. Last log lines (\(log)):\n\(tail)")
+            }
+            let waited = Date().timeIntervalSince(started)
+            if waited > 1, !announced {
+                FileHandle.standardError.write(Data("aifs: waiting for the mount at \(path) to answer…\n".utf8))
+                announced = true
+            }
+            if waited > 30 {
+                kill(pid, SIGTERM)
+                throw ValidationError("the mount did not answer within 30 s; see \(log)")
+            }
+            usleep(20_000)
+        }
+    }
+}
+
+/// Starting the daemon as a detached child.
+enum Spawner {
+    static func selfExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// posix_spawn with a new session, stdin from /dev/null, stdout and stderr appended to `logPath`.
+    static func spawnDetached(executable: String, arguments: [String], logPath: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        let setsid: Int16 = 0x80  // POSIX_SPAWN_SETSID (glibc)
+        posix_spawnattr_setflags(&attributes, setsid)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard result == 0 else { throw ValidationError("could not start \(executable): \(String(cString: strerror(result)))") }
+        return pid
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+
+/// `aifs unmount [MOUNTPOINT]`: asks the daemon to stop (SIGTERM) and waits for the mount to go;
+/// clears a stale mount whose daemon is gone.
+struct UnmountCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unmount", abstract: "Unmount aifs cleanly.")
+
+    @Argument(help: "The mountpoint (default /ai).")
+    var mountpoint: String = "/ai"
+
+    @Option(help: "Seconds to wait for the daemon before detaching the mount anyway.")
+    var timeout: Double = 15
+
+    func run() throws {
+        let path = RuntimePaths.absolute(mountpoint)
+        if let pid = RuntimePaths.readPID(for: path), RuntimePaths.isAlive(pid) {
+            kill(pid, SIGTERM)
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if !RuntimePaths.isAlive(pid) || (!MountTable.isAIFS(path) && !MountTable.isStale(path)) { break }
+                usleep(20_000)
+            }
+            // Wait a moment for the daemon to exit after its mount is gone.
+            let exitDeadline = Date().addingTimeInterval(2)
+            while RuntimePaths.isAlive(pid), Date() < exitDeadline { usleep(20_000) }
+        }
+        if MountTable.isAIFS(path) || MountTable.isStale(path) {
+            guard MountTable.detach(path) else { throw ValidationError("could not unmount \(path)") }
+        } else if MountTable.mount(at: path) == nil, RuntimePaths.readPID(for: path) == nil {
+            throw ValidationError("nothing is mounted at \(path)")
+        }
+        try? FileManager.default.removeItem(atPath: RuntimePaths.pidFile(for: path))
+        print("aifs: unmounted \(path)")
+    }
+}
