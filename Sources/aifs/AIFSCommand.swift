@@ -15,3 +15,9 @@ struct AIFSCommand: AsyncParsableCommand {
         subcommands: [MountCommand.self, UnmountCommand.self, StatusCommand.self]
     )
 }
+
+/// A failure at run time (not a usage mistake): printed as `Error: …` without the usage text.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -54,22 +54,22 @@ struct MountCommand: AsyncParsableCommand {
     func prepareMountpoint(_ path: String) throws {
         if MountTable.isStale(path) {
             FileHandle.standardError.write(Data("aifs: clearing stale mount at \(path) (its daemon is gone)\n".utf8))
-            guard MountTable.detach(path) else { throw ValidationError("could not clear the stale mount at \(path)") }
+            guard MountTable.detach(path) else { throw CLIError("could not clear the stale mount at \(path)") }
         }
         if let mount = MountTable.mount(at: path), mount.fstype.hasPrefix("fuse") {
             if let pid = RuntimePaths.readPID(for: path), RuntimePaths.isAlive(pid) {
-                throw ValidationError("aifs is already mounted at \(path) (pid \(pid)); 'aifs unmount \(path)' first")
+                throw CLIError("aifs is already mounted at \(path) (pid \(pid)); 'aifs unmount \(path)' first")
             }
             if mount.fstype == "fuse.aifs" {
                 // Mounted, but no daemon we know of: treat as stale.
-                guard MountTable.detach(path) else { throw ValidationError("\(path) is mounted by another process") }
+                guard MountTable.detach(path) else { throw CLIError("\(path) is mounted by another process") }
             } else {
-                throw ValidationError("\(path) is already a \(mount.fstype) mount")
+                throw CLIError("\(path) is already a \(mount.fstype) mount")
             }
         }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw ValidationError("\(path) exists and is not a directory") }
+            guard isDirectory.boolValue else { throw CLIError("\(path) exists and is not a directory") }
         } else {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         }
@@ -93,7 +93,7 @@ struct MountCommand: AsyncParsableCommand {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(10).joined(separator: "\n") ?? ""
-                throw ValidationError("the daemon exited before the mount answered. Last log lines (\(log)):\n\(tail)")
+                throw CLIError("the daemon exited before the mount answered. Last log lines (\(log)):\n\(tail)")
             }
             let waited = Date().timeIntervalSince(started)
             if waited > 1, !announced {
@@ -102,7 +102,7 @@ struct MountCommand: AsyncParsableCommand {
             }
             if waited > 30 {
                 kill(pid, SIGTERM)
-                throw ValidationError("the mount did not answer within 30 s; see \(log)")
+                throw CLIError("the mount did not answer within 30 s; see \(log)")
             }
             usleep(20_000)
         }
@@ -132,7 +132,7 @@ enum Spawner {
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-        guard result == 0 else { throw ValidationError("could not start \(executable): \(String(cString: strerror(result)))") }
+        guard result == 0 else { throw CLIError("could not start \(executable): \(String(cString: strerror(result)))") }
         return pid
     }
 }

@@ -26,7 +26,14 @@ enum RuntimePaths {
         return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    static func isAlive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
+    /// True if `pid` runs (a zombie left for a parent that never reaps does not count).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        let state = stat[stat.index(close, offsetBy: 2)...].prefix(1)
+        return state != "Z" && state != "X"
+    }
 
     /// Absolute, normalised path (symlinks not resolved: the mountpoint may be stale).
     static func absolute(_ path: String) -> String {

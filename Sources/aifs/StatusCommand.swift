@@ -10,8 +10,8 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let path = RuntimePaths.absolute(mountpoint)
-        if MountTable.isStale(path) { throw ValidationError("\(path): stale mount (daemon gone); run 'aifs mount \(path)' to clear it") }
-        guard MountTable.isAIFS(path) else { throw ValidationError("aifs is not mounted at \(path)") }
+        if MountTable.isStale(path) { throw CLIError("\(path): stale mount (daemon gone); run 'aifs mount \(path)' to clear it") }
+        guard MountTable.isAIFS(path) else { throw CLIError("aifs is not mounted at \(path)") }
         print(try String(contentsOfFile: path + "/ctl", encoding: .utf8), terminator: "")
         let reserved: Set<String> = ["ctl", "models", "memory", "snapshots", "team-chat-all"]
         let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { !reserved.contains($0) }.sorted()

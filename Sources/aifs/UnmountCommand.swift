@@ -14,8 +14,10 @@ struct UnmountCommand: ParsableCommand {
 
     func run() throws {
         let path = RuntimePaths.absolute(mountpoint)
+        var stoppedDaemon = false
         if let pid = RuntimePaths.readPID(for: path), RuntimePaths.isAlive(pid) {
             kill(pid, SIGTERM)
+            stoppedDaemon = true
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
                 if !RuntimePaths.isAlive(pid) || (!MountTable.isAIFS(path) && !MountTable.isStale(path)) { break }
@@ -26,9 +28,9 @@ struct UnmountCommand: ParsableCommand {
             while RuntimePaths.isAlive(pid), Date() < exitDeadline { usleep(20_000) }
         }
         if MountTable.isAIFS(path) || MountTable.isStale(path) {
-            guard MountTable.detach(path) else { throw ValidationError("could not unmount \(path)") }
-        } else if MountTable.mount(at: path) == nil, RuntimePaths.readPID(for: path) == nil {
-            throw ValidationError("nothing is mounted at \(path)")
+            guard MountTable.detach(path) else { throw CLIError("could not unmount \(path)") }
+        } else if !stoppedDaemon {
+            throw CLIError("nothing is mounted at \(path)")
         }
         try? FileManager.default.removeItem(atPath: RuntimePaths.pidFile(for: path))
         print("aifs: unmounted \(path)")

@@ -15,7 +15,9 @@ public struct MessageHeaders: Equatable, Sendable {
 
     /// Splits `message` into its leading headers and the content after them. Spaces or tabs
     /// between headers, and one space or newline after the last, are part of the headers.
-    public static func parse(_ message: [UInt8]) -> (headers: MessageHeaders, content: [UInt8]) {
+    /// `recipients`: whether `[team-chat-to-NAME]` is a header here (only in `team-chat-all/input`;
+    /// in a socket's own `input` it is content).
+    public static func parse(_ message: [UInt8], recipients allowRecipients: Bool = true) -> (headers: MessageHeaders, content: [UInt8]) {
         var headers = MessageHeaders()
         var index = 0
         var contentStart = 0
@@ -27,7 +29,7 @@ public struct MessageHeaders: Equatable, Sendable {
             guard let token = String(validating: message[(i + 1)..<close], as: UTF8.self) else { break }
             if token == "priority-high" {
                 headers.priorityHigh = true
-            } else if token.hasPrefix("team-chat-to-"), SocketName.isValid(String(token.dropFirst("team-chat-to-".count))) {
+            } else if allowRecipients, token.hasPrefix("team-chat-to-"), SocketName.isValid(String(token.dropFirst("team-chat-to-".count))) {
                 headers.recipients.append(String(token.dropFirst("team-chat-to-".count)))
             } else {
                 break

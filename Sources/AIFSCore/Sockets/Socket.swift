@@ -196,7 +196,7 @@ public final class Socket: @unchecked Sendable {
     /// Accepts one message (all bytes of one open → close): parses its headers, commits it to
     /// the store and queues it. `done` is called once it is durable (or refused).
     public func submit(_ bytes: [UInt8], uid: UInt32, done: @escaping @Sendable (Errno?) -> Void) {
-        let (headers, content) = MessageHeaders.parse(bytes)
+        let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
         let admitted: Result<InputMessage, SocketError> = state.withLock { s in
             if s.closed { return .failure(SocketError(.ENOENT, "socket was removed")) }
             if s.life == .unresponsive {

@@ -1,0 +1,170 @@
+@testable import AIFSCore
+import FuseKit
+import Testing
+
+@Suite("ctl command table")
+struct ControlCommandTests {
+    @Test("valid commands", arguments: [
+        ("model echo/slow", ControlCommand.model("echo/slow")),
+        ("set temperature 0.7", .set(.temperature, "0.7")),
+        ("set max-tokens 100", .set(.maxTokens, "100")),
+        ("set top-p 1", .set(.topP, "1")),
+        ("set timeout 2.5", .set(.timeout, "2.5")),
+        ("set context-tokens 4000", .set(.contextTokens, "4000")),
+        ("reset", .reset),
+        ("cancel", .cancel),
+        ("state inactive", .state(.inactive)),
+        ("  headers   on ", .headers(true)),
+        ("headers off", .headers(false)),
+    ])
+    func parses(line: String, expected: ControlCommand) throws {
+        #expect(try ControlCommand.parse(String(Substring(line).trimmingSpaces())) == expected)
+    }
+
+    @Test("refused lines say why", arguments: [
+        ("bogus", "unknown command 'bogus'"),
+        ("model", "usage: model PROVIDER/MODEL"),
+        ("model a b", "usage: model PROVIDER/MODEL"),
+        ("set temperature", "usage: set KEY VALUE"),
+        ("set colour red", "unknown setting 'colour'"),
+        ("set temperature 3", "temperature must be a number from 0 to 2"),
+        ("set temperature hot", "temperature must be a number from 0 to 2"),
+        ("set max-tokens -1", "max-tokens must be a whole number from 1 to 10000000"),
+        ("set top-p 0", "top-p must be a number above 0, at most 1"),
+        ("set timeout 0", "timeout must be seconds above 0, at most 86400"),
+        ("state asleep", "unknown state 'asleep'"),
+        ("headers maybe", "usage: headers on|off"),
+        ("reset now", "usage: reset"),
+    ])
+    func refuses(line: String, reason: String) {
+        #expect(throws: ControlError.self) { try ControlCommand.parse(line) }
+        do {
+            _ = try ControlCommand.parse(line)
+        } catch {
+            #expect(error.reason.hasPrefix(reason), "\(error.reason)")
+            #expect(error.errno == .EINVAL)
+        }
+    }
+
+    @Test("several lines: all or nothing, blank lines and comments skipped")
+    func lines() throws {
+        #expect(try ControlCommand.parseLines("headers on\n\n# note\nreset\n") == [.headers(true), .reset])
+        #expect(throws: ControlError.self) { try ControlCommand.parseLines("headers on\nbogus\n") }
+        #expect(throws: ControlError.self) { try ControlCommand.parse(String(repeating: "x", count: 5000)) }
+    }
+
+    @Test("daemon ctl commands")
+    func daemonCommands() throws {
+        #expect(try DaemonCommand.parse("create apollo") == .create("apollo", model: nil))
+        #expect(try DaemonCommand.parse("create apollo echo/slow") == .create("apollo", model: "echo/slow"))
+        #expect(try DaemonCommand.parse("snapshot") == .snapshot(nil))
+        #expect(try DaemonCommand.parse("restore s1") == .restore("s1"))
+        #expect(try DaemonCommand.parse("reload") == .reload)
+        #expect(throws: ControlError.self) { try DaemonCommand.parse("create") }
+        #expect(throws: ControlError.self) { try DaemonCommand.parse("explode") }
+    }
+}
+
+@Suite("header protocol")
+struct HeaderTests {
+    func parse(_ text: String) -> (MessageHeaders, String) {
+        let (headers, content) = MessageHeaders.parse(Array(text.utf8))
+        return (headers, String(decoding: content, as: UTF8.self))
+    }
+
+    @Test func priority() {
+        let (h, c) = parse("[priority-high] urgent\n")
+        #expect(h.priorityHigh && h.recipients.isEmpty && c == "urgent\n")
+    }
+
+    @Test func recipientsAndPriority() {
+        let (h, c) = parse("[team-chat-to-a][team-chat-to-b] [priority-high]\nhello")
+        #expect(h == MessageHeaders(priorityHigh: true, recipients: ["a", "b"]))
+        #expect(c == "hello")
+    }
+
+    @Test("unknown or malformed headers are content", arguments: [
+        "[note] hi", "[team-chat-to-] hi", "[team-chat-to-a b] hi", "[priority-high hi", "hi [priority-high]", "",
+        "[team-chat-to-../x] hi",
+    ])
+    func content(text: String) {
+        let (h, c) = parse(text)
+        #expect(h == MessageHeaders())
+        #expect(c == text)
+    }
+
+    @Test("in a socket's own input, team-chat-to is content")
+    func recipientsOnlyInTeamChat() {
+        let (h, c) = MessageHeaders.parse(Array("[priority-high] [team-chat-to-a] x".utf8), recipients: false)
+        #expect(h.priorityHigh && h.recipients.isEmpty)
+        #expect(String(decoding: c, as: UTF8.self) == "[team-chat-to-a] x")
+    }
+
+    @Test("parsing stops at the first non-header")
+    func stopsAtContent() {
+        let (h, c) = parse("[priority-high] [note] [team-chat-to-a] x")
+        #expect(h.priorityHigh && h.recipients.isEmpty)
+        #expect(c == "[note] [team-chat-to-a] x")
+    }
+}
+
+@Suite("socket names")
+struct SocketNameTests {
+    @Test("accepted", arguments: ["a", "apollo", "A.b_c-9", String(repeating: "x", count: 64)])
+    func ok(name: String) { #expect(SocketName.problem(with: FileName(name)) == nil) }
+
+    @Test("refused", arguments: ["", ".hidden", "a b", "a/b", "..", "ctl", "models", "memory", "snapshots",
+                                 "team-chat-all", String(repeating: "x", count: 65), "é", "a\u{0}b"])
+    func refused(name: String) { #expect(SocketName.problem(with: FileName(name)) != nil) }
+
+    @Test("invalid UTF-8 is refused, not a crash")
+    func invalidUTF8() {
+        let name = "\u{FF}"
+        var bytes = Array(name.utf8)
+        bytes[0] = 0xFF
+        let cString = bytes.map { CChar(bitPattern: $0) } + [0]
+        let fileName = cString.withUnsafeBufferPointer { FileName(cString: $0.baseAddress!) }
+        #expect(fileName.string == nil)
+        #expect(SocketName.problem(with: fileName) != nil)
+    }
+}
+
+@Suite("output buffer")
+struct OutputBufferTests {
+    @Test("reads consume in order, in pieces")
+    func consume() {
+        var buffer = OutputBuffer()
+        buffer.append(Array("hello world".utf8))
+        #expect(buffer.read(max: 5) == .bytes(Array("hello".utf8)))
+        #expect(buffer.read(max: 100) == .bytes(Array(" world".utf8)))
+        #expect(buffer.read(max: 100) == .nothing)
+        #expect(buffer.isEmpty)
+    }
+
+    @Test("a failure mark stops a read, then answers once")
+    func failureMark() {
+        var buffer = OutputBuffer()
+        buffer.append(Array("partial\n".utf8))
+        buffer.appendFailure()
+        buffer.append(Array("next\n".utf8))
+        #expect(buffer.read(max: 100) == .bytes(Array("partial\n".utf8)))
+        #expect(buffer.read(max: 100) == .failure)
+        #expect(buffer.read(max: 100) == .bytes(Array("next\n".utf8)))
+        #expect(buffer.isEmpty)
+    }
+
+    @Test("large volumes compact without losing bytes")
+    func compaction() {
+        var buffer = OutputBuffer()
+        var expected: [UInt8] = []
+        var got: [UInt8] = []
+        for i in 0..<2000 {
+            let chunk = [UInt8](repeating: UInt8(i % 251), count: 97)
+            buffer.append(chunk)
+            expected += chunk
+            if case .bytes(let b) = buffer.read(max: 50) { got += b }
+        }
+        while case .bytes(let b) = buffer.read(max: 1000) { got += b }
+        #expect(got == expected)
+    }
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Shell acceptance for aifs: real bash, echo, cat, tee, rm -r, ls, tail -f, timeout and python3
+# against a real mount, exactly as a user would type them. Prints one line per check and ends
+# with "N passed, N failed". Exits non-zero if any check failed.
+#
+#   bash Tests/Acceptance/acceptance.sh            # uses $AIFS or .build/debug/aifs
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+AIFS=${AIFS:-$here/../../.build/debug/aifs}
+M=$(mktemp -d /tmp/aifs-accept-XXXXXX)
+passed=0 failed=0
+
+cleanup() {
+  "$AIFS" unmount "$M" >/dev/null 2>&1 || umount -l "$M" 2>/dev/null
+  rmdir "$M" 2>/dev/null
+  rm -f /tmp/aifs-accept-$$.*
+}
+trap cleanup EXIT
+
+check() {  # check NAME EXPECTED ACTUAL
+  if [ "$2" == "$3" ]; then
+    passed=$((passed + 1)); echo "ok   $1"
+  else
+    failed=$((failed + 1)); echo "FAIL $1"; echo "     expected: $(printf %q "$2")"; echo "     actual:   $(printf %q "$3")"
+  fi
+}
+
+"$AIFS" mount "$M" >/dev/null || { echo "mount failed"; echo "0 passed, 1 failed"; exit 1; }
+
+# 1. ask, read the answer, EOF afterwards
+mkdir "$M/apollo"
+echo hello > "$M/apollo/input"
+check "echo > input; cat output" "hello" "$(timeout 5 cat "$M/apollo/output")"
+check "second cat is EOF at once" "rc=0" "$(timeout 2 cat "$M/apollo/output"; echo "rc=$?")"
+
+# 2. one message per open/close; >> appends a new message; a big file is one message
+printf 'a\nb\n' > "$M/apollo/input"; printf c >> "$M/apollo/input"
+check "replies in order, newline added" $'a\nb\nc' "$(timeout 5 cat "$M/apollo/output")"
+seq 1 60000 > /tmp/aifs-accept-$$.big
+cat /tmp/aifs-accept-$$.big > "$M/apollo/input"
+check "300 kB written by cat is one message" "same" "$(timeout 10 cat "$M/apollo/output" | cmp -s - /tmp/aifs-accept-$$.big && echo same)"
+check "transcript counts four messages" "4" "$(grep -c '^\[team-chat-to-apollo\]' "$M/apollo/transcript")"
+
+# 3. tee to two sockets
+mkdir "$M/a" "$M/b"
+echo q | tee "$M/a/input" "$M/b/input" >/dev/null
+check "tee to two inputs, cat both outputs" $'q\nq' "$(timeout 5 cat "$M/a/output" "$M/b/output")"
+
+# 4. pipes compose: one socket's answer is another's question
+echo "pipe me" > "$M/a/input"
+timeout 5 cat "$M/a/output" > "$M/b/input"
+check "cat a/output > b/input" "pipe me" "$(timeout 5 cat "$M/b/output")"
+
+# 5. streaming: the first word of a slow reply arrives before the reply is done
+echo 'model echo/slow' > "$M/a/ctl"
+echo "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10" > "$M/a/input"
+first=$(timeout 5 head -c 3 "$M/a/output")
+check "first bytes while streaming" "w1 " "$first"
+check "still in flight after first bytes" "in-flight: 1" "$(grep '^in-flight:' "$M/a/ctl")"
+echo cancel > "$M/a/ctl"; timeout 5 cat "$M/a/output" >/dev/null; echo 'model echo' > "$M/a/ctl"
+
+# 6. tail -f follows the transcript
+timeout 4 tail -n 0 -f "$M/b/transcript" > /tmp/aifs-accept-$$.tail &
+sleep 1
+echo "followed-$$" > "$M/b/input"
+sleep 2.2
+check "tail -f shows the exchange within 2 s" "2" "$(grep -c "followed-$$" /tmp/aifs-accept-$$.tail)"
+wait
+
+# 7. grep the transcript, ls, rename, remove
+check "grep transcript" "3" "$(grep -c '^\[team-chat-from-b\]' "$M/b/transcript")"
+mv "$M/a" "$M/c"
+check "mv renames, history kept" "name: c" "$(grep '^name:' "$M/c/ctl")"
+check "ls after mv" "apollo b c ctl memory models snapshots team-chat-all" "$(ls "$M" | tr '\n' ' ' | sed 's/ $//')"
+rm -r "$M/c"; rmdir "$M/b"
+check "rm -r and rmdir" "apollo ctl memory models snapshots team-chat-all" "$(ls "$M" | tr '\n' ' ' | sed 's/ $//')"
+check "rmdir team-chat-all is EPERM" "Operation not permitted" "$(rmdir "$M/team-chat-all" 2>&1 | sed 's/.*: //')"
+check "bad name is EINVAL" "Invalid argument" "$(mkdir "$M/bad!name" 2>&1 | sed 's/.*: //')"
+check "existing name is EEXIST" "File exists" "$(mkdir "$M/apollo" 2>&1 | sed 's/.*: //')"
+
+# 8. ctl: keys, bad command, reason in error
+check "ctl shows model" "model: echo" "$(grep '^model:' "$M/apollo/ctl")"
+echo bogus > "$M/apollo/ctl" 2>/dev/null
+check "bad ctl command fails" "1" "$?"
+check "reason in error" "ctl unknown command 'bogus'" "$(cut -d' ' -f2- "$M/apollo/error")"
+check "error is consumed" "" "$(cat "$M/apollo/error")"
+
+# 9. python: poll and O_NONBLOCK
+mkdir "$M/py"; echo 'model echo/slow' > "$M/py/ctl"; echo "x y" > "$M/py/input"
+check "python poll + EAGAIN" "EAGAIN [] True" "$(python3 - "$M" <<'PY'
+import os, select, sys, errno
+fd = os.open(sys.argv[1] + "/py/output", os.O_RDONLY | os.O_NONBLOCK)
+try:
+    os.read(fd, 10); r = "read"
+except BlockingIOError:
+    r = "EAGAIN"
+p = select.poll(); p.register(fd, select.POLLIN)
+print(r, p.poll(0), bool(p.poll(5000)[0][1] & select.POLLIN))
+PY
+)"
+
+# 10. unmount, remount on the same directory, kill -9 and remount
+"$AIFS" unmount "$M" >/dev/null
+check "unmount leaves a plain directory" "0" "$(grep -c " $M " /proc/mounts)"
+"$AIFS" mount "$M" >/dev/null
+kill -9 "$(grep '^pid:' "$M/ctl" | cut -d' ' -f2)"; sleep 0.3
+"$AIFS" mount "$M" >/dev/null 2>&1
+mkdir "$M/after"; echo back > "$M/after/input"
+check "kill -9 then aifs mount works" "back" "$(timeout 5 cat "$M/after/output")"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+/// Starts the real `aifs` daemon (`aifs mount DIR -f`) on a fresh temp mountpoint and always
+/// tears it down (SIGTERM, then a lazy unmount if anything is left), even when the test fails.
+///
+/// Every syscall against the mount comes from a child process (bash, python3, coreutils) that is
+/// waited for on a dedicated thread, never from a task on Swift's cooperative pool.
+final class MountedAIFS: @unchecked Sendable {
+    let mountpoint: String
+    let process: Process
+    let logPath: String
+
+    /// The `aifs` binary built next to this test bundle.
+    static var binary: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("aifs").path
+    }
+
+    static func makeTempDirectory(_ prefix: String) -> String {
+        let path = NSTemporaryDirectory() + "\(prefix)-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    init() async throws {
+        mountpoint = Self.makeTempDirectory("aifs-mnt")
+        logPath = mountpoint + ".log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["mount", mountpoint, "-f"]
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if await Shell.run("test -f '\(mountpoint)/ctl'").status == 0 { return }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await stop()
+        Issue.record("the daemon did not mount within 20 s; log:\n\(log)")
+        throw MountFailure()
+    }
+
+    struct MountFailure: Error {}
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    var pid: Int32 { process.processIdentifier }
+
+    /// SIGTERM, wait up to 10 s, then clear whatever is left.
+    func stop() async {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        _ = await Shell.run("grep -q ' \(mountpoint) ' /proc/mounts && umount -l '\(mountpoint)'; rmdir '\(mountpoint)' 2>/dev/null; rm -f '\(logPath)'")
+    }
+
+    /// Runs `body` with a fresh mount and always stops it.
+    static func with(_ body: (MountedAIFS) async throws -> Void) async throws {
+        let mount = try await MountedAIFS()
+        do {
+            try await body(mount)
+        } catch {
+            await mount.stop()
+            throw error
+        }
+        await mount.stop()
+    }
+
+    /// Runs a bash script with `M` set to the mountpoint.
+    func sh(_ script: String, timeout: Double = 60) async -> Shell.Result {
+        await Shell.run(script, environment: ["M": mountpoint], timeout: timeout)
+    }
+}
+
+/// Child processes, waited for on dedicated threads.
+enum Shell {
+    struct Result: CustomStringConvertible {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var description: String { "status \(status)\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+    }
+
+    static func run(_ script: String, environment: [String: String] = [:], timeout: Double = 60) async -> Result {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: runBlocking(script, environment: environment, timeout: timeout))
+            }
+            thread.start()
+        }
+    }
+
+    static func runBlocking(_ script: String, environment: [String: String], timeout: Double) -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script]
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        env["AIFS"] = MountedAIFS.binary
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        final class Box: @unchecked Sendable { var data = Data() }
+        let stdoutBox = Box(), stderrBox = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { stdoutBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter()
+        DispatchQueue.global().async { stderrBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        do { try process.run() } catch { return Result(status: -1, stdout: "", stderr: "\(error)") }
+        let timer = DispatchWorkItem { if process.isRunning { kill(-process.processIdentifier, SIGKILL); process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
+        process.waitUntilExit()
+        timer.cancel()
+        group.wait()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: stdoutBox.data, as: UTF8.self),
+                      stderr: String(decoding: stderrBox.data, as: UTF8.self))
+    }
+
+    /// Runs a Python 3 program with the mountpoint as `M` (environment) and `sys.argv[1]`.
+    static func python(_ program: String, mountpoint: String, timeout: Double = 60) async -> Result {
+        let path = NSTemporaryDirectory() + "aifs-test-\(UUID().uuidString).py"
+        try? program.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return await run("python3 '\(path)' '\(mountpoint)'", environment: ["M": mountpoint], timeout: timeout)
+    }
+}

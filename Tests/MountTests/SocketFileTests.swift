@@ -1,0 +1,203 @@
+import Foundation
+import Testing
+
+/// The acceptance list of "The mount" issue, driven through a real mount by child processes.
+@Suite("Mounted: sockets, input and output", .serialized)
+struct SocketFileTests {
+    @Test("echo hello > input; cat output prints hello; a second cat is EOF at once")
+    func echoRoundTrip() async throws {
+        try await MountedAIFS.with { m in
+            let r = await m.sh("""
+                mkdir $M/apollo && echo hello > $M/apollo/input && timeout 5 cat $M/apollo/output
+                echo "rc=$?"
+                start=$(date +%s%N); timeout 5 cat $M/apollo/output; echo "rc2=$?"; end=$(date +%s%N)
+                echo "second-ms=$(( (end-start)/1000000 ))"
+                """)
+            #expect(r.stdout.hasPrefix("hello\nrc=0\nrc2=0\n"), "\(r)")
+            let ms = Int(r.stdout.split(separator: "=").last!.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 99_999
+            #expect(ms < 1_000, "second cat must not block: \(r)")
+        }
+    }
+
+    @Test("one message per open→close; replies in order; a 300 kB write is one message")
+    func messagesPerOpen() async throws {
+        try await MountedAIFS.with { m in
+            let r = await m.sh("""
+                mkdir $M/apollo
+                printf 'a\\nb\\n' > $M/apollo/input; printf c >> $M/apollo/input
+                timeout 5 cat $M/apollo/output | od -An -c | tr -s ' '
+                head -c 225000 /dev/urandom | base64 -w 100 > /tmp/aifs-big-$$
+                wc -c < /tmp/aifs-big-$$
+                cat /tmp/aifs-big-$$ > $M/apollo/input
+                timeout 10 cat $M/apollo/output | cmp - /tmp/aifs-big-$$ && echo same
+                grep -c '^\\[team-chat-to-apollo\\]' $M/apollo/transcript
+                grep '^messages:' $M/apollo/ctl
+                rm -f /tmp/aifs-big-$$
+                """)
+            let lines = r.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(lines.first == "a \\n b \\n c \\n", "\(r)")
+            #expect(Int(lines[1]) ?? 0 > 300_000, "\(r)")
+            #expect(lines.contains("same"), "\(r)")
+            #expect(lines.contains("3"), "three messages in the transcript: \(r)")
+            #expect(lines.contains("messages: 3"), "\(r)")
+        }
+    }
+
+    @Test("tee into two sockets, then cat both outputs")
+    func teeToTwoSockets() async throws {
+        try await MountedAIFS.with { m in
+            let r = await m.sh("mkdir $M/a $M/b; echo q | tee $M/a/input $M/b/input >/dev/null; timeout 5 cat $M/a/output $M/b/output")
+            #expect(r.status == 0 && r.stdout == "q\nq\n", "\(r)")
+        }
+    }
+
+    @Test("a blocked reader sees bytes of a slow reply before it ends")
+    func streamingBeforeTheEnd() async throws {
+        try await MountedAIFS.with { m in
+            let r = await Shell.python("""
+                import os, sys, time
+                M = sys.argv[1]
+                os.mkdir(f"{M}/s")
+                open(f"{M}/s/ctl", "w").write("model echo/slow\\n")
+                open(f"{M}/s/input", "w").write("one two three four five six seven eight\\n")
+                fd = os.open(f"{M}/s/output", os.O_RDONLY)
+                first = os.read(fd, 4096)
+                ctl = open(f"{M}/s/ctl").read()
+                print("first:", first)
+                print("in-flight-at-first:", "in-flight: 1" in ctl)
+                rest = b""
+                while True:
+                    b = os.read(fd, 4096)
+                    if not b: break
+                    rest += b
+                print("whole:", first + rest)
+                """, mountpoint: m.mountpoint)
+            #expect(r.stdout.contains("in-flight-at-first: True"), "\(r)")
+            #expect(r.stdout.contains("first: b'one '"), "\(r)")
+            #expect(r.stdout.contains("whole: b'one two three four five six seven eight\\n'"), "\(r)")
+        }
+    }
+
+    @Test("poll reports not-readable while pending and readable when data arrives; O_NONBLOCK gives EAGAIN")
+    func pollAndNonBlocking() async throws {
+        try await MountedAIFS.with { m in
+            let r = await Shell.python("""
+                import os, select, sys, errno
+                M = sys.argv[1]
+                os.mkdir(f"{M}/p")
+                open(f"{M}/p/ctl", "w").write("model echo/slow\\n")
+                open(f"{M}/p/input", "w").write("alpha beta\\n")
+                fd = os.open(f"{M}/p/output", os.O_RDONLY | os.O_NONBLOCK)
+                try:
+                    os.read(fd, 100); print("nonblock: no error")
+                except OSError as e:
+                    print("nonblock:", errno.errorcode[e.errno])
+                p = select.poll(); p.register(fd, select.POLLIN)
+                print("pending:", p.poll(0))
+                print("later:", [(f, bool(ev & select.POLLIN)) for f, ev in p.poll(5000)])
+                print("data:", os.read(fd, 100))
+                # once everything is read and nothing is pending, poll says readable (EOF)
+                while os.read(fd, 100): pass
+                print("idle:", [(bool(ev & select.POLLIN)) for f, ev in p.poll(0)])
+                """, mountpoint: m.mountpoint)
+            #expect(r.stdout.contains("nonblock: EAGAIN"), "\(r)")
+            #expect(r.stdout.contains("pending: []"), "\(r)")
+            #expect(r.stdout.contains("later: [(3, True)]") || r.stdout.contains(", True)]"), "\(r)")
+            #expect(r.stdout.contains("data: b'alpha '"), "\(r)")
+            #expect(r.stdout.contains("idle: [True]"), "\(r)")
+        }
+    }
+
+    @Test("a failed request: the blocked read returns EIO once, the reason is in error, the queue goes on")
+    func failedRequestGivesEIOOnce() async throws {
+        try await MountedAIFS.with { m in
+            let r = await m.sh("""
+                mkdir $M/f
+                printf 'model echo/slow\\nset timeout 0.3\\n' > $M/f/ctl
+                echo "one two three four five" > $M/f/input
+                timeout 5 cat $M/f/output; echo "rc1=$?"
+                timeout 5 cat $M/f/output; echo "rc2=$?"
+                grep -c 'timed out' $M/f/error
+                echo 'model echo' > $M/f/ctl; echo again > $M/f/input; timeout 5 cat $M/f/output
+                """)
+            #expect(r.stdout.contains("rc1=1"), "first reader fails: \(r)")
+            #expect(r.stdout.contains("rc2=0"), "EIO only once: \(r)")
+            #expect(r.stdout.contains("\n1\n"), "one error line: \(r)")
+            #expect(r.stdout.hasSuffix("again\n"), "the socket goes on: \(r)")
+            #expect(r.stderr.contains("Input/output error"), "\(r)")
+        }
+    }
+
+    @Test("tail -f transcript shows a new exchange within 2 s")
+    func tailFollowsTranscript() async throws {
+        try await MountedAIFS.with { m in
+            let r = await m.sh("""
+                mkdir $M/t; echo first > $M/t/input; cat $M/t/output >/dev/null
+                timeout 4 tail -f $M/t/transcript > /tmp/aifs-tail-$$ &
+                sleep 1; echo marker-$$ > $M/t/input
+                for i in $(seq 1 20); do grep -q "from-t" <(grep -A1 marker-$$ /tmp/aifs-tail-$$) 2>/dev/null; \
+                  if [ "$(grep -c marker-$$ /tmp/aifs-tail-$$)" = 2 ]; then echo "seen after ${i}00ms"; break; fi; sleep 0.1; done
+                wait; rm -f /tmp/aifs-tail-$$
+                """)
+            #expect(r.stdout.contains("seen after"), "\(r)")
+        }
+    }
+
+    @Test("ctl shows the SPEC keys; a bad command fails with EINVAL and says why in error")
+    func controlFile() async throws {
+        try await MountedAIFS.with { m in
+            let r = await m.sh("""
+                mkdir $M/c; cat $M/c/ctl
+                echo 'bogus' > $M/c/ctl; echo "rc=$?"
+                echo 'model nope/nope' > $M/c/ctl; echo "rc=$?"
+                printf 'headers on\\nset nonsense 1\\n' > $M/c/ctl; echo "rc=$?"
+                grep headers: $M/c/ctl
+                cat $M/c/error
+                echo 'headers on' > $M/c/ctl; echo hi > $M/c/input; timeout 5 cat $M/c/output
+                echo 'state unresponsive' > $M/c/ctl; echo x > $M/c/input; echo "rc-unresponsive=$?"
+                """)
+            for key in ["name", "model", "state", "created", "last-activity", "queued", "in-flight", "unread-bytes",
+                        "messages", "tokens-in", "tokens-out", "wire", "headers", "owner"] {
+                #expect(r.stdout.contains("\n\(key): ") || r.stdout.hasPrefix("\(key): "), "missing \(key): \(r)")
+            }
+            #expect(r.stdout.components(separatedBy: "rc=1").count == 4, "three refusals: \(r)")
+            #expect(r.stdout.contains("headers: off"), "all or nothing: \(r)")
+            #expect(r.stdout.contains("ctl unknown command 'bogus'"), "\(r)")
+            #expect(r.stdout.contains("ctl unknown model 'nope/nope'"), "\(r)")
+            #expect(r.stdout.contains("ctl unknown setting 'nonsense'"), "\(r)")
+            #expect(r.stdout.contains("[team-chat-from-c]\nhi\n"), "\(r)")
+            #expect(r.stdout.contains("rc-unresponsive=1"), "\(r)")
+            #expect(r.stderr.contains("Host is down"), "\(r)")
+        }
+    }
+
+    @Test("reset clears queue, output and context; cancel ends the reply in flight")
+    func resetAndCancel() async throws {
+        try await MountedAIFS.with { m in
+            let r = await m.sh("""
+                mkdir $M/r; echo 'model echo/slow' > $M/r/ctl
+                echo "$(seq 1 50 | tr '\\n' ' ')" > $M/r/input; echo second > $M/r/input
+                sleep 0.5; echo cancel > $M/r/ctl; grep -E '^(queued|in-flight):' $M/r/ctl
+                echo reset > $M/r/ctl; grep -E '^(queued|in-flight|unread-bytes):' $M/r/ctl
+                timeout 5 cat $M/r/output; echo "rc=$?"
+                grep -c cancelled $M/r/error; grep -c '^\\[reset\\]' $M/r/transcript
+                """)
+            #expect(r.stdout.contains("queued: 0\nin-flight: 1\n"), "second message started after cancel: \(r)")
+            #expect(r.stdout.contains("queued: 0\nin-flight: 0\nunread-bytes: 0\n"), "\(r)")
+            #expect(r.stdout.contains("rc=0"), "\(r)")
+            #expect(r.stdout.hasSuffix("2\n1\n"), "two cancellations (cancel, reset), one reset: \(r)")
+        }
+    }
+
+    @Test("prompt is read/write; >> appends")
+    func promptFile() async throws {
+        try await MountedAIFS.with { m in
+            let r = await m.sh("""
+                mkdir $M/p; printf 'You are Apollo.\\nBe brief.\\n' > $M/p/prompt; cat $M/p/prompt
+                echo 'Third line.' >> $M/p/prompt; cat $M/p/prompt; stat -c %s $M/p/prompt
+                : > $M/p/prompt; stat -c %s $M/p/prompt
+                """)
+            #expect(r.stdout == "You are Apollo.\nBe brief.\nYou are Apollo.\nBe brief.\nThird line.\n38\n0\n", "\(r)")
+        }
+    }
+}
