@@ -27,7 +27,7 @@ struct LifecycleTests {
             M=\(dir)
             $AIFS mount $M || exit 1
             mkdir $M/a && echo one > $M/a/input && cat $M/a/output
-            $AIFS status $M | grep -E '^(sockets|a ) '
+            $AIFS status $M | grep -E '^(sockets:|a ) '
             $AIFS unmount $M && echo unmounted
             grep -c " $M " /proc/mounts
             $AIFS mount $M >/dev/null || exit 2

@@ -8,7 +8,7 @@ import Testing
 /// waited for on a dedicated thread, never from a task on Swift's cooperative pool.
 final class MountedAIFS: @unchecked Sendable {
     let mountpoint: String
-    let process: Process
+    let process: ChildProcess
     let logPath: String
 
     /// The `aifs` binary built next to this test bundle.
@@ -26,15 +26,11 @@ final class MountedAIFS: @unchecked Sendable {
     init() async throws {
         mountpoint = Self.makeTempDirectory("aifs-mnt")
         logPath = mountpoint + ".log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["mount", mountpoint, "-f"]
-        let log = FileHandle(forWritingAtPath: logPath)!
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let logFD = open(logPath, O_WRONLY | O_APPEND)
+        defer { close(logFD) }
+        process = try ChildProcess([Self.binary, "mount", mountpoint, "-f"],
+                                   environment: ProcessInfo.processInfo.environment, stdout: logFD, stderr: logFD)
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if await Shell.run("test -f '\(mountpoint)/ctl'").status == 0 { return }
@@ -49,14 +45,14 @@ final class MountedAIFS: @unchecked Sendable {
     struct MountFailure: Error {}
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
 
     /// SIGTERM, wait up to 10 s, then clear whatever is left.
     func stop() async {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        if process.isRunning { kill(process.pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(10)
         while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning { kill(process.pid, SIGKILL); _ = await Shell.run("sleep 0.2") }
         _ = await Shell.run("grep -q ' \(mountpoint) ' /proc/mounts && umount -l '\(mountpoint)'; rmdir '\(mountpoint)' 2>/dev/null; rm -f '\(logPath)'")
     }
 
@@ -97,31 +93,38 @@ enum Shell {
     }
 
     static func runBlocking(_ script: String, environment: [String: String], timeout: Double) -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script]
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
         env["AIFS"] = MountedAIFS.binary
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        env["LC_ALL"] = "C"  // plain quotes in coreutils' messages
+        var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { return Result(status: -1, stdout: "", stderr: "pipe failed") }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(["/bin/bash", "-c", script], environment: env, stdout: outPipe[1], stderr: errPipe[1])
+        } catch {
+            [outPipe[0], outPipe[1], errPipe[0], errPipe[1]].forEach { close($0) }
+            return Result(status: -1, stdout: "", stderr: "\(error)")
+        }
+        close(outPipe[1]); close(errPipe[1])
         final class Box: @unchecked Sendable { var data = Data() }
         let stdoutBox = Box(), stderrBox = Box()
         let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { stdoutBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { stderrBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        do { try process.run() } catch { return Result(status: -1, stdout: "", stderr: "\(error)") }
-        let timer = DispatchWorkItem { if process.isRunning { kill(-process.processIdentifier, SIGKILL); process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
-        process.waitUntilExit()
-        timer.cancel()
-        group.wait()
-        return Result(status: process.terminationStatus,
+        for (fd, box) in [(outPipe[0], stdoutBox), (errPipe[0], stderrBox)] {
+            group.enter()
+            Thread {
+                box.data = FileHandle(fileDescriptor: fd, closeOnDealloc: true).readDataToEndOfFile()
+                group.leave()
+            }.start()
+        }
+        var status = child.wait(timeout: timeout)
+        if status == nil {
+            child.killGroup(SIGKILL)
+            status = child.wait(timeout: 10)
+        }
+        // A background grandchild may still hold the pipes open; do not wait for it forever.
+        if group.wait(timeout: .now() + 5) == .timedOut { child.killGroup(SIGKILL); _ = group.wait(timeout: .now() + 5) }
+        return Result(status: status ?? -1,
                       stdout: String(decoding: stdoutBox.data, as: UTF8.self),
                       stderr: String(decoding: stderrBox.data, as: UTF8.self))
     }

@@ -97,7 +97,13 @@ struct SocketFileTests {
                 print("later:", [(f, bool(ev & select.POLLIN)) for f, ev in p.poll(5000)])
                 print("data:", os.read(fd, 100))
                 # once everything is read and nothing is pending, poll says readable (EOF)
-                while os.read(fd, 100): pass
+                # (O_NONBLOCK: wait with poll between reads until EOF)
+                while True:
+                    p.poll(5000)
+                    try:
+                        if not os.read(fd, 100): break
+                    except BlockingIOError:
+                        pass
                 print("idle:", [(bool(ev & select.POLLIN)) for f, ev in p.poll(0)])
                 """, mountpoint: m.mountpoint)
             #expect(r.stdout.contains("nonblock: EAGAIN"), "\(r)")
