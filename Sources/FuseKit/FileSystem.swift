@@ -14,6 +14,9 @@
 public protocol FileSystem: AnyObject, Sendable {
     /// Find `name` in `parent`. `ENOENT` (not cached), `ENOTDIR`.
     func lookup(_ request: consuming Request, parent: Inode, name: FileName)
+    /// The kernel dropped `lookups` references to `inode` (each successful `lookup`, `mkdir` or
+    /// `create` reply adds one). A filesystem that allocates inodes frees one at zero. No reply.
+    func forget(inode: Inode, lookups: UInt64)
     /// Attributes of `inode`. `ENOENT` once the node is gone.
     func getattr(_ request: consuming Request, inode: Inode)
     /// chmod/chown/truncate/utimens. `EPERM`, `EACCES`, `ENOENT`.
@@ -52,6 +55,7 @@ public protocol FileSystem: AnyObject, Sendable {
 }
 
 extension FileSystem {
+    public func forget(inode: Inode, lookups: UInt64) {}
     public func setattr(_ request: consuming Request, inode: Inode, changes: SetAttributes, handle: AnyObject?) { request.reply(error: .EPERM) }
     public func mkdir(_ request: consuming Request, parent: Inode, name: FileName, mode: UInt32) { request.reply(error: .EPERM) }
     public func rmdir(_ request: consuming Request, parent: Inode, name: FileName) { request.reply(error: .EPERM) }

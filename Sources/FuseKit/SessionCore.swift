@@ -48,11 +48,19 @@ enum Callbacks {
             let core = SessionCore.from(req!)
             core.fileSystem.lookup(core.request(req), parent: parent, name: FileName(cString: name!))
         }
-        ops.forget = { req, _, _ in
-            SessionCore.from(req!).request(req).replyNone()
+        ops.forget = { req, ino, lookups in
+            let core = SessionCore.from(req!)
+            core.fileSystem.forget(inode: ino, lookups: lookups)
+            core.request(req).replyNone()
         }
-        ops.forget_multi = { req, _, _ in
-            SessionCore.from(req!).request(req).replyNone()
+        ops.forget_multi = { req, count, forgets in
+            let core = SessionCore.from(req!)
+            if let forgets {
+                for item in UnsafeBufferPointer(start: forgets, count: count) {
+                    core.fileSystem.forget(inode: item.ino, lookups: item.nlookup)
+                }
+            }
+            core.request(req).replyNone()
         }
         ops.getattr = { req, ino, _ in
             let core = SessionCore.from(req!)

@@ -10,6 +10,7 @@ import ServiceLifecycle
 struct Daemon {
     let mountpoint: String
     let options: [String]
+    let store: StoreChoice
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -20,8 +21,15 @@ struct Daemon {
         let logger = Logger(label: "aifs")
         FuseLog.logger = Logger(label: "aifs.fusekit")
 
-        let environment = SocketEnvironment(store: InMemoryStore(), catalog: .builtIn())
-        let registry = SocketRegistry(environment: environment)
+        let socketStore: any SocketStore
+        switch store {
+        case .memory: socketStore = InMemoryStore()
+        case .database(let options): socketStore = try SQLiteStore(options: options)
+        }
+        let contents = try socketStore.load()
+        logger.info("store opened", metadata: ["store": "\(socketStore.location)", "sockets": "\(contents.sockets.count)"])
+        let environment = SocketEnvironment(store: socketStore, catalog: .builtIn())
+        let registry = SocketRegistry(environment: environment, restoring: contents)
         let fileSystem = AIFileSystem(registry: registry,
                                       identity: DaemonIdentity(version: AIFSCommand.version, mountpoint: mountpoint))
         let session = try FuseSession(mountpoint: mountpoint, options: options, fileSystem: fileSystem)
@@ -40,8 +48,17 @@ struct Daemon {
             gracefulShutdownSignals: [.sigterm, .sigint, .sighup],
             logger: logger))
         try await group.run()
+        // Everything recorded before the stop is written before the process ends.
+        await MountService.onThread { socketStore.close() }
         logger.info("unmounted", metadata: ["mountpoint": "\(mountpoint)"])
     }
+}
+
+/// Which store the daemon runs with.
+enum StoreChoice {
+    /// Nothing kept beyond the process (`--store memory`).
+    case memory
+    case database(StoreOptions)
 }
 
 /// Waits for the FUSE loop to end; on graceful shutdown stops the session first. The blocking

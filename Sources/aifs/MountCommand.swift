@@ -26,6 +26,9 @@ struct MountCommand: AsyncParsableCommand {
     @Option(help: "Configuration file (TOML).")
     var config: String?
 
+    @Option(help: ArgumentHelp("The store: a database path, or 'memory' to keep nothing (default $AIFS_STORE_PATH, else $XDG_DATA_HOME/aifs/aifs.db).", valueName: "PATH"))
+    var store: String?
+
     @Option(help: .hidden)
     var readyFD: Int32?
 
@@ -36,10 +39,36 @@ struct MountCommand: AsyncParsableCommand {
         }
         try prepareMountpoint(path)
         if foreground {
-            try await Daemon(mountpoint: path, options: mountOptions()).run()
+            try await Daemon(mountpoint: path, options: mountOptions(), store: try storeChoice()).run()
         } else {
             try background(path)
         }
+    }
+
+    /// The store to use: `--store`, else `AIFS_STORE_PATH`, else the XDG default; retention and
+    /// durability from `AIFS_MEMORY_MAX_AGE`, `AIFS_MEMORY_MAX_ROWS`, `AIFS_STORE_DURABILITY`.
+    func storeChoice() throws -> StoreChoice {
+        let environment = ProcessInfo.processInfo.environment
+        let path = store ?? environment["AIFS_STORE_PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? StoreOptions.defaultPath()
+        if path == "memory" { return .memory }
+        var options = StoreOptions(path: RuntimePaths.absolute(path))
+        if let text = environment["AIFS_MEMORY_MAX_AGE"], !text.isEmpty {
+            guard let seconds = RetentionPolicy.parseDuration(text) else {
+                throw ValidationError("AIFS_MEMORY_MAX_AGE: '\(text)' is not a duration (e.g. 90d, 12h, 3600)")
+            }
+            options.retention.maxAge = seconds
+        }
+        if let text = environment["AIFS_MEMORY_MAX_ROWS"], !text.isEmpty {
+            guard let rows = Int(text), rows > 0 else { throw ValidationError("AIFS_MEMORY_MAX_ROWS: '\(text)' is not a positive number") }
+            options.retention.maxRows = rows
+        }
+        if let text = environment["AIFS_STORE_DURABILITY"], !text.isEmpty {
+            guard let durability = StoreOptions.Durability(rawValue: text) else {
+                throw ValidationError("AIFS_STORE_DURABILITY: '\(text)' is not 'process' or 'power'")
+            }
+            options.durability = durability
+        }
+        return .database(options)
     }
 
     func mountOptions() -> [String] {
@@ -82,6 +111,7 @@ struct MountCommand: AsyncParsableCommand {
         var arguments = ["mount", path, "-f"]
         if let options { arguments += ["-o", options] }
         if let config { arguments += ["--config", config] }
+        if let store { arguments += ["--store", store == "memory" ? store : RuntimePaths.absolute(store)] }
         let pid = try Spawner.spawnDetached(executable: Spawner.selfExecutable(), arguments: arguments, logPath: log)
         let started = Date()
         var announced = false

@@ -8,11 +8,14 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 AIFS=${AIFS:-$here/../../.build/debug/aifs}
 M=$(mktemp -d /tmp/aifs-accept-XXXXXX)
+STORE=$(mktemp -d /tmp/aifs-accept-store-XXXXXX)
+export AIFS_STORE_PATH=$STORE/aifs.db   # a store of its own, never the user's
 passed=0 failed=0
 
 cleanup() {
   "$AIFS" unmount "$M" >/dev/null 2>&1 || umount -l "$M" 2>/dev/null
   rmdir "$M" 2>/dev/null
+  rm -rf "$STORE"
   rm -f /tmp/aifs-accept-$$.*
 }
 trap cleanup EXIT

@@ -10,6 +10,8 @@ final class MountedAIFS: @unchecked Sendable {
     let mountpoint: String
     let process: ChildProcess
     let logPath: String
+    /// The daemon's store (a temp directory next to the mountpoint, removed by ``stop()``).
+    let storePath: String
 
     /// The `aifs` binary built next to this test bundle.
     static var binary: String {
@@ -29,7 +31,8 @@ final class MountedAIFS: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let logFD = open(logPath, O_WRONLY | O_APPEND)
         defer { close(logFD) }
-        process = try ChildProcess([Self.binary, "mount", mountpoint, "-f"],
+        storePath = mountpoint + ".store/aifs.db"
+        process = try ChildProcess([Self.binary, "mount", mountpoint, "-f", "--store", storePath],
                                    environment: ProcessInfo.processInfo.environment, stdout: logFD, stderr: logFD)
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
@@ -53,7 +56,7 @@ final class MountedAIFS: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(10)
         while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         if process.isRunning { kill(process.pid, SIGKILL); _ = await Shell.run("sleep 0.2") }
-        _ = await Shell.run("grep -q ' \(mountpoint) ' /proc/mounts && umount -l '\(mountpoint)'; rmdir '\(mountpoint)' 2>/dev/null; rm -f '\(logPath)'")
+        _ = await Shell.run("grep -q ' \(mountpoint) ' /proc/mounts && umount -l '\(mountpoint)'; rmdir '\(mountpoint)' 2>/dev/null; rm -f '\(logPath)'; rm -rf '\(mountpoint).store'")
     }
 
     /// Runs `body` with a fresh mount and always stops it.
@@ -97,6 +100,11 @@ enum Shell {
         env.merge(environment) { $1 }
         env["AIFS"] = MountedAIFS.binary
         env["LC_ALL"] = "C"  // plain quotes in coreutils' messages
+        // Every daemon a script starts uses this script's own store, never the user's.
+        let scratch = MountedAIFS.makeTempDirectory("aifs-scratch")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        env["XDG_DATA_HOME"] = scratch
+        if environment["AIFS_STORE_PATH"] == nil { env["AIFS_STORE_PATH"] = scratch + "/store/aifs.db" }
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { return Result(status: -1, stdout: "", stderr: "pipe failed") }
         let child: ChildProcess

@@ -5,7 +5,7 @@ import Synchronization
 public typealias SocketID = UInt64
 
 /// A message accepted from `input`, as it is queued.
-public struct InputMessage: Sendable {
+public struct InputMessage: Sendable, Equatable {
     public var id: UInt64
     /// The message without its leading headers.
     public var content: [UInt8]
@@ -57,12 +57,18 @@ public struct SocketInfo: Sendable {
 /// the provider's reply back in through ``ReplySink``. Each socket answers its queue in order,
 /// one request at a time; sockets run concurrently.
 ///
+/// Every change to what must survive a restart is told to the store (``SocketStore``) while
+/// the lock is held, so the store sees one socket's changes in the order they happened. A
+/// message is queued only once the store has committed it.
+///
 /// Readers of `output` that find nothing unread while a reply is pending are parked
 /// (``PendingRequest``, no thread each) and answered by whoever appends, finishes or clears.
+/// The code is split by concern: `Socket+Work` (the request in flight), `Socket+Streams`
+/// (output, error, transcript, prompt), `Socket+Control` (ctl), `Socket+Store` (what is recorded).
 public final class Socket: @unchecked Sendable {
     public let id: SocketID
     let environment: SocketEnvironment
-    private let state: Mutex<State>
+    let state: Mutex<State>
 
     struct ParkedRead {
         let pending: PendingRequest
@@ -73,7 +79,11 @@ public final class Socket: @unchecked Sendable {
     final class Work: @unchecked Sendable {
         let message: InputMessage
         var task: Task<Void, Never>?
+        /// The reply text (what goes into the context and the transcript).
         var reply: [UInt8] = []
+        /// Everything this request put into `output` (headers included), and where it began.
+        var outputBytes: [UInt8] = []
+        var outputStart: Int?
         var wroteHeader = false
         var cancelled = false
         init(message: InputMessage) { self.message = message }
@@ -112,6 +122,7 @@ public final class Socket: @unchecked Sendable {
         var tokensIn = 0
         var tokensOut = 0
         var nextMessageID: UInt64 = 1
+        /// Removed or shut down: no more work, and nothing more is recorded.
         var closed = false
 
         /// A reply that will land in `output` is queued or in flight.
@@ -126,6 +137,41 @@ public final class Socket: @unchecked Sendable {
         let now = WallClock.now()
         state = Mutex(State(name: name, model: model, created: now, lastActivity: now, uid: uid, gid: gid,
                             mode: mode, transcriptModified: now))
+    }
+
+    /// A socket brought back from the store. Call ``resume()`` to answer its queue.
+    init(restoring snapshot: SocketSnapshot, environment: SocketEnvironment) {
+        let r = snapshot.record
+        self.id = r.id
+        self.environment = environment
+        var s = State(name: r.name, model: r.model, created: r.created, lastActivity: r.lastActivity, uid: r.uid,
+                      gid: r.gid, mode: r.mode, transcriptModified: snapshot.transcriptModified)
+        s.settings = r.settings
+        s.life = r.life
+        s.headers = r.headers
+        s.prompt = r.prompt
+        s.context = snapshot.context
+        s.queue = snapshot.queue
+        s.output = OutputBuffer(restoring: snapshot.output)
+        s.errors = ErrorLog(restoring: snapshot.errors)
+        s.transcript = snapshot.transcript
+        s.messages = r.messages
+        s.tokensIn = r.tokensIn
+        s.tokensOut = r.tokensOut
+        s.nextMessageID = max(r.nextMessageID, (snapshot.queue.map(\.id).max() ?? 0) + 1)
+        state = Mutex(s)
+        if let interrupted = snapshot.interrupted {
+            state.withLock { s in
+                addErrorLocked(&s, "restart", "message \(interrupted) was in flight when the daemon stopped; "
+                               + "its partial reply was discarded and it is answered again")
+            }
+        }
+    }
+
+    /// Starts answering the queue (after a restore).
+    func resume() {
+        let next = state.withLock { s in startNextLocked(&s) }
+        launch(next)
     }
 
     // MARK: Reading state
@@ -175,7 +221,7 @@ public final class Socket: @unchecked Sendable {
         let refusal: SocketError? = state.withLock { s in
             guard s.life == .unresponsive else { return nil }
             let error = SocketError(.EHOSTDOWN, "socket is unresponsive; write 'state active' to ctl to use it again")
-            s.errors.add(Self.errorLine("input", error.reason))
+            addErrorLocked(&s, "input", error.reason)
             return error
         }
         if let refusal { throw refusal }
@@ -187,49 +233,64 @@ public final class Socket: @unchecked Sendable {
         let refusal: SocketError? = state.withLock { s in
             guard s.queue.count + s.committing + (s.current == nil ? 0 : 1) >= limit else { return nil }
             let error = SocketError(.EAGAIN, "queue full (\(limit) unanswered messages)")
-            s.errors.add(Self.errorLine("input", error.reason))
+            addErrorLocked(&s, "input", error.reason)
             return error
         }
         if let refusal { throw refusal }
     }
 
-    /// Accepts one message (all bytes of one open → close): parses its headers, commits it to
-    /// the store and queues it. `done` is called once it is durable (or refused).
+    /// Accepts one message (all bytes of one open → close): parses its headers, writes its
+    /// transcript entry and commits it to the store; it joins the queue once committed. `done`
+    /// is called then (or at once when refused), never on the caller's thread for a commit.
     public func submit(_ bytes: [UInt8], uid: UInt32, done: @escaping @Sendable (Errno?) -> Void) {
         let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
-        let admitted: Result<InputMessage, SocketError> = state.withLock { s in
-            if s.closed { return .failure(SocketError(.ENOENT, "socket was removed")) }
+        let refusal: Errno? = state.withLock { s in
+            if s.closed { return .ENOENT }
             if s.life == .unresponsive {
-                let error = SocketError(.EHOSTDOWN, "socket is unresponsive; message not queued")
-                s.errors.add(Self.errorLine("input", error.reason))
-                return .failure(error)
+                addErrorLocked(&s, "input", "socket is unresponsive; message not queued")
+                return .EHOSTDOWN
             }
             let limit = environment.limits.maxQueue
             if s.queue.count + s.committing + (s.current == nil ? 0 : 1) >= limit {
-                let error = SocketError(.EAGAIN, "queue full (\(limit) unanswered messages); message not queued")
-                s.errors.add(Self.errorLine("input", error.reason))
-                return .failure(error)
+                addErrorLocked(&s, "input", "queue full (\(limit) unanswered messages); message not queued")
+                return .EAGAIN
             }
             s.committing += 1
-            defer { s.nextMessageID += 1 }
-            return .success(InputMessage(id: s.nextMessageID, content: content, headers: headers, uid: uid, time: WallClock.now()))
-        }
-        switch admitted {
-        case .failure(let error):
-            done(error.errno)
-        case .success(let message):
-            environment.store.commit(message, to: id) { [self] error in
-                self.committed(message, error: error)
+            let message = InputMessage(id: s.nextMessageID, content: content, headers: headers, uid: uid, time: WallClock.now())
+            s.nextMessageID += 1
+            s.messages += 1
+            s.lastActivity = message.time
+            var header = "[team-chat-to-\(s.name)]"
+            if message.headers.priorityHigh { header += " [priority-high]" }
+            let entry = transcriptEntry(header: "\(header) \(WallClock.iso8601(message.time)) uid=\(message.uid) id=\(message.id)",
+                                        body: message.content)
+            appendTranscriptLocked(&s, entry, record: false)
+            var metadata = ["message": "\(message.id)", "uid": "\(uid)"]
+            if message.headers.priorityHigh { metadata["priority"] = "high" }
+            let events: [StoreEvent] = [
+                .messageQueued(id, message),
+                .transcriptAppended(id, entry),
+                .socketSaved(recordLocked(s)),
+                .memory(MemoryEntry(time: message.time, socket: s.name, kind: .input,
+                                    content: String(decoding: message.content, as: UTF8.self), metadata: metadata)),
+            ]
+            environment.store.record(events) { [self] error in
+                committed(message, error: error)
                 done(error)
             }
+            return nil
         }
+        if let refusal { done(refusal) }
     }
 
+    /// The store has committed (or failed to commit) a message: queue it and start work.
     private func committed(_ message: InputMessage, error: Errno?) {
         let next: Work? = state.withLock { s in
             s.committing -= 1
             guard error == nil, !s.closed else {
-                if let error { s.errors.add(Self.errorLine("store", "message not stored: \(error)")) }
+                if let error, !s.closed {
+                    addErrorLocked(&s, "store", "message \(message.id) not stored (\(error)); it was not queued")
+                }
                 deliverLocked(&s)
                 return nil
             }
@@ -239,321 +300,8 @@ public final class Socket: @unchecked Sendable {
             } else {
                 s.queue.append(message)
             }
-            s.messages += 1
-            s.lastActivity = message.time
-            var header = "[team-chat-to-\(s.name)]"
-            if message.headers.priorityHigh { header += " [priority-high]" }
-            appendTranscriptLocked(&s, header: "\(header) \(WallClock.iso8601(message.time)) uid=\(message.uid) id=\(message.id)",
-                                   body: message.content)
             environment.counters.messageQueued()
             return startNextLocked(&s)
-        }
-        launch(next)
-    }
-
-    // MARK: The request in flight
-
-    /// Takes the next queued message as the work in flight, if idle. Launch what it returns
-    /// after releasing the lock.
-    private func startNextLocked(_ s: inout State) -> Work? {
-        guard s.current == nil, !s.closed, !s.queue.isEmpty else { return nil }
-        let work = Work(message: s.queue.removeFirst())
-        s.current = work
-        return work
-    }
-
-    private func launch(_ work: Work?) {
-        guard let work else { return }
-        environment.counters.requestStarted()
-        let task = Task.detached { [self] in await self.run(work) }
-        state.withLock { _ in
-            if work.cancelled { task.cancel() } else { work.task = task }
-        }
-    }
-
-    private func run(_ work: Work) async {
-        let prepared: (ProviderRequest, any Provider, Double?)? = state.withLock { s in
-            guard s.current === work else { return nil }
-            guard let (provider, model) = environment.catalog().resolve(s.model) else { return nil }
-            let turns = s.context + [Turn(role: .user, content: work.message.content)]
-            let timeout = s.settings[.timeout].flatMap(Double.init)
-            return (ProviderRequest(model: model, systemPrompt: s.prompt, turns: turns, settings: s.settings), provider, timeout)
-        }
-        guard let (request, provider, timeout) = prepared else {
-            finish(work, .failed("model is not configured"))
-            return
-        }
-        let sink = WorkSink(socket: self, work: work)
-        do {
-            if let timeout {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await provider.respond(to: request, into: sink) }
-                    group.addTask {
-                        try await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
-                        throw ProviderError("timed out after \(timeout)s")
-                    }
-                    try await group.next()
-                    group.cancelAll()
-                }
-            } else {
-                try await provider.respond(to: request, into: sink)
-            }
-            finish(work, .completed)
-        } catch is CancellationError {
-            finish(work, .cancelled("request cancelled"))
-        } catch {
-            finish(work, .failed("\(error)"))
-        }
-    }
-
-    /// Streams reply text from the work in flight into `output`.
-    func appendReply(_ work: Work, _ bytes: [UInt8]) {
-        guard !bytes.isEmpty else { return }
-        state.withLock { s in
-            guard s.current === work else { return }
-            writeReplyHeaderLocked(&s, work)
-            s.output.append(bytes)
-            work.reply.append(contentsOf: bytes)
-            deliverLocked(&s)
-        }
-    }
-
-    func appendReasoning(_ work: Work, _ bytes: [UInt8]) {
-        guard !bytes.isEmpty else { return }
-        state.withLock { s in
-            guard s.current === work, s.headers else { return }
-            writeReplyHeaderLocked(&s, work)
-            s.output.append(Array("[thinking] ".utf8))
-            s.output.append(bytes)
-            if bytes.last != 0x0A { s.output.append([0x0A]) }
-            deliverLocked(&s)
-        }
-    }
-
-    func addUsage(_ work: Work, input: Int, output: Int) {
-        state.withLock { s in
-            guard s.current === work else { return }
-            s.tokensIn += input
-            s.tokensOut += output
-        }
-    }
-
-    private func writeReplyHeaderLocked(_ s: inout State, _ work: Work) {
-        guard !work.wroteHeader else { return }
-        work.wroteHeader = true
-        if s.headers { s.output.append(Array("[team-chat-from-\(s.name)]\n".utf8)) }
-    }
-
-    /// Ends the work in flight (if it still is) and starts the next message.
-    func finish(_ work: Work, _ outcome: Outcome) {
-        let next: Work? = state.withLock { s in
-            guard s.current === work else { return nil }
-            endCurrentLocked(&s, outcome)
-            return startNextLocked(&s)
-        }
-        launch(next)
-    }
-
-    private func endCurrentLocked(_ s: inout State, _ outcome: Outcome) {
-        guard let work = s.current else { return }
-        s.current = nil
-        work.cancelled = true
-        work.task?.cancel()
-        environment.counters.requestEnded()
-        let now = WallClock.now()
-        s.lastActivity = now
-        switch outcome {
-        case .completed:
-            writeReplyHeaderLocked(&s, work)
-            if work.reply.last != 0x0A { s.output.append([0x0A]) }
-            s.context.append(Turn(role: .user, content: work.message.content))
-            s.context.append(Turn(role: .assistant, content: work.reply))
-            appendTranscriptLocked(&s, header: "[team-chat-from-\(s.name)] \(WallClock.iso8601(now)) id=\(work.message.id)", body: work.reply)
-            environment.store.record(.replyCompleted(id, messageID: work.message.id))
-        case .failed(let reason):
-            if !work.reply.isEmpty, work.reply.last != 0x0A { s.output.append([0x0A]) }
-            s.output.appendFailure()
-            let line = Self.errorLine("request", "message \(work.message.id) failed: \(reason)")
-            s.errors.add(line)
-            appendTranscriptLocked(&s, header: "[error] \(WallClock.iso8601(now)) id=\(work.message.id)", body: Array(reason.utf8))
-        case .cancelled(let reason):
-            if !work.reply.isEmpty, work.reply.last != 0x0A { s.output.append([0x0A]) }
-            s.errors.add(Self.errorLine("request", "message \(work.message.id) cancelled: \(reason)"))
-            appendTranscriptLocked(&s, header: "[cancelled] \(WallClock.iso8601(now)) id=\(work.message.id)", body: Array(reason.utf8))
-        }
-        deliverLocked(&s)
-    }
-
-    // MARK: output
-
-    /// Answers a `read` of `output`: unread bytes now; `EIO` once after a failed request;
-    /// `EAGAIN` (non-blocking) or parked while a reply is pending; otherwise end of file.
-    public func readOutput(_ request: consuming Request, size: Int, nonBlocking: Bool) {
-        enum Decision { case answer(OutputBuffer.ReadResult), park }
-        let decision: Decision = state.withLock { s in
-            let result = s.output.read(max: size)
-            if result != .nothing { return .answer(result) }
-            return s.isPending && !s.closed ? .park : .answer(.nothing)
-        }
-        switch decision {
-        case .answer(let result):
-            Self.answer(request, with: result)
-        case .park:
-            if nonBlocking {
-                request.reply(error: .EAGAIN)
-                return
-            }
-            // Created outside the lock: an interrupt that already arrived runs onInterrupt now.
-            let pending = PendingRequest(request, interruptible: true, onInterrupt: { [weak self] in
-                self?.dropParked()
-            })
-            state.withLock { s in
-                s.parkedReads.append(ParkedRead(pending: pending, size: size))
-                deliverLocked(&s)  // data may have arrived meanwhile
-            }
-        }
-    }
-
-    private func dropParked() {
-        state.withLock { s in s.parkedReads.removeAll { !$0.pending.isWaiting } }
-    }
-
-    private static func answer(_ request: consuming Request, with result: OutputBuffer.ReadResult) {
-        switch result {
-        case .bytes(let bytes): request.reply(bytes: bytes)
-        case .failure: request.reply(error: .EIO)
-        case .nothing: request.reply(bytes: [])
-        }
-    }
-
-    /// Hands unread output (or end of file) to parked readers in arrival order, and wakes
-    /// pollers when a read would not block. Replying under the lock is safe: an interrupt
-    /// callback only takes this lock after it has claimed its own request.
-    private func deliverLocked(_ s: inout State) {
-        while let first = s.parkedReads.first {
-            if !s.output.isEmpty {
-                guard let request = first.pending.take() else { s.parkedReads.removeFirst(); continue }
-                s.parkedReads.removeFirst()
-                Self.answer(request, with: s.output.read(max: first.size))
-            } else if !s.isPending || s.closed {
-                s.parkedReads.removeFirst()
-                first.pending.take()?.reply(bytes: [])
-            } else {
-                break
-            }
-        }
-        if s.isReadable, !s.pollHandles.isEmpty {
-            for handle in s.pollHandles.values { handle.notify() }
-            s.pollHandles.removeAll()
-        }
-    }
-
-    /// Current `poll` readiness of `output`; keeps `handle` (newest per open file, keyed by
-    /// `owner`) to notify when it becomes readable.
-    public func pollOutput(owner: AnyObject, handle: PollHandle?) -> PollEvents {
-        state.withLock { s in
-            if s.isReadable { return .readable }
-            if let handle { s.pollHandles[ObjectIdentifier(owner)] = handle }
-            return []
-        }
-    }
-
-    /// Forgets the poll handle of an open file that is being released.
-    public func forgetPoll(owner: AnyObject) {
-        _ = state.withLock { $0.pollHandles.removeValue(forKey: ObjectIdentifier(owner)) }
-    }
-
-    // MARK: error, transcript, prompt
-
-    /// Consumes up to `size` bytes of unread error lines; empty at the end (never blocks).
-    public func readErrors(max size: Int) -> [UInt8] {
-        state.withLock { $0.errors.read(max: size) }
-    }
-
-    /// Adds a line to `error` (`TIME KIND message`).
-    public func reportError(kind: String, _ message: String) {
-        state.withLock { $0.errors.add(Self.errorLine(kind, message)) }
-    }
-
-    /// Transcript bytes at `offset` (regular-file semantics; append-only).
-    public func readTranscript(offset: Int, size: Int) -> [UInt8] {
-        state.withLock { s in
-            guard offset < s.transcript.count else { return [] }
-            return Array(s.transcript[offset..<min(s.transcript.count, offset + size)])
-        }
-    }
-
-    private func appendTranscriptLocked(_ s: inout State, header: String, body: [UInt8]) {
-        s.transcript.append(contentsOf: header.utf8)
-        s.transcript.append(0x0A)
-        s.transcript.append(contentsOf: body)
-        if body.last != 0x0A { s.transcript.append(0x0A) }
-        s.transcriptModified = WallClock.now()
-        environment.store.record(.transcriptAppended(id, bytes: s.transcript.count))
-    }
-
-    public var prompt: [UInt8] { state.withLock { $0.prompt } }
-
-    public func setPrompt(_ bytes: [UInt8]) throws(SocketError) {
-        let limit = environment.limits.maxPromptBytes
-        guard bytes.count <= limit else {
-            reportError(kind: "prompt", "prompt over \(limit) bytes refused")
-            throw SocketError(.EFBIG, "prompt over \(limit) bytes")
-        }
-        state.withLock { s in
-            s.prompt = bytes
-            s.lastActivity = WallClock.now()
-        }
-        environment.store.record(.settingsChanged(id))
-    }
-
-    // MARK: ctl
-
-    /// Applies ctl commands, all or nothing: every command is checked before any is applied.
-    public func apply(_ commands: [ControlCommand]) throws(SocketError) {
-        let catalog = environment.catalog()
-        for command in commands {
-            if case .model(let model) = command, !catalog.contains(model) {
-                let error = SocketError(.EINVAL, "unknown model '\(model.prefix(100))' (see /ai/models)")
-                reportError(kind: "ctl", error.reason)
-                throw error
-            }
-        }
-        for command in commands { apply(command) }
-        environment.store.record(.settingsChanged(id))
-    }
-
-    /// Reports a refused ctl line in `error`.
-    public func reportRefused(_ error: ControlError) {
-        reportError(kind: "ctl", error.reason)
-    }
-
-    private func apply(_ command: ControlCommand) {
-        var next: Work?
-        state.withLock { s in
-            s.lastActivity = WallClock.now()
-            switch command {
-            case .model(let model): s.model = model
-            case .set(let setting, let value): s.settings[setting] = value
-            case .headers(let on): s.headers = on
-            case .state(let life):
-                if s.life != life { s.errors.add(Self.errorLine("state", "\(s.life.rawValue) -> \(life.rawValue)")) }
-                s.life = life
-            case .cancel:
-                if s.current != nil {
-                    endCurrentLocked(&s, .cancelled("cancelled by ctl"))
-                    next = startNextLocked(&s)
-                }
-            case .reset:
-                let dropped = s.queue.count
-                s.queue.removeAll()
-                if s.current != nil { endCurrentLocked(&s, .cancelled("reset")) }
-                s.output.removeAll()
-                s.context.removeAll()
-                appendTranscriptLocked(&s, header: "[reset] \(WallClock.iso8601(WallClock.now()))",
-                                       body: Array("queue (\(dropped)), unread output and context cleared".utf8))
-                deliverLocked(&s)
-            }
         }
         launch(next)
     }
@@ -562,7 +310,11 @@ public final class Socket: @unchecked Sendable {
 
     /// Renames the socket (the registry checks the new name).
     func rename(to name: String) {
-        state.withLock { $0.name = name }
+        state.withLock { s in
+            let old = s.name
+            s.name = name
+            recordLocked(s, [.socketSaved(recordLocked(s)), memoryEvent(s, .event, "socket renamed from \(old) to \(name)")])
+        }
     }
 
     /// Attribute changes on the socket directory (chmod/chown).
@@ -571,21 +323,23 @@ public final class Socket: @unchecked Sendable {
             if let mode { s.mode = mode & 0o7777 }
             if let uid { s.uid = uid }
             if let gid { s.gid = gid }
+            recordLocked(s, [.socketSaved(recordLocked(s))])
         }
-        environment.store.record(.settingsChanged(id))
     }
 
-    /// The socket was deleted: stop work, drop the queue, end every parked read with end of file.
+    /// The socket was deleted: stop work, drop the queue, end every parked read with end of
+    /// file. Nothing is recorded after this (the registry records the removal itself).
     func close() {
         state.withLock { s in
-            s.closed = true
             s.queue.removeAll()
             if s.current != nil { endCurrentLocked(&s, .cancelled("socket removed")) }
+            s.closed = true
             deliverLocked(&s)
         }
     }
 
-    /// The daemon is stopping: stop work and fail every parked read with `EIO`.
+    /// The daemon is stopping: stop work and fail every parked read with `EIO`. The request in
+    /// flight stays queued in the store, so it is answered again after the restart.
     func shutdown() {
         state.withLock { s in
             s.closed = true
@@ -606,13 +360,4 @@ public final class Socket: @unchecked Sendable {
     static func errorLine(_ kind: String, _ message: String) -> String {
         "\(WallClock.iso8601(WallClock.now())) \(kind) \(message)"
     }
-}
-
-/// The reply sink a provider writes into for one request.
-struct WorkSink: ReplySink {
-    let socket: Socket
-    let work: Socket.Work
-    func text(_ bytes: [UInt8]) { socket.appendReply(work, bytes) }
-    func reasoning(_ bytes: [UInt8]) { socket.appendReasoning(work, bytes) }
-    func usage(input: Int, output: Int) { socket.addUsage(work, input: input, output: output) }
 }

@@ -17,6 +17,23 @@ public final class SocketRegistry: Sendable {
         self.environment = environment
     }
 
+    /// The sockets the store brought back, each answering its queue again.
+    public init(environment: SocketEnvironment, restoring contents: StoreContents) {
+        self.environment = environment
+        var restored: [Socket] = []
+        state.withLock { s in
+            s.nextID = max(contents.nextSocketID, InodeScheme.firstSocketID)
+            for snapshot in contents.sockets {
+                let socket = Socket(restoring: snapshot, environment: environment)
+                s.byName[snapshot.record.name] = socket
+                s.byID[socket.id] = socket
+                s.nextID = max(s.nextID, socket.id + 1)
+                restored.append(socket)
+            }
+        }
+        for socket in restored { socket.resume() }
+    }
+
     public func socket(named name: String) -> Socket? { state.withLock { $0.byName[name] } }
     public func socket(id: SocketID) -> Socket? { state.withLock { $0.byID[id] } }
 
@@ -42,11 +59,11 @@ public final class SocketRegistry: Sendable {
             s.nextID += 1
             s.byName[name] = socket
             s.byID[socket.id] = socket
+            // Recorded before anyone can reach the socket, so its own events come after.
+            socket.recordCreation()
             return .success(socket)
         }
-        let socket = try result.get()
-        environment.store.record(.socketCreated(socket.id, name: name))
-        return socket
+        return try result.get()
     }
 
     /// Removes a socket and stops its work. `ENOENT`.
@@ -59,7 +76,10 @@ public final class SocketRegistry: Sendable {
         }
         guard let removed else { throw SocketError(.ENOENT, "no socket '\(name)'") }
         removed.close()
-        environment.store.record(.socketRemoved(removed.id))
+        environment.store.record([
+            .socketRemoved(removed.id),
+            .memory(MemoryEntry(time: WallClock.now(), socket: name, kind: .event, content: "socket removed")),
+        ])
         return removed
     }
 
@@ -77,7 +97,6 @@ public final class SocketRegistry: Sendable {
             return nil
         }
         if let result { throw result }
-        if let socket = socket(named: newName) { environment.store.record(.socketRenamed(socket.id, name: newName)) }
     }
 
     /// Stops every socket (daemon shutdown).

@@ -1,39 +1,60 @@
+import Dispatch
 import FuseKit
 
 /// The storage boundary: everything a socket must not lose passes through here.
 ///
 /// The tree and the sockets keep their live state in memory and tell the store about every
-/// change; the store decides how durable that is. ``commit(_:to:done:)`` is the one call that
-/// waits: a message is acknowledged to the writer (`close()` returns 0) only once `done` has
-/// been called without an error, and `done` may come later from any thread (the FUSE request
-/// is parked meanwhile, never blocking the loop).
+/// change, as ``StoreEvent``s, in the order the changes happened. A socket records its events
+/// while it holds its own lock, so per socket the store sees them in exactly that order; the
+/// store never calls back into a socket while it holds a lock of its own.
+///
+/// `record(_:done:)` is the one call that waits: the events become durable together (one
+/// transaction), and `done` is called afterwards — from the store's thread, never the caller's
+/// — with nil, or with the errno to fail the writer's `close()` with. A message is acknowledged
+/// to its writer only then, so the FUSE flush stays parked meanwhile and the loop never waits.
 public protocol SocketStore: Sendable {
-    /// Makes `message` durable for socket `socket`; calls `done(nil)` when it is, or with the
-    /// errno to fail the writer's `close()` with.
-    func commit(_ message: InputMessage, to socket: SocketID, done: @escaping @Sendable (Errno?) -> Void)
-    /// Records a change that needs no acknowledgement (settings, replies, transcript, removal).
-    func record(_ event: StoreEvent)
-    /// A human description for `/ai/ctl` (`memory`, or a path).
+    /// What the store holds, to bring the sockets back at mount.
+    func load() throws -> StoreContents
+    /// Records events that need no acknowledgement (they are still applied in order).
+    func record(_ events: [StoreEvent])
+    /// Records events together and calls `done` once they are durable.
+    func record(_ events: [StoreEvent], done: @escaping @Sendable (Errno?) -> Void)
+    /// Full-text search over every memory; `done` is called on the store's reader thread.
+    func search(_ query: String, limit: Int, done: @escaping @Sendable (Result<[MemoryHit], MemorySearchError>) -> Void)
+    /// Writes everything still pending and closes. Blocks: call it from a dedicated thread.
+    func close()
+    /// A human description for `/ai/ctl` (`memory (not persisted)`, or a path).
     var location: String { get }
 }
 
-/// A change to persist.
-public enum StoreEvent: Sendable {
-    case socketCreated(SocketID, name: String)
-    case socketRenamed(SocketID, name: String)
-    case socketRemoved(SocketID)
-    case settingsChanged(SocketID)
-    case transcriptAppended(SocketID, bytes: Int)
-    case replyCompleted(SocketID, messageID: UInt64)
+extension SocketStore {
+    public func record(_ event: StoreEvent) { record([event]) }
 }
 
-/// Keeps nothing beyond the process: the store until the durable one lands. Commits are
-/// immediate.
+/// What the store holds at mount.
+public struct StoreContents: Sendable {
+    public var sockets: [SocketSnapshot] = []
+    /// The next socket id to hand out (ids are never reused within a store).
+    public var nextSocketID: SocketID = InodeScheme.firstSocketID
+    public init(sockets: [SocketSnapshot] = [], nextSocketID: SocketID = InodeScheme.firstSocketID) {
+        self.sockets = sockets
+        self.nextSocketID = nextSocketID
+    }
+}
+
+/// The store that keeps nothing beyond the process (`--store memory`): commits are immediate
+/// and memory search is not available.
 public final class InMemoryStore: SocketStore {
     public init() {}
-    public func commit(_ message: InputMessage, to socket: SocketID, done: @escaping @Sendable (Errno?) -> Void) {
-        done(nil)
+    public func load() throws -> StoreContents { StoreContents() }
+    public func record(_ events: [StoreEvent]) {}
+    /// Acknowledges at once, but (as the protocol promises) not on the caller's thread.
+    public func record(_ events: [StoreEvent], done: @escaping @Sendable (Errno?) -> Void) {
+        DispatchQueue.global().async { done(nil) }
     }
-    public func record(_ event: StoreEvent) {}
+    public func search(_ query: String, limit: Int, done: @escaping @Sendable (Result<[MemoryHit], MemorySearchError>) -> Void) {
+        done(.failure(MemorySearchError("memory search needs the durable store (this daemon runs with --store memory)")))
+    }
+    public func close() {}
     public var location: String { "memory (not persisted)" }
 }

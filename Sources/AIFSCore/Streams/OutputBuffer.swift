@@ -10,9 +10,23 @@ struct OutputBuffer {
     private var failureMarks: [Int] = []
     /// Bytes consumed before `storage[head]`, as an absolute position.
     private var consumedBase = 0
+    /// The last read consumed the failure mark at the read position.
+    private var pastMark = false
+
+    init() {}
+
+    /// A buffer whose unread part is `restored` (positions count from 0 again).
+    init(restoring restored: RestoredStream) {
+        storage = restored.bytes
+        failureMarks = restored.failureMarks
+    }
 
     var unreadCount: Int { storage.count - head }
     var isEmpty: Bool { unreadCount == 0 && failureMarks.isEmpty }
+    /// Absolute position of the next byte appended.
+    var writtenPosition: Int { consumedBase + storage.count }
+    /// How far reads have consumed (what the store keeps).
+    var cursor: StreamCursor { StreamCursor(position: consumedBase + head, pastMark: pastMark) }
 
     mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         storage.append(contentsOf: bytes)
@@ -33,6 +47,7 @@ struct OutputBuffer {
         let position = consumedBase + head
         if let mark = failureMarks.first, mark == position {
             failureMarks.removeFirst()
+            pastMark = true
             return .failure
         }
         var available = unreadCount
@@ -41,15 +56,18 @@ struct OutputBuffer {
         guard count > 0 else { return .nothing }
         let bytes = Array(storage[head..<(head + count)])
         head += count
+        pastMark = false
         compact()
         return .bytes(bytes)
     }
 
+    /// Drops everything unread, marks included.
     mutating func removeAll() {
         consumedBase += storage.count
         storage = []
         head = 0
         failureMarks = []
+        pastMark = true
     }
 
     private mutating func compact() {
@@ -65,20 +83,26 @@ struct OutputBuffer {
     }
 }
 
-/// Unread lines of a `error` file: read consumes, never blocks.
+/// Unread lines of an `error` file: read consumes, never blocks.
 struct ErrorLog {
     private(set) var unread = OutputBuffer()
-    /// Lines kept for `ctl`/status (the newest few), unaffected by reads.
-    private(set) var recent: [String] = []
 
-    mutating func add(_ line: String) {
-        unread.append(Array((line.hasSuffix("\n") ? line : line + "\n").utf8))
-        recent.append(line)
-        if recent.count > 20 { recent.removeFirst(recent.count - 20) }
+    init() {}
+    init(restoring restored: RestoredStream) { unread = OutputBuffer(restoring: restored) }
+
+    /// Appends a line (a newline is added if missing); returns where it starts and its bytes.
+    @discardableResult
+    mutating func add(_ line: String) -> (start: Int, bytes: [UInt8]) {
+        let bytes = Array((line.hasSuffix("\n") ? line : line + "\n").utf8)
+        let start = unread.writtenPosition
+        unread.append(bytes)
+        return (start, bytes)
     }
 
     mutating func read(max: Int) -> [UInt8] {
         if case .bytes(let bytes) = unread.read(max: max) { return bytes }
         return []
     }
+
+    var cursor: StreamCursor { unread.cursor }
 }

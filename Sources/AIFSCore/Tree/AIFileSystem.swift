@@ -40,6 +40,9 @@ extension FuseSession: KernelCacheInvalidator {}
 public final class AIFileSystem: FileSystem {
     public let registry: SocketRegistry
     public let identity: DaemonIdentity
+    let searchNodes = SearchNodes()
+    /// Hits a memory search returns at most.
+    public static let searchLimit = 100
     private let invalidatorBox = Mutex<KernelCacheInvalidatorRef?>(nil)
 
     /// Seconds the kernel may cache names and stable attributes.
@@ -69,6 +72,7 @@ public final class AIFileSystem: FileSystem {
         case snapshots
         case socketDirectory(Socket)
         case socketFile(Socket, SocketFile)
+        case searchResult(Inode, query: String)
     }
 
     func node(_ inode: Inode) -> Node? {
@@ -80,6 +84,8 @@ public final class AIFileSystem: FileSystem {
         case InodeScheme.memory: return .memory
         case InodeScheme.memorySearch: return .memorySearch
         case InodeScheme.snapshots: return .snapshots
+        case _ where SearchNodes.contains(inode):
+            return searchNodes.query(for: inode).map { .searchResult(inode, query: $0) }
         default:
             guard let (id, file) = InodeScheme.decode(inode), let socket = registry.socket(id: id) else { return nil }
             if let file { return .socketFile(socket, file) }
@@ -108,6 +114,10 @@ public final class AIFileSystem: FileSystem {
             return FileAttributes(inode: InodeScheme.inode(socket: socket.id, file: nil), kind: .directory,
                                   permissions: i.mode, linkCount: 2, uid: i.uid, gid: i.gid, size: 0,
                                   accessTime: i.lastActivity, modificationTime: i.lastActivity, changeTime: i.lastActivity)
+        case .searchResult(let inode, _):
+            let now = WallClock.now()
+            return FileAttributes(inode: inode, kind: .regular, permissions: 0o444, linkCount: 1, uid: owner.0, gid: owner.1,
+                                  size: 0, accessTime: now, modificationTime: now, changeTime: now)
         case .socketFile(let socket, let file):
             let i = socket.info
             var size = 0
@@ -130,13 +140,19 @@ public final class AIFileSystem: FileSystem {
     func attributeTimeout(_ node: Node) -> Double {
         switch node {
         case .socketFile(_, let file): return file.attributeTimeout
-        case .daemonControl, .models: return 0
+        case .daemonControl, .models, .searchResult: return 0
         default: return Self.entryTimeout
         }
     }
 
     func entry(_ node: Node) -> Entry {
-        Entry(attributes: attributes(node), entryTimeout: Self.entryTimeout, attributeTimeout: attributeTimeout(node))
+        // A search result is never cached: every open runs the query again.
+        if case .searchResult = node { return Entry(attributes: attributes(node), entryTimeout: 0, attributeTimeout: 0) }
+        return Entry(attributes: attributes(node), entryTimeout: Self.entryTimeout, attributeTimeout: attributeTimeout(node))
+    }
+
+    public func forget(inode: Inode, lookups: UInt64) {
+        if SearchNodes.contains(inode) { searchNodes.forget(inode, lookups: lookups) }
     }
 
     // MARK: Names
@@ -157,9 +173,13 @@ public final class AIFileSystem: FileSystem {
         case .socketDirectory(let socket):
             guard let file = SocketFile(name: text) else { return request.reply(error: .ENOENT) }
             request.reply(entry: entry(.socketFile(socket, file)))
-        case .teamChat, .memorySearch, .snapshots:
+        case .memorySearch:
+            // Any name is a query; never ENOENT, so nothing is cached as a negative entry.
+            let inode = searchNodes.lookup(text)
+            request.reply(entry: entry(.searchResult(inode, query: text)))
+        case .teamChat, .snapshots:
             request.reply(error: .ENOENT)
-        case .daemonControl, .models, .socketFile:
+        case .daemonControl, .models, .socketFile, .searchResult:
             request.reply(error: .ENOTDIR)
         }
     }
@@ -199,7 +219,7 @@ public final class AIFileSystem: FileSystem {
                     return request.reply(error: .EPERM)
                 }
             }
-        case .root, .teamChat, .memory, .memorySearch, .snapshots, .daemonControl, .models:
+        case .root, .teamChat, .memory, .memorySearch, .snapshots, .daemonControl, .models, .searchResult:
             if ownershipChange { return request.reply(error: .EPERM) }
             if changes.size != nil {
                 if case .daemonControl = node {} else { return request.reply(error: .EPERM) }
@@ -256,9 +276,11 @@ public final class AIFileSystem: FileSystem {
             request.reply(error: SocketFile(name: text) != nil ? .ENOTDIR : .ENOENT)
         case .memory:
             request.reply(error: text == "search" ? .EPERM : .ENOENT)
-        case .teamChat, .memorySearch, .snapshots:
+        case .memorySearch:
+            request.reply(error: .ENOTDIR)  // every name there is a (read-only) file
+        case .teamChat, .snapshots:
             request.reply(error: .ENOENT)
-        case .daemonControl, .models, .socketFile:
+        case .daemonControl, .models, .socketFile, .searchResult:
             request.reply(error: .ENOTDIR)
         }
     }
@@ -328,7 +350,7 @@ public final class AIFileSystem: FileSystem {
             entries.append(DirectoryEntry(name: "..", inode: InodeScheme.memory, kind: .directory))
         case .teamChat, .snapshots:
             entries.append(DirectoryEntry(name: "..", inode: InodeScheme.root, kind: .directory))
-        case .daemonControl, .models, .socketFile:
+        case .daemonControl, .models, .socketFile, .searchResult:
             return request.reply(error: .ENOTDIR)
         }
         request.reply(open: DirectoryListing(entries: entries))
@@ -376,8 +398,27 @@ public final class AIFileSystem: FileSystem {
             case .transcript:
                 request.reply(open: TranscriptFile(socket: socket))
             }
+        case .searchResult(_, let query):
+            guard !wantsWrite else { return request.reply(error: .EACCES) }
+            openSearch(request, query: query)
         default:
             request.reply(error: .EISDIR)
+        }
+    }
+
+    /// Runs the query off the loop thread; the open is answered (or interrupted) meanwhile.
+    private func openSearch(_ request: consuming Request, query: String) {
+        let pending = PendingRequest(request, interruptible: true)
+        environment.store.search(query, limit: Self.searchLimit) { result in
+            guard let request = pending.take() else { return }
+            let file: SearchResultFile
+            switch result {
+            case .success(let hits):
+                file = SearchResultFile(text: hits.map { $0.line + "\n" }.joined(), failed: false)
+            case .failure(let error):
+                file = SearchResultFile(text: "aifs: \(error.message)\n", failed: true)
+            }
+            request.reply(open: file, options: [.directIO])
         }
     }
 
@@ -393,6 +434,9 @@ public final class AIFileSystem: FileSystem {
             request.reply(bytes: file.text.slice(offset: offset, size: size))
         case let file as PromptFile:
             request.reply(bytes: file.buffer.slice(offset: offset, size: size))
+        case let file as SearchResultFile:
+            if file.failed, offset >= file.text.count { return request.reply(error: .EINVAL) }
+            request.reply(bytes: file.text.slice(offset: offset, size: size))
         default:
             request.reply(error: .EBADF)
         }

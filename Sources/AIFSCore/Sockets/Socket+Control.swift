@@ -1,0 +1,59 @@
+/// `ctl` commands: checked all first, then applied, all or nothing.
+extension Socket {
+    /// Applies ctl commands, all or nothing: every command is checked before any is applied.
+    public func apply(_ commands: [ControlCommand]) throws(SocketError) {
+        let catalog = environment.catalog()
+        for command in commands {
+            if case .model(let model) = command, !catalog.contains(model) {
+                let error = SocketError(.EINVAL, "unknown model '\(model.prefix(100))' (see /ai/models)")
+                reportError(kind: "ctl", error.reason)
+                throw error
+            }
+        }
+        for command in commands { apply(command) }
+    }
+
+    /// Reports a refused ctl line in `error`.
+    public func reportRefused(_ error: ControlError) {
+        reportError(kind: "ctl", error.reason)
+    }
+
+    private func apply(_ command: ControlCommand) {
+        var next: Work?
+        state.withLock { s in
+            s.lastActivity = WallClock.now()
+            var events: [StoreEvent] = []
+            switch command {
+            case .model(let model):
+                if s.model != model { events.append(memoryEvent(s, .event, "model \(s.model) -> \(model)")) }
+                s.model = model
+            case .set(let setting, let value): s.settings[setting] = value
+            case .headers(let on): s.headers = on
+            case .state(let life):
+                if s.life != life { addErrorLocked(&s, "state", "\(s.life.rawValue) -> \(life.rawValue)") }
+                s.life = life
+            case .cancel:
+                if s.current != nil {
+                    endCurrentLocked(&s, .cancelled("cancelled by ctl"))
+                    next = startNextLocked(&s)
+                }
+            case .reset:
+                let dropped = s.queue.count
+                s.queue.removeAll()
+                if s.current != nil { endCurrentLocked(&s, .cancelled("reset")) }
+                s.output.removeAll()
+                s.context.removeAll()
+                let entry = transcriptEntry(header: "[reset] \(WallClock.iso8601(WallClock.now()))",
+                                            body: Array("queue (\(dropped)), unread output and context cleared".utf8))
+                appendTranscriptLocked(&s, entry, record: false)
+                events += [.queueCleared(id), .contextCleared(id), .streamRead(id, .output, s.output.cursor),
+                           .transcriptAppended(id, entry),
+                           memoryEvent(s, .event, "reset: queue (\(dropped)), unread output and context cleared")]
+                deliverLocked(&s)
+            }
+            events.append(.socketSaved(recordLocked(s)))
+            recordLocked(s, events)
+        }
+        launch(next)
+    }
+}

@@ -1,0 +1,132 @@
+import FuseKit
+
+/// What readers see: `output` (consumed, blocking), `error` (consumed, never blocking),
+/// `transcript` (append-only, seekable) and `prompt`.
+extension Socket {
+    // MARK: output
+
+    /// Answers a `read` of `output`: unread bytes now; `EIO` once after a failed request;
+    /// `EAGAIN` (non-blocking) or parked while a reply is pending; otherwise end of file.
+    public func readOutput(_ request: consuming Request, size: Int, nonBlocking: Bool) {
+        enum Decision { case answer(OutputBuffer.ReadResult), park }
+        let decision: Decision = state.withLock { s in
+            let result = readOutputLocked(&s, max: size)
+            if result != .nothing { return .answer(result) }
+            return s.isPending && !s.closed ? .park : .answer(.nothing)
+        }
+        switch decision {
+        case .answer(let result):
+            Self.answer(request, with: result)
+        case .park:
+            if nonBlocking {
+                request.reply(error: .EAGAIN)
+                return
+            }
+            // Created outside the lock: an interrupt that already arrived runs onInterrupt now.
+            let pending = PendingRequest(request, interruptible: true, onInterrupt: { [weak self] in
+                self?.dropParked()
+            })
+            state.withLock { s in
+                s.parkedReads.append(ParkedRead(pending: pending, size: size))
+                deliverLocked(&s)  // data may have arrived meanwhile
+            }
+        }
+    }
+
+    /// Consumes from `output` and records how far it is read.
+    private func readOutputLocked(_ s: inout State, max size: Int) -> OutputBuffer.ReadResult {
+        let result = s.output.read(max: size)
+        if result != .nothing { recordLocked(s, [.streamRead(id, .output, s.output.cursor)]) }
+        return result
+    }
+
+    private func dropParked() {
+        state.withLock { s in s.parkedReads.removeAll { !$0.pending.isWaiting } }
+    }
+
+    private static func answer(_ request: consuming Request, with result: OutputBuffer.ReadResult) {
+        switch result {
+        case .bytes(let bytes): request.reply(bytes: bytes)
+        case .failure: request.reply(error: .EIO)
+        case .nothing: request.reply(bytes: [])
+        }
+    }
+
+    /// Hands unread output (or end of file) to parked readers in arrival order, and wakes
+    /// pollers when a read would not block. Replying under the lock is safe: an interrupt
+    /// callback only takes this lock after it has claimed its own request.
+    func deliverLocked(_ s: inout State) {
+        while let first = s.parkedReads.first {
+            if !s.output.isEmpty {
+                guard let request = first.pending.take() else { s.parkedReads.removeFirst(); continue }
+                s.parkedReads.removeFirst()
+                Self.answer(request, with: readOutputLocked(&s, max: first.size))
+            } else if !s.isPending || s.closed {
+                s.parkedReads.removeFirst()
+                first.pending.take()?.reply(bytes: [])
+            } else {
+                break
+            }
+        }
+        if s.isReadable, !s.pollHandles.isEmpty {
+            for handle in s.pollHandles.values { handle.notify() }
+            s.pollHandles.removeAll()
+        }
+    }
+
+    /// Current `poll` readiness of `output`; keeps `handle` (newest per open file, keyed by
+    /// `owner`) to notify when it becomes readable.
+    public func pollOutput(owner: AnyObject, handle: PollHandle?) -> PollEvents {
+        state.withLock { s in
+            if s.isReadable { return .readable }
+            if let handle { s.pollHandles[ObjectIdentifier(owner)] = handle }
+            return []
+        }
+    }
+
+    /// Forgets the poll handle of an open file that is being released.
+    public func forgetPoll(owner: AnyObject) {
+        _ = state.withLock { $0.pollHandles.removeValue(forKey: ObjectIdentifier(owner)) }
+    }
+
+    // MARK: error
+
+    /// Consumes up to `size` bytes of unread error lines; empty at the end (never blocks).
+    public func readErrors(max size: Int) -> [UInt8] {
+        state.withLock { s in
+            let bytes = s.errors.read(max: size)
+            if !bytes.isEmpty { recordLocked(s, [.streamRead(id, .error, s.errors.cursor)]) }
+            return bytes
+        }
+    }
+
+    /// Adds a line to `error` (`TIME KIND message`).
+    public func reportError(kind: String, _ message: String) {
+        state.withLock { s in addErrorLocked(&s, kind, message) }
+    }
+
+    // MARK: transcript, prompt
+
+    /// Transcript bytes at `offset` (regular-file semantics; append-only).
+    public func readTranscript(offset: Int, size: Int) -> [UInt8] {
+        state.withLock { s in
+            guard offset < s.transcript.count else { return [] }
+            return Array(s.transcript[offset..<min(s.transcript.count, offset + size)])
+        }
+    }
+
+    public var prompt: [UInt8] { state.withLock { $0.prompt } }
+
+    public func setPrompt(_ bytes: [UInt8]) throws(SocketError) {
+        let limit = environment.limits.maxPromptBytes
+        guard bytes.count <= limit else {
+            reportError(kind: "prompt", "prompt over \(limit) bytes refused")
+            throw SocketError(.EFBIG, "prompt over \(limit) bytes")
+        }
+        state.withLock { s in
+            s.prompt = bytes
+            s.lastActivity = WallClock.now()
+            recordLocked(s, [.socketSaved(recordLocked(s))])
+        }
+    }
+}

@@ -1,0 +1,163 @@
+/// The request in flight: one at a time per socket, run in a detached task that streams the
+/// provider's reply into `output`.
+extension Socket {
+    /// Takes the next queued message as the work in flight, if idle. Launch what it returns
+    /// after releasing the lock.
+    func startNextLocked(_ s: inout State) -> Work? {
+        guard s.current == nil, !s.closed, !s.queue.isEmpty else { return nil }
+        let work = Work(message: s.queue.removeFirst())
+        s.current = work
+        recordLocked(s, [.requestStarted(id, messageID: work.message.id)])
+        return work
+    }
+
+    func launch(_ work: Work?) {
+        guard let work else { return }
+        environment.counters.requestStarted()
+        let task = Task.detached { [self] in await self.run(work) }
+        state.withLock { _ in
+            if work.cancelled { task.cancel() } else { work.task = task }
+        }
+    }
+
+    private func run(_ work: Work) async {
+        let prepared: (ProviderRequest, any Provider, Double?)? = state.withLock { s in
+            guard s.current === work else { return nil }
+            guard let (provider, model) = environment.catalog().resolve(s.model) else { return nil }
+            let turns = s.context + [Turn(role: .user, content: work.message.content)]
+            let timeout = s.settings[.timeout].flatMap(Double.init)
+            return (ProviderRequest(model: model, systemPrompt: s.prompt, turns: turns, settings: s.settings), provider, timeout)
+        }
+        guard let (request, provider, timeout) = prepared else {
+            finish(work, .failed("model is not configured"))
+            return
+        }
+        let sink = WorkSink(socket: self, work: work)
+        do {
+            if let timeout {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await provider.respond(to: request, into: sink) }
+                    group.addTask {
+                        try await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
+                        throw ProviderError("timed out after \(timeout)s")
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            } else {
+                try await provider.respond(to: request, into: sink)
+            }
+            finish(work, .completed)
+        } catch is CancellationError {
+            finish(work, .cancelled("request cancelled"))
+        } catch {
+            finish(work, .failed("\(error)"))
+        }
+    }
+
+    /// Streams reply text from the work in flight into `output`.
+    func appendReply(_ work: Work, _ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        state.withLock { s in
+            guard s.current === work else { return }
+            writeReplyHeaderLocked(&s, work)
+            appendOutputLocked(&s, work, bytes)
+            work.reply.append(contentsOf: bytes)
+            deliverLocked(&s)
+        }
+    }
+
+    func appendReasoning(_ work: Work, _ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        state.withLock { s in
+            guard s.current === work, s.headers else { return }
+            writeReplyHeaderLocked(&s, work)
+            var text = Array("[thinking] ".utf8) + bytes
+            if bytes.last != 0x0A { text.append(0x0A) }
+            appendOutputLocked(&s, work, text)
+            deliverLocked(&s)
+        }
+    }
+
+    func addUsage(_ work: Work, input: Int, output: Int) {
+        state.withLock { s in
+            guard s.current === work else { return }
+            s.tokensIn += input
+            s.tokensOut += output
+        }
+    }
+
+    private func writeReplyHeaderLocked(_ s: inout State, _ work: Work) {
+        guard !work.wroteHeader else { return }
+        work.wroteHeader = true
+        if s.headers { appendOutputLocked(&s, work, Array("[team-chat-from-\(s.name)]\n".utf8)) }
+    }
+
+    /// Ends the work in flight (if it still is) and starts the next message.
+    func finish(_ work: Work, _ outcome: Outcome) {
+        let next: Work? = state.withLock { s in
+            guard s.current === work else { return nil }
+            endCurrentLocked(&s, outcome)
+            return startNextLocked(&s)
+        }
+        launch(next)
+    }
+
+    /// Ends the request in flight: closes its reply in `output` (a failure mark if it failed),
+    /// writes the transcript, and records all of it, with the message leaving the queue, as
+    /// one group.
+    func endCurrentLocked(_ s: inout State, _ outcome: Outcome) {
+        guard let work = s.current else { return }
+        s.current = nil
+        work.cancelled = true
+        work.task?.cancel()
+        environment.counters.requestEnded()
+        let now = WallClock.now()
+        s.lastActivity = now
+        let messageID = work.message.id
+        var events: [StoreEvent] = []
+        var failed = false
+        switch outcome {
+        case .completed:
+            writeReplyHeaderLocked(&s, work)
+            if work.reply.last != 0x0A { appendOutputLocked(&s, work, [0x0A]) }
+            let turns = [Turn(role: .user, content: work.message.content), Turn(role: .assistant, content: work.reply)]
+            s.context.append(contentsOf: turns)
+            events.append(.contextAppended(id, turns))
+            let entry = transcriptEntry(header: "[team-chat-from-\(s.name)] \(WallClock.iso8601(now)) id=\(messageID)", body: work.reply)
+            appendTranscriptLocked(&s, entry, record: false)
+            events.append(.transcriptAppended(id, entry))
+            events.append(memoryEvent(s, .reply, String(decoding: work.reply, as: UTF8.self),
+                                      ["message": "\(messageID)", "model": s.model]))
+        case .failed(let reason):
+            if !work.reply.isEmpty, work.reply.last != 0x0A { appendOutputLocked(&s, work, [0x0A]) }
+            failed = true
+            addErrorLocked(&s, "request", "message \(messageID) failed: \(reason)")
+            let entry = transcriptEntry(header: "[error] \(WallClock.iso8601(now)) id=\(messageID)", body: Array(reason.utf8))
+            appendTranscriptLocked(&s, entry, record: false)
+            events.append(.transcriptAppended(id, entry))
+        case .cancelled(let reason):
+            if !work.reply.isEmpty, work.reply.last != 0x0A { appendOutputLocked(&s, work, [0x0A]) }
+            addErrorLocked(&s, "request", "message \(messageID) cancelled: \(reason)")
+            let entry = transcriptEntry(header: "[cancelled] \(WallClock.iso8601(now)) id=\(messageID)", body: Array(reason.utf8))
+            appendTranscriptLocked(&s, entry, record: false)
+            events.append(.transcriptAppended(id, entry))
+        }
+        let start = work.outputStart ?? s.output.writtenPosition
+        if failed { s.output.appendFailure() }
+        events.append(.streamAppended(id, .output, start: start, bytes: work.outputBytes, failureAfter: failed))
+        events.append(.requestEnded(id, messageID: messageID))
+        events.append(.socketSaved(recordLocked(s)))
+        recordLocked(s, events)
+        deliverLocked(&s)
+    }
+}
+
+/// The reply sink a provider writes into for one request.
+struct WorkSink: ReplySink {
+    let socket: Socket
+    let work: Socket.Work
+    func text(_ bytes: [UInt8]) { socket.appendReply(work, bytes) }
+    func reasoning(_ bytes: [UInt8]) { socket.appendReasoning(work, bytes) }
+    func usage(input: Int, output: Int) { socket.addUsage(work, input: input, output: output) }
+}

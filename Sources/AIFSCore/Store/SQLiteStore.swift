@@ -1,0 +1,293 @@
+import Foundation
+import FuseKit
+import GRDB
+import Logging
+import Synchronization
+
+/// The durable store: one SQLite database (WAL) holding every socket's settings, prompt,
+/// context, queue, unread `output` and `error`, transcript, and the memories with their FTS5
+/// index.
+///
+/// **Writes** go through one writer thread. Callers only append events to a queue (a short
+/// lock) and return; the writer takes everything queued so far and applies it in one
+/// transaction, then calls the `done` callbacks of that batch. Under load many messages from
+/// many sockets share a transaction (group commit); when idle a message commits alone at once.
+///
+/// **Reads** (memory search) run on their own queue against WAL snapshots, never blocking the
+/// writer. `load()` runs once, before the mount.
+public final class SQLiteStore: SocketStore, @unchecked Sendable {
+    public let options: StoreOptions
+    private let pool: DatabasePool
+    private let pending = EventQueue()
+    private let searchQueue = DispatchQueue(label: "aifs.store.search", attributes: .concurrent)
+    private let searchSlots = DispatchSemaphore(value: 2)
+    private let logger = Logger(label: "aifs.store")
+    private let writerDone = DispatchSemaphore(value: 0)
+    private let started = Mutex(false)
+    private let retention: RetentionRunner
+    private let lockFD: Int32
+
+    public var location: String { options.path }
+
+    /// Opens (creating if needed) the database at `options.path`: directory `0700`, files `0600`,
+    /// WAL mode, migrations applied in order.
+    public init(options: StoreOptions) throws {
+        self.options = options
+        let directory = (options.path as NSString).deletingLastPathComponent
+        try Self.prepareDirectory(directory)
+        var configuration = Configuration()
+        configuration.label = "aifs.store"
+        let synchronous = options.durability == .power ? "FULL" : "NORMAL"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        configuration.busyMode = .timeout(10)
+        let oldMask = umask(0o077)
+        defer { umask(oldMask) }
+        lockFD = try Self.lockExclusively(options.path + ".lock")
+        do {
+            pool = try DatabasePool(path: options.path, configuration: configuration)
+            try StoreSchema.migrator.migrate(pool)
+        } catch {
+            throw StoreError("cannot open the store at \(options.path): \(error)")
+        }
+        for suffix in ["", "-wal", "-shm"] { chmod(options.path + suffix, 0o600) }
+        retention = RetentionRunner(policy: options.retention)
+    }
+
+    /// One daemon per store: an exclusive `flock` on `PATH.lock`, held while the store is open.
+    static func lockExclusively(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        // A daemon that was just unmounted may still be writing its last batch: wait up to 5 s.
+        for _ in 0..<50 {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return fd }
+            usleep(100_000)
+        }
+        Glibc.close(fd)
+        throw StoreError("the store \(path.dropLast(5)) is in use by another aifs daemon")
+    }
+
+    /// Creates the directory `0700` if missing; tightens an existing one that we own to `0700`.
+    static func prepareDirectory(_ directory: String) throws {
+        var st = stat()
+        if stat(directory, &st) != 0 {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw StoreError("cannot create the store directory \(directory): \(error.localizedDescription)")
+            }
+        } else if st.st_uid == getuid(), st.st_mode & 0o077 != 0 {
+            chmod(directory, 0o700)
+        }
+    }
+
+    // MARK: Writing
+
+    public func record(_ events: [StoreEvent]) {
+        guard !events.isEmpty else { return }
+        startWriter()
+        pending.append(events, done: nil)
+    }
+
+    public func record(_ events: [StoreEvent], done: @escaping @Sendable (Errno?) -> Void) {
+        startWriter()
+        if !pending.append(events, done: done) { DispatchQueue.global().async { done(.EIO) } }
+    }
+
+    private func startWriter() {
+        let first = started.withLock { started -> Bool in
+            defer { started = true }
+            return !started
+        }
+        guard first else { return }
+        let thread = Thread { [self] in writerLoop() }
+        thread.name = "aifs.store.writer"
+        thread.start()
+    }
+
+    private func writerLoop() {
+        while let batch = pending.takeAll(waitingAtMost: retention.policy.keepsEverything ? nil : 5) {
+            if !batch.isEmpty { write(batch) }
+            if retention.isDue() { prune() }
+        }
+        writerDone.signal()
+    }
+
+    /// Applies a batch in one transaction, each group in its own savepoint: a group that fails
+    /// (it should not) is rolled back and only its own acknowledgement fails.
+    private func write(_ batch: EventQueue.Batch) {
+        var failed = Set<Int>()
+        var failure: Errno?
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction {
+                    var writer = BatchWriter(db: db, memoryIDs: retention.memoryIDs)
+                    for (index, group) in batch.groups.enumerated() {
+                        do {
+                            try db.inSavepoint {
+                                try writer.apply(group.events)
+                                return .commit
+                            }
+                        } catch {
+                            failed.insert(index)
+                            logger.error("store: a group of \(group.events.count) events failed and was rolled back",
+                                         metadata: ["error": "\(error)"])
+                        }
+                    }
+                    try writer.finish()
+                    retention.memoryIDs = writer.memoryIDs
+                    retention.inserted += writer.memoriesInserted
+                    return .commit
+                }
+            }
+        } catch {
+            logger.error("store write failed; \(batch.groups.count) groups lost", metadata: ["error": "\(error)"])
+            failure = .EIO
+        }
+        for (index, group) in batch.groups.enumerated() {
+            group.done?(failure ?? (failed.contains(index) ? .EIO : nil))
+        }
+    }
+
+    /// Deletes memories past the retention policy, a bounded chunk per transaction.
+    private func prune() {
+        do {
+            try retention.prune(pool)
+        } catch {
+            logger.error("memory retention failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    public func close() {
+        let wasStarted = started.withLock { started -> Bool in
+            defer { started = true }
+            return started
+        }
+        pending.close()
+        if wasStarted { writerDone.wait() }
+        try? pool.close()
+        Glibc.close(lockFD)
+    }
+
+    // MARK: Loading
+
+    public func load() throws -> StoreContents {
+        do {
+            let contents = try pool.write { db in try StoreLoader(db: db).load() }
+            let lastMemory = try pool.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM memories") } ?? 0
+            let count = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM memories") } ?? 0
+            retention.memoryIDs = MemoryID(after: lastMemory)
+            retention.rowCount = count
+            return contents
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("cannot read the store at \(options.path): \(error)")
+        }
+    }
+
+    // MARK: Memory search
+
+    public func search(_ query: String, limit: Int, done: @escaping @Sendable (Result<[MemoryHit], MemorySearchError>) -> Void) {
+        searchQueue.async { [self] in
+            searchSlots.wait()
+            defer { searchSlots.signal() }
+            done(runSearch(query, limit: limit))
+        }
+    }
+
+    /// Runs a search now, on the calling thread.
+    func runSearch(_ query: String, limit: Int) -> Result<[MemoryHit], MemorySearchError> {
+        let text = query.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return .failure(MemorySearchError("empty query")) }
+        let first = searchFTS(text, limit: limit)
+        if case .failure = first, !MemoryQuery.usesSyntax(text) {
+            // Plain words FTS5 could not parse as barewords (`nginx-1.2`): quote each one.
+            return searchFTS(MemoryQuery.quotedWords(text), limit: limit)
+        }
+        return first
+    }
+
+    private func searchFTS(_ match: String, limit: Int) -> Result<[MemoryHit], MemorySearchError> {
+        do {
+            let hits = try pool.read { db in
+                try Row.fetchAll(db, sql: MemorySearchSQL.query, arguments: [match, limit]).map { row in
+                    MemoryHit(id: row[0], time: row[1], socket: row[2], kind: row[3], snippet: row[4] ?? "")
+                }
+            }
+            return .success(hits)
+        } catch let error as DatabaseError {
+            return .failure(MemorySearchError("bad search query: \(error.message ?? "\(error.resultCode)")"))
+        } catch {
+            return .failure(MemorySearchError("search failed: \(error)"))
+        }
+    }
+}
+
+/// The memory search query (also what the benchmark runs through `sqlite3`).
+public enum MemorySearchSQL {
+    public static let query = """
+        SELECT m.id, m.time, m.socket, m.kind, snippet(memories_fts, 0, '', '', '…', 16)
+        FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid
+        WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?
+        """
+}
+
+/// A store that cannot be opened or read; the message says which path and why.
+public struct StoreError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The writer's inbox: groups of events, each group applied together, with the callbacks to
+/// run once the batch holding them commits.
+final class EventQueue: @unchecked Sendable {
+    struct Group {
+        var events: [StoreEvent]
+        var done: (@Sendable (Errno?) -> Void)?
+    }
+    struct Batch {
+        var groups: [Group] = []
+        var isEmpty: Bool { groups.isEmpty }
+    }
+    private let condition = NSCondition()
+    private var batch = Batch()
+    private var closed = false
+
+    /// Queues a group; false (and nothing queued) once closed.
+    @discardableResult
+    func append(_ events: [StoreEvent], done: (@Sendable (Errno?) -> Void)?) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closed else { return false }
+        batch.groups.append(Group(events: events, done: done))
+        condition.signal()
+        return true
+    }
+
+    /// Everything queued so far; waits until there is something (or `seconds` pass, returning an
+    /// empty batch). Nil once closed and drained.
+    func takeAll(waitingAtMost seconds: Double?) -> Batch? {
+        condition.lock()
+        defer { condition.unlock() }
+        while batch.isEmpty && !closed {
+            if let seconds {
+                if !condition.wait(until: Date(timeIntervalSinceNow: seconds)) { return Batch() }
+            } else {
+                condition.wait()
+            }
+        }
+        if batch.isEmpty && closed { return nil }
+        defer { batch = Batch() }
+        return batch
+    }
+
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}

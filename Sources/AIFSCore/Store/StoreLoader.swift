@@ -1,0 +1,129 @@
+import Foundation
+import GRDB
+
+/// Reads every socket back at mount, inside one write transaction that also tidies the
+/// streams: each socket's unread `output` and `error` are rewritten to start at position 0, the
+/// positions the restored socket counts from.
+struct StoreLoader {
+    let db: Database
+
+    func load() throws -> StoreContents {
+        var contents = StoreContents()
+        let maxID = try Int64.fetchOne(db, sql: "SELECT max(id) FROM socket") ?? 0
+        let next = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'next_socket_id'") ?? 0
+        contents.nextSocketID = max(SocketID(max(next, maxID + 1)), InodeScheme.firstSocketID)
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM socket ORDER BY id") {
+            contents.sockets.append(try snapshot(row))
+        }
+        return contents
+    }
+
+    private func snapshot(_ row: Row) throws -> SocketSnapshot {
+        let record = Self.record(row)
+        let id = Int64(record.id)
+        var snapshot = SocketSnapshot(record: record)
+        snapshot.context = try Row.fetchAll(db, sql: "SELECT role, content FROM context WHERE socket = ? ORDER BY seq",
+                                            arguments: [id]).map { row in
+            Turn(role: Turn.Role(rawValue: row["role"]) ?? .user, content: [UInt8](row["content"] as Data))
+        }
+        var started: [InputMessage] = []
+        var urgent: [InputMessage] = []
+        var normal: [InputMessage] = []
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM message WHERE socket = ? ORDER BY id", arguments: [id]) {
+            let recipients = (try? JSONSerialization.jsonObject(with: Data((row["recipients"] as String).utf8))) as? [String] ?? []
+            let message = InputMessage(id: UInt64(row["id"] as Int64), content: [UInt8](row["content"] as Data),
+                                       headers: MessageHeaders(priorityHigh: row["priority_high"], recipients: recipients),
+                                       uid: UInt32(truncatingIfNeeded: row["uid"] as Int64), time: row["time"])
+            if row["started"] as Bool {
+                started.append(message)
+            } else if message.headers.priorityHigh {
+                urgent.append(message)
+            } else {
+                normal.append(message)
+            }
+        }
+        snapshot.queue = started + urgent + normal
+        snapshot.interrupted = started.first?.id
+        var transcript: [UInt8] = []
+        var modified = record.created
+        for row in try Row.fetchAll(db, sql: "SELECT time, bytes FROM transcript WHERE socket = ? ORDER BY seq", arguments: [id]) {
+            transcript.append(contentsOf: row["bytes"] as Data)
+            modified = max(modified, row["time"])
+        }
+        snapshot.transcript = transcript
+        snapshot.transcriptModified = modified
+        snapshot.output = try restoreStream(socket: id, kind: .output)
+        snapshot.errors = try restoreStream(socket: id, kind: .error)
+        return snapshot
+    }
+
+    /// The unread part of a stream, rewritten in the database to start at position 0.
+    private func restoreStream(socket: Int64, kind: StreamKind) throws -> RestoredStream {
+        let cursorRow = try Row.fetchOne(db, sql: "SELECT position, past_mark FROM stream_cursor WHERE socket = ? AND kind = ?",
+                                         arguments: [socket, kind.rawValue])
+        let cursor = StreamCursor(position: cursorRow?["position"] ?? 0, pastMark: cursorRow?["past_mark"] ?? false)
+        let chunks = try Row.fetchAll(db, sql: """
+            SELECT start, bytes, failure_after FROM stream_chunk WHERE socket = ? AND kind = ? ORDER BY start, seq
+            """, arguments: [socket, kind.rawValue]).map { row in
+            StreamChunk(start: row["start"], bytes: [UInt8](row["bytes"] as Data), failureAfter: row["failure_after"])
+        }
+        let restored = StreamChunk.unread(chunks, cursor: cursor)
+        try db.execute(sql: "DELETE FROM stream_chunk WHERE socket = ? AND kind = ?", arguments: [socket, kind.rawValue])
+        try db.execute(sql: "DELETE FROM stream_cursor WHERE socket = ? AND kind = ?", arguments: [socket, kind.rawValue])
+        // One chunk per run of bytes ending at a failure mark, then the rest.
+        var position = 0
+        for mark in restored.failureMarks {
+            try insertChunk(socket, kind, start: position, bytes: Array(restored.bytes[position..<mark]), failureAfter: true)
+            position = mark
+        }
+        if position < restored.bytes.count {
+            try insertChunk(socket, kind, start: position, bytes: Array(restored.bytes[position...]), failureAfter: false)
+        }
+        return restored
+    }
+
+    private func insertChunk(_ socket: Int64, _ kind: StreamKind, start: Int, bytes: [UInt8], failureAfter: Bool) throws {
+        try db.execute(sql: "INSERT INTO stream_chunk (socket, kind, start, bytes, failure_after) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [socket, kind.rawValue, start, Data(bytes), failureAfter])
+    }
+
+    static func record(_ row: Row) -> SocketRecord {
+        var settings: [Setting: String] = [:]
+        let json = (try? JSONSerialization.jsonObject(with: Data((row["settings"] as String).utf8))) as? [String: String] ?? [:]
+        for (key, value) in json {
+            if let setting = Setting(rawValue: key) { settings[setting] = value }
+        }
+        return SocketRecord(id: SocketID(row["id"] as Int64), name: row["name"], model: row["model"],
+                            life: SocketState(rawValue: row["life"]) ?? .active, headers: row["headers"],
+                            settings: settings, prompt: [UInt8](row["prompt"] as Data), created: row["created"],
+                            lastActivity: row["last_activity"], uid: UInt32(truncatingIfNeeded: row["uid"] as Int64),
+                            gid: UInt32(truncatingIfNeeded: row["gid"] as Int64), mode: UInt32(truncatingIfNeeded: row["mode"] as Int64),
+                            messages: row["messages"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"],
+                            nextMessageID: UInt64(row["next_message_id"] as Int64))
+    }
+}
+
+/// A stored piece of a stream, at an absolute position.
+struct StreamChunk: Equatable {
+    var start: Int
+    var bytes: [UInt8]
+    var failureAfter: Bool
+
+    /// What readers have not consumed yet, as one run of bytes from position 0 with the
+    /// failure marks that still stand. Gaps between chunks (a reply cut by a crash, never
+    /// stored) are skipped.
+    static func unread(_ chunks: [StreamChunk], cursor: StreamCursor) -> RestoredStream {
+        var result = RestoredStream()
+        for chunk in chunks {
+            let end = chunk.start + chunk.bytes.count
+            if end > cursor.position {
+                let from = max(0, cursor.position - chunk.start)
+                result.bytes.append(contentsOf: chunk.bytes[from...])
+            }
+            if chunk.failureAfter, end > cursor.position || (end == cursor.position && !cursor.pastMark) {
+                result.failureMarks.append(result.bytes.count)
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,103 @@
+import GRDB
+
+/// The database schema, as ordered named migrations (GRDB's `DatabaseMigrator`). A migration is
+/// never edited once released; changes are new migrations appended at the end.
+enum StoreSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: sockets, queues, streams, transcripts, memories") { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    value INTEGER NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE socket (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    life TEXT NOT NULL,
+                    headers INTEGER NOT NULL,
+                    settings TEXT NOT NULL,             -- JSON object: setting -> value
+                    prompt BLOB NOT NULL,
+                    created REAL NOT NULL,
+                    last_activity REAL NOT NULL,
+                    uid INTEGER NOT NULL,
+                    gid INTEGER NOT NULL,
+                    mode INTEGER NOT NULL,
+                    messages INTEGER NOT NULL,
+                    tokens_in INTEGER NOT NULL,
+                    tokens_out INTEGER NOT NULL,
+                    next_message_id INTEGER NOT NULL
+                );
+
+                -- The input queue: a message stays until its request ends.
+                CREATE TABLE message (
+                    socket INTEGER NOT NULL REFERENCES socket(id) ON DELETE CASCADE,
+                    id INTEGER NOT NULL,
+                    content BLOB NOT NULL,
+                    priority_high INTEGER NOT NULL,
+                    recipients TEXT NOT NULL,           -- JSON array of socket names
+                    uid INTEGER NOT NULL,
+                    time REAL NOT NULL,
+                    started INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (socket, id)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE context (
+                    seq INTEGER PRIMARY KEY,
+                    socket INTEGER NOT NULL REFERENCES socket(id) ON DELETE CASCADE,
+                    role TEXT NOT NULL,
+                    content BLOB NOT NULL
+                );
+                CREATE INDEX context_socket ON context(socket, seq);
+
+                CREATE TABLE transcript (
+                    seq INTEGER PRIMARY KEY,
+                    socket INTEGER NOT NULL REFERENCES socket(id) ON DELETE CASCADE,
+                    time REAL NOT NULL,
+                    bytes BLOB NOT NULL
+                );
+                CREATE INDEX transcript_socket ON transcript(socket, seq);
+
+                -- Unread `output` and `error`: chunks at absolute positions, and how far
+                -- readers have consumed them.
+                CREATE TABLE stream_chunk (
+                    seq INTEGER PRIMARY KEY,
+                    socket INTEGER NOT NULL REFERENCES socket(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    start INTEGER NOT NULL,
+                    bytes BLOB NOT NULL,
+                    failure_after INTEGER NOT NULL
+                );
+                CREATE INDEX stream_chunk_socket ON stream_chunk(socket, kind, start);
+
+                CREATE TABLE stream_cursor (
+                    socket INTEGER NOT NULL REFERENCES socket(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    position INTEGER NOT NULL,
+                    past_mark INTEGER NOT NULL,
+                    PRIMARY KEY (socket, kind)
+                ) WITHOUT ROWID;
+
+                -- Everything ever said, for memory search. Ids are time-sortable (MemoryID).
+                CREATE TABLE memories (
+                    id INTEGER PRIMARY KEY,
+                    time REAL NOT NULL,
+                    socket TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    content TEXT NOT NULL,
+                    metadata TEXT NOT NULL DEFAULT '{}'
+                );
+                CREATE VIRTUAL TABLE memories_fts USING fts5(content, content='memories', content_rowid='id');
+                CREATE TRIGGER memories_after_insert AFTER INSERT ON memories BEGIN
+                    INSERT INTO memories_fts(rowid, content) VALUES (new.id, new.content);
+                END;
+                CREATE TRIGGER memories_after_delete AFTER DELETE ON memories BEGIN
+                    INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.id, old.content);
+                END;
+                """)
+        }
+        return migrator
+    }
+}
