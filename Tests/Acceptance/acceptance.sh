@@ -89,10 +89,12 @@ check "reason in error" "ctl unknown command 'bogus'" "$(cut -d' ' -f2- "$M/apol
 check "error is consumed" "" "$(cat "$M/apollo/error")"
 
 # 9. python: poll and O_NONBLOCK
-mkdir "$M/py"; echo 'model echo/slow' > "$M/py/ctl"; echo "x y" > "$M/py/input"
+mkdir "$M/py"; echo 'model echo/slow' > "$M/py/ctl"
 check "python poll + EAGAIN" "EAGAIN [] True" "$(python3 - "$M" <<'PY'
 import os, select, sys, errno
 fd = os.open(sys.argv[1] + "/py/output", os.O_RDONLY | os.O_NONBLOCK)
+with open(sys.argv[1] + "/py/input", "w") as f:
+    f.write("x y\n")  # queued once close returns; echo/slow sends its first word later
 try:
     os.read(fd, 10); r = "read"
 except BlockingIOError:

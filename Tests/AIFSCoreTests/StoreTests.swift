@@ -1,0 +1,242 @@
+@testable import AIFSCore
+import Foundation
+import FuseKit
+import Testing
+
+/// The durable store without a mount: what a registry records comes back at the next load.
+@Suite("durable store")
+struct StoreTests {
+    /// A store in a fresh temp directory (removed by `cleanUp`).
+    final class TempStore {
+        let directory: String
+        var path: String { directory + "/data/aifs.db" }
+        init() {
+            directory = NSTemporaryDirectory() + "aifs-store-test-\(UUID().uuidString.prefix(8))"
+        }
+        func open(_ retention: RetentionPolicy = RetentionPolicy()) throws -> SQLiteStore {
+            try SQLiteStore(options: StoreOptions(path: path, retention: retention))
+        }
+        func cleanUp() { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    func registry(_ store: SQLiteStore, contents: StoreContents? = nil) -> SocketRegistry {
+        let environment = SocketEnvironment(store: store, catalog: .builtIn(echo: EchoProvider(slowChunkDelay: .milliseconds(20))))
+        if let contents { return SocketRegistry(environment: environment, restoring: contents) }
+        return SocketRegistry(environment: environment)
+    }
+
+    func submit(_ socket: Socket, _ text: String) async -> Errno? {
+        await withCheckedContinuation { continuation in
+            socket.submit(Array(text.utf8), uid: 7) { continuation.resume(returning: $0) }
+        }
+    }
+
+    func idle(_ socket: Socket) async throws {
+        for _ in 0..<500 {
+            let info = socket.info
+            if !info.inFlight && info.queued == 0 { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("socket did not become idle")
+    }
+
+    func search(_ store: SQLiteStore, _ query: String) -> Result<[MemoryHit], MemorySearchError> {
+        store.runSearch(query, limit: 100)
+    }
+
+    @Test("settings, prompt, context, transcript, unread output and errors come back after close and reopen")
+    func roundTrip() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        do {
+            let store = try temp.open()
+            _ = try store.load()
+            let sockets = registry(store)
+            let a = try sockets.create(name: FileName("apollo"), uid: 7, gid: 8, mode: 0o750)
+            try a.apply([.set(.temperature, "0.5"), .headers(true)])
+            try a.setPrompt(Array("You are Apollo.\n".utf8))
+            #expect(await submit(a, "hello store\n") == nil)
+            try await idle(a)
+            a.reportError(kind: "test", "something to remember")
+            let b = try sockets.create(name: FileName("gone"), uid: 0, gid: 0, mode: 0o755)
+            try sockets.remove(name: b.name)
+            try sockets.rename(from: "apollo", to: FileName("athena"))
+            store.close()
+        }
+        let store = try temp.open()
+        defer { store.close() }
+        let contents = try store.load()
+        #expect(contents.sockets.count == 1)
+        let snapshot = try #require(contents.sockets.first)
+        #expect(snapshot.record.name == "athena")
+        #expect(snapshot.record.settings[.temperature] == "0.5")
+        #expect(snapshot.record.headers)
+        #expect(snapshot.record.prompt == Array("You are Apollo.\n".utf8))
+        #expect(snapshot.record.uid == 7 && snapshot.record.gid == 8 && snapshot.record.mode == 0o750)
+        #expect(snapshot.record.messages == 1 && snapshot.record.nextMessageID == 2)
+        #expect(snapshot.context == [Turn(role: .user, content: Array("hello store\n".utf8)),
+                                     Turn(role: .assistant, content: Array("hello store\n".utf8))])
+        #expect(snapshot.queue.isEmpty && snapshot.interrupted == nil)
+        #expect(String(decoding: snapshot.output.bytes, as: UTF8.self) == "[team-chat-from-apollo]\nhello store\n")
+        #expect(String(decoding: snapshot.errors.bytes, as: UTF8.self).hasSuffix(" test something to remember\n"))
+        let transcript = String(decoding: snapshot.transcript, as: UTF8.self)
+        #expect(transcript.contains("[team-chat-to-apollo] ") && transcript.contains(" uid=7 id=1\nhello store\n"))
+        #expect(transcript.contains("[team-chat-from-apollo] "))
+        #expect(contents.nextSocketID == snapshot.record.id + 2, "the removed socket's id is not handed out again")
+    }
+
+    @Test("a restored socket answers its queue again and says so in error")
+    func restoredQueueIsAnswered() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        do {
+            let store = try temp.open()
+            _ = try store.load()
+            let sockets = registry(store)
+            let s = try sockets.create(name: FileName("slow"), model: "echo/slow", uid: 0, gid: 0, mode: 0o755)
+            for text in ["one two three four five six seven eight\n", "second\n", "[priority-high] urgent\n"] {
+                #expect(await submit(s, text) == nil)
+            }
+            try await Task.sleep(for: .milliseconds(60))  // the first is in flight, partly streamed
+            sockets.shutdownAll()
+            store.close()
+        }
+        let store = try temp.open()
+        defer { store.close() }
+        let contents = try store.load()
+        let snapshot = try #require(contents.sockets.first)
+        #expect(snapshot.queue.map { String(decoding: $0.content, as: UTF8.self) }
+                == ["one two three four five six seven eight\n", "urgent\n", "second\n"])
+        #expect(snapshot.interrupted == 1)
+        let socket = try #require(registry(store, contents: contents).socket(named: "slow"))
+        try await idle(socket)
+        let errors = String(decoding: socket.readErrors(max: 4096), as: UTF8.self)
+        #expect(errors.contains("restart message 1 was in flight when the daemon stopped"))
+        let transcript = String(decoding: socket.readTranscript(offset: 0, size: 1 << 20), as: UTF8.self)
+        #expect(transcript.components(separatedBy: "[team-chat-from-slow]").count - 1 == 3)
+    }
+
+    @Test("memory search: words ANDed, phrases, OR, prefixes, bad syntax is an error")
+    func memorySearch() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open()
+        defer { store.close() }
+        _ = try store.load()
+        let sockets = registry(store)
+        let a = try sockets.create(name: FileName("a"), uid: 0, gid: 0, mode: 0o755)
+        let b = try sockets.create(name: FileName("b"), uid: 0, gid: 0, mode: 0o755)
+        #expect(await submit(a, "install nginx on debian\n") == nil)
+        #expect(await submit(b, "nginx reverse proxy\nsecond line\n") == nil)
+        #expect(await submit(b, "version nginx-1.2 released\n") == nil)
+        try await idle(a)
+        try await idle(b)
+        func lines(_ query: String) -> [String] {
+            guard case .success(let hits) = search(store, query) else { return ["error"] }
+            return hits.map { "\($0.socket) \($0.kind) \($0.snippet.trimmingCharacters(in: .whitespacesAndNewlines))" }
+        }
+        #expect(Set(lines("nginx install")) == ["a input install nginx on debian", "a reply install nginx on debian"])
+        #expect(lines("\"reverse proxy\"").count == 2)
+        #expect(lines("debian OR proxy").count == 4)
+        #expect(lines("instal*").count == 2)
+        #expect(lines("nginx-1.2").count == 2, "plain words FTS5 cannot parse are quoted")
+        #expect(lines("nothing-like-this").isEmpty)
+        guard case .failure(let error) = search(store, "\"unbalanced") else { Issue.record("expected an error"); return }
+        #expect(error.message.hasPrefix("bad search query: "))
+        guard case .success(let hits) = search(store, "second") else { Issue.record("expected hits"); return }
+        #expect(hits.allSatisfy { !$0.line.contains("\n") && $0.line.split(separator: "\t").count == 5 })
+        #expect(hits.first.map { MemoryID.text($0.id).count } == 16)
+    }
+
+    @Test("retention keeps the newest max_rows memories")
+    func retentionMaxRows() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open(RetentionPolicy(maxRows: 10))
+        _ = try store.load()
+        let events = (0..<50).map { StoreEvent.memory(MemoryEntry(time: WallClock.now(), socket: "r", kind: .event, content: "entry \($0)")) }
+        await withCheckedContinuation { continuation in store.record(events) { _ in continuation.resume() } }
+        // Pruning runs between batches: one more batch triggers it once enough was inserted.
+        for _ in 0..<100 {
+            await withCheckedContinuation { continuation in store.record([]) { _ in continuation.resume() } }
+            if case .success(let hits) = search(store, "entry"), hits.count == 10 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        guard case .success(let hits) = search(store, "entry") else { Issue.record("search failed"); return }
+        #expect(hits.count == 10)
+        #expect(Set(hits.map(\.snippet)) == Set((40..<50).map { "entry \($0)" }))
+        store.close()
+    }
+
+    @Test("files are private and one daemon owns a store")
+    func permissionsAndLock() throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open()
+        _ = try store.load()
+        var st = stat()
+        #expect(stat((temp.path as NSString).deletingLastPathComponent, &st) == 0 && st.st_mode & 0o777 == 0o700)
+        #expect(stat(temp.path, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        #expect(stat(temp.path + "-wal", &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let started = Date()
+        #expect(throws: StoreError.self) { _ = try temp.open() }
+        #expect(Date().timeIntervalSince(started) >= 4, "a second daemon waits a few seconds for the first to finish")
+        store.close()
+        let again = try temp.open()
+        again.close()
+    }
+
+    @Test("a stream comes back from its chunks and cursor")
+    func streamRestore() {
+        let chunks = [
+            StreamChunk(start: 0, bytes: Array("abc".utf8), failureAfter: false),
+            StreamChunk(start: 3, bytes: Array("de".utf8), failureAfter: true),
+            // 5..<9 was a reply cut by a crash and never stored
+            StreamChunk(start: 9, bytes: Array("xyz".utf8), failureAfter: false),
+        ]
+        func unread(_ position: Int, _ pastMark: Bool = false) -> (String, [Int]) {
+            let r = StreamChunk.unread(chunks, cursor: StreamCursor(position: position, pastMark: pastMark))
+            return (String(decoding: r.bytes, as: UTF8.self), r.failureMarks)
+        }
+        #expect(unread(0) == ("abcdexyz", [5]))
+        #expect(unread(4) == ("exyz", [1]))
+        #expect(unread(5) == ("xyz", [0]))
+        #expect(unread(5, true) == ("xyz", []))
+        #expect(unread(7) == ("xyz", []))
+        #expect(unread(10) == ("yz", []))
+        #expect(unread(12, true) == ("", []))
+    }
+
+    @Test("memory ids grow with time and print as 16 digits")
+    func memoryIDs() {
+        var ids = MemoryID()
+        let a = ids.next(at: 1_700_000_000.0)
+        let b = ids.next(at: 1_700_000_000.0)
+        let c = ids.next(at: 1_699_999_999.0)  // the clock stepped back: still increasing
+        #expect(a < b && b < c)
+        #expect(MemoryID.first(at: 1_700_000_000.0) == a)
+        #expect(MemoryID.text(a).count == 16 && MemoryID.text(42) == "0000000000000042")
+    }
+
+    @Test("plain words versus FTS5 syntax")
+    func queries() {
+        #expect(!MemoryQuery.usesSyntax("nginx install"))
+        #expect(!MemoryQuery.usesSyntax("nginx-1.2 it's"))
+        #expect(MemoryQuery.usesSyntax("\"exact phrase\""))
+        #expect(MemoryQuery.usesSyntax("a OR b"))
+        #expect(MemoryQuery.usesSyntax("pre*"))
+        #expect(MemoryQuery.usesSyntax("NEAR(a b)"))
+        #expect(MemoryQuery.quotedWords("nginx-1.2 say \"hi\"") == "\"nginx-1.2\" \"say\" \"\"\"hi\"\"\"")
+    }
+
+    @Test("durations for memory.max_age")
+    func durations() {
+        #expect(RetentionPolicy.parseDuration("90") == 90)
+        #expect(RetentionPolicy.parseDuration("15m") == 900)
+        #expect(RetentionPolicy.parseDuration("12h") == 43_200)
+        #expect(RetentionPolicy.parseDuration("30d") == 2_592_000)
+        #expect(RetentionPolicy.parseDuration("2w") == 1_209_600)
+        #expect(RetentionPolicy.parseDuration("soon") == nil)
+        #expect(RetentionPolicy.parseDuration("-1d") == nil)
+    }
+}
