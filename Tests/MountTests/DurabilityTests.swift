@@ -112,6 +112,30 @@ struct DurabilityTests {
         #expect(r.stdout.components(separatedBy: "while writers run: True").count - 1 == 5, "\(r)")
     }
 
+    @Test("under load, writes from many sockets share transactions")
+    func writesAreBatched() async throws {
+        let r = await script("""
+            $AIFS mount $M >/dev/null
+            for i in 1 2 3 4 5 6 7 8; do mkdir $M/w$i; done
+            before=$(grep '^store-writes:' $M/ctl)
+            for i in 1 2 3 4 5 6 7 8; do
+              (for n in $(seq 1 50); do echo "load $i $n" > $M/w$i/input; done) &
+            done
+            wait
+            for i in 1 2 3 4 5 6 7 8; do cat $M/w$i/output | wc -l; done | sort -u
+            echo "$before"; grep '^store-writes:' $M/ctl
+            """)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.hasPrefix("50\n"), "every reply arrived: \(r)")
+        let numbers = r.stdout.split(separator: "\n").filter { $0.hasPrefix("store-writes:") }
+            .map { $0.split(separator: " ").compactMap { Int($0) } }
+        try #require(numbers.count == 2 && numbers.allSatisfy { $0.count == 2 }, "\(r)")
+        let groups = numbers[1][0] - numbers[0][0], transactions = numbers[1][1] - numbers[0][1]
+        print("400 messages on 8 sockets: \(groups) groups of events in \(transactions) transactions")
+        #expect(groups >= 1200, "each message: commit, start, end: \(r)")
+        #expect(transactions < groups, "\(r)")
+    }
+
     @Test("after a clean unmount and remount, ls, each ctl, prompt, unread output and errors are as they were")
     func cleanRestartKeepsEverything() async throws {
         let r = await script("""

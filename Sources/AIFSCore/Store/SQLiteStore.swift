@@ -26,6 +26,9 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private let started = Mutex(false)
     private let retention: RetentionRunner
     private let lockFD: Int32
+    private let counters = Mutex(StoreStatistics())
+
+    public var statistics: StoreStatistics { counters.withLock { $0 } }
 
     public var location: String { options.path }
 
@@ -145,6 +148,11 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         } catch {
             logger.error("store write failed; \(batch.groups.count) groups lost", metadata: ["error": "\(error)"])
             failure = .EIO
+        }
+        counters.withLock { c in
+            c.groups += batch.groups.count
+            c.transactions += 1
+            c.failedGroups += failure == nil ? failed.count : batch.groups.count
         }
         for (index, group) in batch.groups.enumerated() {
             group.done?(failure ?? (failed.contains(index) ? .EIO : nil))

@@ -25,6 +25,17 @@ public protocol SocketStore: Sendable {
     func close()
     /// A human description for `/ai/ctl` (`memory (not persisted)`, or a path).
     var location: String { get }
+    /// Write counters for `/ai/ctl`.
+    var statistics: StoreStatistics { get }
+}
+
+/// How the store's writes went: groups of events recorded and the transactions that carried
+/// them (fewer transactions than groups means batching under load).
+public struct StoreStatistics: Sendable, Equatable {
+    public var groups = 0
+    public var transactions = 0
+    public var failedGroups = 0
+    public init() {}
 }
 
 extension SocketStore {
@@ -57,4 +68,5 @@ public final class InMemoryStore: SocketStore {
     }
     public func close() {}
     public var location: String { "memory (not persisted)" }
+    public var statistics: StoreStatistics { StoreStatistics() }
 }

@@ -293,6 +293,8 @@ public final class AIFileSystem: FileSystem {
             // Files of a socket cannot be deleted; unlinking them succeeds and does nothing so
             // that `rm -r` reaches the rmdir.
             if SocketFile(name: text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
+        case .memorySearch:
+            request.reply(error: .EPERM)  // search results cannot be deleted
         case .root:
             if let fixed = RootEntry(rawValue: text) { return request.reply(error: fixed.kind == .directory ? .EISDIR : .EPERM) }
             request.reply(error: registry.socket(named: text) != nil ? .EISDIR : .ENOENT)
@@ -616,6 +618,7 @@ public final class AIFileSystem: FileSystem {
             "uptime: \(uptime)s",
             "mountpoint: \(identity.mountpoint)",
             "store: \(environment.store.location)",
+            "store-writes: \(environment.store.statistics.groups) in \(environment.store.statistics.transactions) transactions",
             "pid: \(identity.pid)",
             "sockets: \(sockets.count)",
             "in-flight: \(counters.inFlight)",
