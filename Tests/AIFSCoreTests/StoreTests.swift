@@ -40,6 +40,11 @@ struct StoreTests {
         Issue.record("socket did not become idle")
     }
 
+    /// Waits until everything recorded so far is committed (the writer keeps order).
+    func flush(_ store: SQLiteStore) async {
+        await withCheckedContinuation { continuation in store.record([]) { _ in continuation.resume() } }
+    }
+
     func search(_ store: SQLiteStore, _ query: String) -> Result<[MemoryHit], MemorySearchError> {
         store.runSearch(query, limit: 100)
     }
@@ -131,6 +136,7 @@ struct StoreTests {
         #expect(await submit(b, "version nginx-1.2 released\n") == nil)
         try await idle(a)
         try await idle(b)
+        await flush(store)
         func lines(_ query: String) -> [String] {
             guard case .success(let hits) = search(store, query) else { return ["error"] }
             return hits.map { "\($0.socket) \($0.kind) \($0.snippet.trimmingCharacters(in: .whitespacesAndNewlines))" }

@@ -198,11 +198,15 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
 
     // MARK: Memory search
 
+    /// Searches once everything recorded before the call is committed, so a search sees every
+    /// exchange that `cat output` has already shown (read-your-writes).
     public func search(_ query: String, limit: Int, done: @escaping @Sendable (Result<[MemoryHit], MemorySearchError>) -> Void) {
-        searchQueue.async { [self] in
-            searchSlots.wait()
-            defer { searchSlots.signal() }
-            done(runSearch(query, limit: limit))
+        record([]) { [self] _ in
+            searchQueue.async { [self] in
+                searchSlots.wait()
+                defer { searchSlots.signal() }
+                done(runSearch(query, limit: limit))
+            }
         }
     }
 
