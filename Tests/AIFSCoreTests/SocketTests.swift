@@ -11,18 +11,11 @@ struct SocketTests {
     }
 
     func submit(_ socket: Socket, _ text: String) async -> Errno? {
-        await withCheckedContinuation { continuation in
-            socket.submit(Array(text.utf8), uid: 0) { continuation.resume(returning: $0) }
-        }
+        await SocketTestSupport.submit(socket, text, uid: 0)
     }
 
     func idle(_ socket: Socket) async throws {
-        for _ in 0..<500 {
-            let info = socket.info
-            if !info.inFlight && info.queued == 0 { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("socket did not become idle")
+        try await SocketTestSupport.idle(socket)
     }
 
     func transcript(_ socket: Socket) -> String {

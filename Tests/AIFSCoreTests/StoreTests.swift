@@ -17,6 +17,12 @@ struct StoreTests {
             try SQLiteStore(options: StoreOptions(path: path, retention: retention))
         }
         func cleanUp() { try? FileManager.default.removeItem(atPath: directory) }
+        /// Opens the store, loads it (empty) and makes a registry on it.
+        func openFresh(_ tests: StoreTests) throws -> (SQLiteStore, SocketRegistry) {
+            let store = try open()
+            _ = try store.load()
+            return (store, tests.registry(store))
+        }
     }
 
     func registry(_ store: SQLiteStore, contents: StoreContents? = nil) -> SocketRegistry {
@@ -26,18 +32,11 @@ struct StoreTests {
     }
 
     func submit(_ socket: Socket, _ text: String) async -> Errno? {
-        await withCheckedContinuation { continuation in
-            socket.submit(Array(text.utf8), uid: 7) { continuation.resume(returning: $0) }
-        }
+        await SocketTestSupport.submit(socket, text, uid: 7)
     }
 
     func idle(_ socket: Socket) async throws {
-        for _ in 0..<500 {
-            let info = socket.info
-            if !info.inFlight && info.queued == 0 { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("socket did not become idle")
+        try await SocketTestSupport.idle(socket)
     }
 
     /// Waits until everything recorded so far is committed (the writer keeps order).
@@ -54,9 +53,7 @@ struct StoreTests {
         let temp = TempStore()
         defer { temp.cleanUp() }
         do {
-            let store = try temp.open()
-            _ = try store.load()
-            let sockets = registry(store)
+            let (store, sockets) = try temp.openFresh(self)
             let a = try sockets.create(name: FileName("apollo"), uid: 7, gid: 8, mode: 0o750)
             try a.apply([.set(.temperature, "0.5"), .headers(true)])
             try a.setPrompt(Array("You are Apollo.\n".utf8))
@@ -95,9 +92,7 @@ struct StoreTests {
         let temp = TempStore()
         defer { temp.cleanUp() }
         do {
-            let store = try temp.open()
-            _ = try store.load()
-            let sockets = registry(store)
+            let (store, sockets) = try temp.openFresh(self)
             let s = try sockets.create(name: FileName("slow"), model: "echo/slow", uid: 0, gid: 0, mode: 0o755)
             for text in ["one two three four five six seven eight\n", "second\n", "[priority-high] urgent\n"] {
                 #expect(await submit(s, text) == nil)
@@ -125,10 +120,8 @@ struct StoreTests {
     func memorySearch() async throws {
         let temp = TempStore()
         defer { temp.cleanUp() }
-        let store = try temp.open()
+        let (store, sockets) = try temp.openFresh(self)
         defer { store.close() }
-        _ = try store.load()
-        let sockets = registry(store)
         let a = try sockets.create(name: FileName("a"), uid: 0, gid: 0, mode: 0o755)
         let b = try sockets.create(name: FileName("b"), uid: 0, gid: 0, mode: 0o755)
         #expect(await submit(a, "install nginx on debian\n") == nil)
