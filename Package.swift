@@ -16,6 +16,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -36,6 +40,9 @@ let package = Package(
                 "FuseKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         .executableTarget(
@@ -49,7 +56,16 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FuseKitTests", dependencies: ["FuseKit"]),
-        .testTarget(name: "AIFSCoreTests", dependencies: ["AIFSCore"]),
+        .testTarget(
+            name: "AIFSCoreTests",
+            dependencies: [
+                "AIFSCore",
+                // The in-process fake model server (OpenAI SSE and Anthropic events, with faults).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Starts the real daemon (the `aifs` product) on temp mountpoints; also runs Tests/Acceptance/*.sh.
         .testTarget(name: "MountTests", dependencies: ["aifs"]),
     ]
