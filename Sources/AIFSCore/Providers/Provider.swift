@@ -47,6 +47,13 @@ public protocol ReplySink: Sendable {
     func reasoning(_ bytes: [UInt8])
     /// Token usage as the provider reports it.
     func usage(input: Int, output: Int)
+    /// Something the user should know that is not reply text (a retry, a program's stderr
+    /// line): a line `TIME KIND message` in the socket's `error`.
+    func diagnostic(kind: String, _ message: String)
+}
+
+extension ReplySink {
+    public func diagnostic(kind: String, _ message: String) {}
 }
 
 /// A failure a provider reports; `kind` is the first word of its `error` line.

@@ -87,6 +87,14 @@ extension Socket {
         }
     }
 
+    /// A provider's note (retry, stderr line) for the request in flight goes to `error`.
+    func reportDiagnostic(_ work: Work, kind: String, _ message: String) {
+        state.withLock { s in
+            guard s.current === work else { return }
+            addErrorLocked(&s, kind, message)
+        }
+    }
+
     private func writeReplyHeaderLocked(_ s: inout State, _ work: Work) {
         guard !work.wroteHeader else { return }
         work.wroteHeader = true
@@ -160,4 +168,5 @@ struct WorkSink: ReplySink {
     func text(_ bytes: [UInt8]) { socket.appendReply(work, bytes) }
     func reasoning(_ bytes: [UInt8]) { socket.appendReasoning(work, bytes) }
     func usage(input: Int, output: Int) { socket.addUsage(work, input: input, output: output) }
+    func diagnostic(kind: String, _ message: String) { socket.reportDiagnostic(work, kind: kind, message) }
 }
