@@ -24,6 +24,7 @@ extension Socket {
         let prepared: (ProviderRequest, any Provider, Double?)? = state.withLock { s in
             guard s.current === work else { return nil }
             guard let (provider, model) = environment.catalog().resolve(s.model) else { return nil }
+            trimContextLocked(&s, adding: work.message.content)
             let turns = s.context + [Turn(role: .user, content: work.message.content)]
             let timeout = s.settings[.timeout].flatMap(Double.init)
             return (ProviderRequest(model: model, systemPrompt: s.prompt, turns: turns, settings: s.settings), provider, timeout)
@@ -53,6 +54,26 @@ extension Socket {
         } catch {
             finish(work, .failed("\(error)"))
         }
+    }
+
+    /// Drops the oldest turns (a user turn with its reply) until the context, the system prompt
+    /// and the new message fit in `context-tokens`; says so in `error`. The system prompt and
+    /// the new message are always kept. Tokens are estimated as UTF-8 bytes / 4.
+    func trimContextLocked(_ s: inout State, adding message: [UInt8]) {
+        guard let limit = s.settings[.contextTokens].flatMap(Int.init) else { return }
+        func tokens(_ bytes: Int) -> Int { (bytes + 3) / 4 }
+        var total = tokens(s.prompt.count) + tokens(message.count) + s.context.reduce(0) { $0 + tokens($1.content.count) }
+        var dropped = 0
+        while total > limit, !s.context.isEmpty {
+            let count = s.context.count >= 2 && s.context[0].role == .user && s.context[1].role == .assistant ? 2 : 1
+            for turn in s.context.prefix(count) { total -= tokens(turn.content.count) }
+            s.context.removeFirst(count)
+            dropped += count
+        }
+        guard dropped > 0 else { return }
+        recordLocked(s, [.contextTrimmed(id, count: dropped)])
+        addErrorLocked(&s, "context", "dropped the \(dropped) oldest turns to fit context-tokens \(limit) "
+                       + "(\(s.context.count) turns kept, about \(total) tokens with the system prompt and the new message)")
     }
 
     /// Streams reply text from the work in flight into `output`.
@@ -127,6 +148,7 @@ extension Socket {
         var failed = false
         switch outcome {
         case .completed:
+            s.consecutiveFailures = 0
             writeReplyHeaderLocked(&s, work)
             if work.reply.last != 0x0A { appendOutputLocked(&s, work, [0x0A]) }
             let turns = [Turn(role: .user, content: work.message.content), Turn(role: .assistant, content: work.reply)]
@@ -141,6 +163,13 @@ extension Socket {
             if !work.reply.isEmpty, work.reply.last != 0x0A { appendOutputLocked(&s, work, [0x0A]) }
             failed = true
             addErrorLocked(&s, "request", "message \(messageID) failed: \(reason)")
+            s.consecutiveFailures += 1
+            let threshold = environment.limits.unresponsiveAfter
+            if threshold > 0, s.consecutiveFailures >= threshold, s.life != .unresponsive {
+                addErrorLocked(&s, "state", "\(s.life.rawValue) -> unresponsive after \(s.consecutiveFailures) failed requests in a row; "
+                               + "write 'state active' to ctl to use it again")
+                s.life = .unresponsive
+            }
             let entry = transcriptEntry(header: "[error] \(WallClock.iso8601(now)) id=\(messageID)", body: Array(reason.utf8))
             appendTranscriptLocked(&s, entry, record: false)
             events.append(.transcriptAppended(id, entry))

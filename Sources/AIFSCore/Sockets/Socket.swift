@@ -122,6 +122,8 @@ public final class Socket: @unchecked Sendable {
         var tokensIn = 0
         var tokensOut = 0
         var nextMessageID: UInt64 = 1
+        /// Failed requests in a row (a success resets it); at the limit the socket becomes unresponsive.
+        var consecutiveFailures = 0
         /// Removed or shut down: no more work, and nothing more is recorded.
         var closed = false
 

@@ -30,6 +30,8 @@ public struct Limits: Sendable {
     public var maxPromptBytes = 1 << 20
     /// Largest write to a `ctl` in one open (`EINVAL`).
     public var maxControlBytes = 64 * 1024
+    /// Failed requests in a row after which a socket becomes `unresponsive` (0: never).
+    public var unresponsiveAfter = 5
     public init() {}
 }
 

@@ -68,6 +68,9 @@ struct BatchWriter {
             }
         case .contextCleared(let socket):
             try execute("DELETE FROM context WHERE socket = ?", [Int64(socket)])
+        case .contextTrimmed(let socket, let count):
+            try execute("DELETE FROM context WHERE seq IN (SELECT seq FROM context WHERE socket = ? ORDER BY seq LIMIT ?)",
+                        [Int64(socket), count])
         case .streamAppended(let socket, let kind, let start, let bytes, let failureAfter):
             guard !bytes.isEmpty || failureAfter else { return }
             try execute("INSERT INTO stream_chunk (socket, kind, start, bytes, failure_after) VALUES (?, ?, ?, ?, ?)",

@@ -24,6 +24,8 @@ public enum StoreEvent: Sendable {
     case contextAppended(SocketID, [Turn])
     /// The conversation context is emptied (`reset`).
     case contextCleared(SocketID)
+    /// The oldest `count` turns of the context are dropped (`context-tokens`).
+    case contextTrimmed(SocketID, count: Int)
     /// Bytes appended to `output` or `error` at absolute position `start`; with `failureAfter`,
     /// a failure mark (`EIO` once) follows them.
     case streamAppended(SocketID, StreamKind, start: Int, bytes: [UInt8], failureAfter: Bool)

@@ -1,0 +1,80 @@
+@testable import AIFSCore
+import FuseKit
+import Synchronization
+import Testing
+
+/// A provider that records what it is asked and answers "reply N", or fails when told to.
+final class ScriptedProvider: Provider, @unchecked Sendable {
+    private let lock = Mutex<(requests: [ProviderRequest], failing: Bool)>(([], false))
+    var requests: [ProviderRequest] { lock.withLock { $0.requests } }
+    func setFailing(_ failing: Bool) { lock.withLock { $0.failing = failing } }
+
+    func respond(to request: ProviderRequest, into sink: any ReplySink) async throws {
+        let (count, failing) = lock.withLock { state -> (Int, Bool) in
+            state.requests.append(request)
+            return (state.requests.count, state.failing)
+        }
+        if failing { throw ProviderError("HTTP 500: upstream broke") }
+        sink.text(Array("reply \(count)".utf8))
+    }
+}
+
+@Suite("conversation context")
+struct ContextTests {
+    func socket(_ provider: ScriptedProvider, limits: Limits = Limits()) throws -> Socket {
+        let catalog = ModelCatalog(modelIDs: ["scripted"], defaultModel: "scripted", providers: ["scripted": provider])
+        let registry = SocketRegistry(environment: SocketEnvironment(store: InMemoryStore(), catalog: catalog, limits: limits))
+        return try registry.create(name: FileName("c"), uid: 0, gid: 0, mode: 0o755)
+    }
+
+    func ask(_ socket: Socket, _ text: String) async throws {
+        #expect(await SocketTestSupport.submit(socket, text) == nil)
+        try await SocketTestSupport.idle(socket)
+    }
+
+    @Test("a 3-turn conversation sends every earlier turn and the system prompt; reset starts afresh")
+    func turns() async throws {
+        let provider = ScriptedProvider()
+        let s = try socket(provider)
+        try s.setPrompt(Array("be terse".utf8))
+        for text in ["one", "two", "three"] { try await ask(s, text) }
+        let third = try #require(provider.requests.last)
+        #expect(third.turns.map { String(decoding: $0.content, as: UTF8.self) } == ["one", "reply 1", "two", "reply 2", "three"])
+        #expect(third.turns.map(\.role) == [.user, .assistant, .user, .assistant, .user])
+        #expect(third.systemPrompt == Array("be terse".utf8))
+        try s.apply([.reset])
+        try await ask(s, "four")
+        #expect(provider.requests.last?.turns.map { String(decoding: $0.content, as: UTF8.self) } == ["four"])
+    }
+
+    @Test("context-tokens drops the oldest turns, keeps the prompt and the new message, and says so in error")
+    func trimming() async throws {
+        let provider = ScriptedProvider()
+        let s = try socket(provider)
+        try s.apply([.set(.contextTokens, "12")])
+        for text in ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb", "cccccccccccccccc"] { try await ask(s, text) }  // 4 tokens each
+        let last = try #require(provider.requests.last)
+        #expect(last.turns.map { String(decoding: $0.content, as: UTF8.self) } == ["bbbbbbbbbbbbbbbb", "reply 2", "cccccccccccccccc"])
+        let errors = String(decoding: s.readErrors(max: 4096), as: UTF8.self)
+        #expect(errors.contains(" context dropped the 2 oldest turns to fit context-tokens 12"))
+    }
+
+    @Test("after 5 failed requests in a row a socket becomes unresponsive and refuses input; a success resets the count")
+    func unresponsive() async throws {
+        let provider = ScriptedProvider()
+        let s = try socket(provider)
+        provider.setFailing(true)
+        for n in 1...4 { try await ask(s, "try \(n)") }
+        provider.setFailing(false)
+        try await ask(s, "works")
+        provider.setFailing(true)
+        for n in 1...4 { try await ask(s, "again \(n)") }
+        #expect(s.info.state == .active, "4 failures after a success are not enough")
+        try await ask(s, "fifth")
+        #expect(s.info.state == .unresponsive)
+        #expect(await SocketTestSupport.submit(s, "refused") == .EHOSTDOWN)
+        let errors = String(decoding: s.readErrors(max: 1 << 16), as: UTF8.self)
+        #expect(errors.contains(" request message 10 failed: HTTP 500: upstream broke\n"))
+        #expect(errors.contains(" state active -> unresponsive after 5 failed requests in a row"))
+    }
+}
