@@ -1,0 +1,273 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// A model behind an HTTP API that streams its reply: OpenAI Chat Completions (and everything
+/// that speaks it: Ollama, vLLM, llama.cpp, LM Studio, OpenRouter) or Anthropic Messages.
+///
+/// One request per message. The body is read as it arrives and split into SSE events by our
+/// own `LineSplitter` and `SSEParser`; each event becomes text, reasoning, usage, the end, or
+/// an error (`OpenAIWire`, `AnthropicWire`). Nothing waits for the whole reply.
+///
+/// Failures: connection errors, HTTP 429/500/502/503/504/529, and a stream that breaks or
+/// reports overload *before any text was streamed* are retried with exponential backoff and
+/// jitter (`RetryPolicy`, honouring `retry-after-ms`, then `retry-after`), each retry a line in
+/// `error`. 400/401/403/404, malformed data, and any failure after text was streamed are final.
+/// An idle timeout limits the silence between two chunks, and a total timeout the whole request.
+/// The API key goes into a header and nowhere else: no error message, log line or file shows it.
+public struct HTTPModelProvider: Provider {
+    public enum Dialect: String, Sendable { case openai, anthropic }
+
+    public struct Settings: Sendable {
+        public var name: String
+        public var dialect: Dialect
+        /// `https://api.openai.com/v1` (the client appends `/chat/completions`) or
+        /// `https://api.anthropic.com` (the client appends `/v1/messages`).
+        public var baseURL: String
+        public var apiKey: String?
+        public var headers: [String: String] = [:]
+        public var timeout: Double = 300
+        public var idleTimeout: Double = 60
+        public var retry = RetryPolicy()
+        public var maxTokens: Int = 1024
+        public var anthropicVersion = "2023-06-01"
+
+        public init(name: String, dialect: Dialect, baseURL: String, apiKey: String?) {
+            self.name = name
+            self.dialect = dialect
+            self.baseURL = baseURL
+            self.apiKey = apiKey
+        }
+    }
+
+    public let settings: Settings
+    private let client: HTTPClient
+
+    public init(settings: Settings, client: HTTPClient = .shared) {
+        self.settings = settings
+        self.client = client
+    }
+
+    /// The endpoint a request goes to.
+    public var endpoint: String {
+        let base = settings.baseURL.hasSuffix("/") ? String(settings.baseURL.dropLast()) : settings.baseURL
+        switch settings.dialect {
+        case .openai: return base + "/chat/completions"
+        case .anthropic: return base + "/v1/messages"
+        }
+    }
+
+    public func respond(to request: ProviderRequest, into sink: any ReplySink) async throws {
+        let streamed = StreamProgress()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await respondWithRetries(request, sink: sink, streamed: streamed) }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int(settings.timeout * 1000)))
+                throw ProviderError("\(settings.name): no complete reply within \(Self.seconds(settings.timeout)) (timeout)")
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func respondWithRetries(_ request: ProviderRequest, sink: any ReplySink, streamed: StreamProgress) async throws {
+        var attempt = 1
+        while true {
+            do {
+                try await attemptOnce(request, sink: sink, streamed: streamed)
+                return
+            } catch let failure as RetryableFailure {
+                if streamed.any {
+                    throw ProviderError("\(settings.name): \(failure.message) after part of the reply was streamed")
+                }
+                guard attempt < settings.retry.maxAttempts else {
+                    throw ProviderError("\(settings.name): \(failure.message) (gave up after \(attempt) attempts)")
+                }
+                let delay = settings.retry.delay(afterAttempt: attempt, retryAfterMs: failure.retryAfterMs, retryAfter: failure.retryAfter)
+                sink.diagnostic(kind: "provider", "\(settings.name): \(failure.message); retry \(attempt) of \(settings.retry.maxAttempts - 1) in \(Self.seconds(delay))")
+                try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+                attempt += 1
+            }
+        }
+    }
+
+    /// One HTTP request: head, then the streamed body.
+    private func attemptOnce(_ request: ProviderRequest, sink: any ReplySink, streamed: StreamProgress) async throws {
+        var http = HTTPClientRequest(url: endpoint)
+        http.method = .POST
+        http.headers.add(name: "content-type", value: "application/json")
+        http.headers.add(name: "accept", value: "text/event-stream")
+        switch settings.dialect {
+        case .openai:
+            if let key = settings.apiKey, !key.isEmpty { http.headers.add(name: "authorization", value: "Bearer \(key)") }
+        case .anthropic:
+            if let key = settings.apiKey, !key.isEmpty { http.headers.add(name: "x-api-key", value: key) }
+            http.headers.add(name: "anthropic-version", value: settings.anthropicVersion)
+        }
+        for (name, value) in settings.headers { http.headers.replaceOrAdd(name: name, value: value) }
+        http.body = .bytes(ByteBuffer(bytes: body(for: request)))
+
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(http, timeout: .milliseconds(Int64(settings.idleTimeout * 1000)))
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            try Task.checkCancellation()
+            throw RetryableFailure(message: "cannot reach \(endpoint): \(Self.describe(error))")
+        }
+        guard response.status.code == 200 else {
+            let text = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
+            let message = "HTTP \(response.status.code): \(Self.errorMessage(in: text, status: response.status))"
+            if RetryPolicy.isRetryable(status: Int(response.status.code)) {
+                throw RetryableFailure(message: message, retryAfterMs: response.headers.first(name: "retry-after-ms"),
+                                       retryAfter: response.headers.first(name: "retry-after"))
+            }
+            throw ProviderError("\(settings.name): \(message)")
+        }
+        try await stream(response.body, into: sink, streamed: streamed)
+    }
+
+    /// Reads the body chunk by chunk, with a watchdog for the idle timeout.
+    private func stream(_ body: HTTPClientResponse.Body, into sink: any ReplySink, streamed: StreamProgress) async throws {
+        let lastChunk = LastChunkClock()
+        let idle = settings.idleTimeout
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var splitter = LineSplitter()
+                var parser = SSEParser()
+                var finished = false
+                func handle(_ event: SSEEvent) throws {
+                    let deltas: [StreamDelta]
+                    do {
+                        switch settings.dialect {
+                        case .openai: deltas = try OpenAIWire.decode(event)
+                        case .anthropic: deltas = try AnthropicWire.decode(event)
+                        }
+                    } catch {
+                        throw ProviderError("\(settings.name): malformed stream data: \(error)")
+                    }
+                    for delta in deltas {
+                        switch delta {
+                        case .text(let text):
+                            guard !text.isEmpty else { continue }
+                            streamed.mark()
+                            sink.text(Array(text.utf8))
+                        case .reasoning(let text):
+                            sink.reasoning(Array(text.utf8))
+                        case .usage(let input, let output):
+                            sink.usage(input: input, output: output)
+                        case .done:
+                            finished = true
+                        case .error(let message):
+                            if !streamed.any, Self.looksTransient(message) {
+                                throw RetryableFailure(message: "error in the stream: \(message)")
+                            }
+                            throw ProviderError("\(settings.name): error in the stream: \(message)")
+                        }
+                    }
+                }
+                do {
+                    for try await buffer in body {
+                        lastChunk.touch()
+                        for line in splitter.push(buffer.readableBytesView) {
+                            if let event = parser.push(line: line) { try handle(event) }
+                        }
+                        if finished { break }
+                    }
+                } catch let error as ProviderError {
+                    throw error
+                } catch let error as RetryableFailure {
+                    throw error
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    try Task.checkCancellation()
+                    throw RetryableFailure(message: "the connection broke: \(Self.describe(error))")
+                }
+                if !finished {
+                    if let line = splitter.finish(), let event = parser.push(line: line) { try handle(event) }
+                    if let event = parser.finish() { try handle(event) }
+                }
+                guard finished else { throw RetryableFailure(message: "the stream ended before the reply was complete") }
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .milliseconds(max(10, Int(idle * 250))))
+                    let silent = lastChunk.silence
+                    if silent > .milliseconds(Int(idle * 1000)) {
+                        throw RetryableFailure(message: "no data for \(Self.seconds(idle)) (idle timeout)")
+                    }
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func body(for request: ProviderRequest) -> [UInt8] {
+        let system = String(decoding: request.systemPrompt, as: UTF8.self)
+        let turns = request.turns.map { (role: $0.role.rawValue, content: String(decoding: $0.content, as: UTF8.self)) }
+        let temperature = request.settings[.temperature].flatMap(Double.init)
+        let topP = request.settings[.topP].flatMap(Double.init)
+        let maxTokens = request.settings[.maxTokens].flatMap(Int.init)
+        switch settings.dialect {
+        case .openai:
+            return OpenAIWire.requestBody(model: request.model, system: system, turns: turns,
+                                          temperature: temperature, maxTokens: maxTokens, topP: topP)
+        case .anthropic:
+            return AnthropicWire.requestBody(model: request.model, system: system, turns: turns,
+                                             maxTokens: maxTokens ?? settings.maxTokens, temperature: temperature, topP: topP)
+        }
+    }
+
+    /// The `error.message` of a JSON error body, else the start of the body, else the reason phrase.
+    static func errorMessage(in body: String, status: HTTPResponseStatus) -> String {
+        if let data = body.data(using: .utf8),
+           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            if let error = object["error"] as? [String: Any], let message = error["message"] as? String { return message }
+            if let message = object["error"] as? String { return message }
+            if let message = object["message"] as? String { return message }
+        }
+        let trimmed = body.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty { return status.reasonPhrase }
+        return String(trimmed.prefix(200)).replacingOccurrences(of: "\n", with: " ")
+    }
+
+    static func looksTransient(_ message: String) -> Bool {
+        let lower = message.lowercased()
+        return ["overloaded", "rate_limit", "rate limit", "timeout", "unavailable", "api_error"].contains { lower.contains($0) }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return "\(error)" }
+        return String(describing: error)
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))s" : String(format: "%.1fs", value)
+    }
+}
+
+/// A failure worth another attempt, with the server's hints on when.
+struct RetryableFailure: Error {
+    var message: String
+    var retryAfterMs: String?
+    var retryAfter: String?
+}
+
+/// When the last chunk of a body arrived, for the idle timeout.
+final class LastChunkClock: Sendable {
+    private let last = Mutex(ContinuousClock.now)
+    func touch() { last.withLock { $0 = .now } }
+    var silence: Duration { ContinuousClock.now - last.withLock { $0 } }
+}
+
+/// Whether any reply text has reached the sink (after that, a retry would repeat it).
+final class StreamProgress: Sendable {
+    private let streamed = Mutex(false)
+    func mark() { streamed.withLock { $0 = true } }
+    var any: Bool { streamed.withLock { $0 } }
+}

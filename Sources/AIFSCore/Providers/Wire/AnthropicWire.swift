@@ -1,0 +1,55 @@
+import Foundation
+
+/// The Anthropic Messages streaming format: typed events `message_start`, per content block
+/// `content_block_start` → `content_block_delta` (`text_delta`, `thinking_delta`,
+/// `signature_delta`, `input_json_delta`) → `content_block_stop`, then `message_delta` (stop
+/// reason, output usage) and `message_stop`; `ping` at any time; `error` even after a 200.
+/// Unknown event types are ignored, as the API asks. There is no `[DONE]`.
+public enum AnthropicWire {
+    public static func decode(_ event: SSEEvent) throws(WireError) -> [StreamDelta] {
+        let object = try WireError.object(event.data)
+        let type = object["type"] as? String ?? event.event ?? ""
+        switch type {
+        case "message_start":
+            let message = object["message"] as? [String: Any]
+            let usage = message?["usage"] as? [String: Any]
+            guard let input = usage?["input_tokens"] as? Int else { return [] }
+            return [.usage(input: input, output: 0)]
+        case "content_block_start":
+            let block = object["content_block"] as? [String: Any]
+            if let text = block?["text"] as? String, !text.isEmpty { return [.text(text)] }
+            if let thinking = block?["thinking"] as? String, !thinking.isEmpty { return [.reasoning(thinking)] }
+            return []
+        case "content_block_delta":
+            let delta = object["delta"] as? [String: Any] ?? [:]
+            switch delta["type"] as? String {
+            case "text_delta": return (delta["text"] as? String).map { $0.isEmpty ? [] : [.text($0)] } ?? []
+            case "thinking_delta": return (delta["thinking"] as? String).map { $0.isEmpty ? [] : [.reasoning($0)] } ?? []
+            default: return []
+            }
+        case "message_delta":
+            let usage = object["usage"] as? [String: Any]
+            guard let output = usage?["output_tokens"] as? Int else { return [] }
+            return [.usage(input: 0, output: output)]
+        case "message_stop":
+            return [.done]
+        case "error":
+            let error = object["error"] as? [String: Any] ?? [:]
+            let kind = error["type"] as? String ?? "error"
+            return [.error("\(kind): \(error["message"] as? String ?? "unknown error")")]
+        default:
+            return []  // ping, content_block_stop, and event types added later
+        }
+    }
+
+    /// `{"model", "max_tokens", "stream": true, "system"?, "messages": [...], …}`.
+    public static func requestBody(model: String, system: String, turns: [(role: String, content: String)],
+                                   maxTokens: Int, temperature: Double?, topP: Double?) -> [UInt8] {
+        var body: [String: Any] = ["model": model, "max_tokens": maxTokens, "stream": true,
+                                   "messages": turns.map { ["role": $0.role, "content": $0.content] }]
+        if !system.isEmpty { body["system"] = system }
+        if let temperature { body["temperature"] = temperature }
+        if let topP { body["top_p"] = topP }
+        return jsonBytes(body)
+    }
+}

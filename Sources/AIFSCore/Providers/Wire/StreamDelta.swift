@@ -1,0 +1,37 @@
+/// What one event of a model's stream means for the reply.
+public enum StreamDelta: Equatable, Sendable {
+    case text(String)
+    case reasoning(String)
+    case usage(input: Int, output: Int)
+    /// The reply is complete.
+    case done
+    /// The server reported an error inside the stream.
+    case error(String)
+}
+
+/// Stream data that does not follow the wire format (e.g. `data:` that is not JSON).
+public struct WireError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+import Foundation
+
+extension WireError {
+    /// Parses an event's data as a JSON object.
+    static func object(_ data: String) throws(WireError) -> [String: Any] {
+        guard let bytes = data.data(using: .utf8),
+              let value = try? JSONSerialization.jsonObject(with: bytes),
+              let object = value as? [String: Any] else {
+            throw WireError("not a JSON object: \(data.prefix(80))")
+        }
+        return object
+    }
+}
+
+/// Serializes a request body (sorted keys, so bodies are stable and testable).
+func jsonBytes(_ object: [String: Any]) -> [UInt8] {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    return Array(data)
+}

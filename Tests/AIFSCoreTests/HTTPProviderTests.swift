@@ -1,0 +1,218 @@
+@testable import AIFSCore
+import Foundation
+import Testing
+
+/// The OpenAI and Anthropic providers against the in-process fake server: streaming, every
+/// fault, retries, timeouts.
+@Suite("HTTP providers", .serialized)
+struct HTTPProviderTests {
+    func provider(_ server: FakeModelServer, _ dialect: HTTPModelProvider.Dialect, key: String? = "sk-test-secret",
+                  configure: (inout HTTPModelProvider.Settings) -> Void = { _ in }) -> HTTPModelProvider {
+        var settings = HTTPModelProvider.Settings(name: dialect == .openai ? "fakeai" : "fakeclaude", dialect: dialect,
+                                                  baseURL: dialect == .openai ? server.baseURL + "/v1" : server.baseURL, apiKey: key)
+        settings.retry = RetryPolicy(maxAttempts: 3, baseDelay: 0.05, maxDelay: 1)
+        settings.idleTimeout = 2
+        settings.timeout = 20
+        configure(&settings)
+        return HTTPModelProvider(settings: settings)
+    }
+
+    func request(_ text: String = "hello", system: String = "") -> ProviderRequest {
+        ProviderRequest(model: "m1", systemPrompt: Array(system.utf8), turns: [Turn(role: .user, content: Array(text.utf8))],
+                        settings: [.temperature: "0.5"])
+    }
+
+    func withServer(_ body: (FakeModelServer) async throws -> Void) async throws {
+        let server = try await FakeModelServer.start()
+        do { try await body(server) } catch { try? await server.stop(); throw error }
+        try await server.stop()
+    }
+
+    /// The failure message of a request that must fail.
+    func failure(_ provider: HTTPModelProvider, _ sink: RecordingSink = RecordingSink()) async -> String {
+        do {
+            try await provider.respond(to: request(), into: sink)
+            return "no failure"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test("OpenAI: streams text, reasoning and usage; sends the right request")
+    func openAIStream() async throws {
+        try await withServer { server in
+            server.enqueue(.openAI(tokens: ["Hel", "lo ", "wörld"], reasoning: ["thinking…"]))
+            let sink = RecordingSink()
+            try await provider(server, .openai).respond(to: request("hi", system: "be brief"), into: sink)
+            #expect(sink.textString == "Hello wörld")
+            #expect(sink.reasoningString == "thinking…")
+            #expect(sink.usageTotals == (3, 3))
+            let sent = try #require(server.requests.first)
+            #expect(sent.path == "/v1/chat/completions")
+            #expect(sent.header("authorization") == "Bearer sk-test-secret")
+            #expect(sent.json["stream"] as? Bool == true && sent.json["model"] as? String == "m1")
+            #expect(sent.json["temperature"] as? Double == 0.5)
+            let messages = sent.json["messages"] as? [[String: String]]
+            #expect(messages == [["role": "system", "content": "be brief"], ["role": "user", "content": "hi"]])
+        }
+    }
+
+    @Test("Anthropic: streams text and thinking, ignores unknown events, sends x-api-key and anthropic-version")
+    func anthropicStream() async throws {
+        try await withServer { server in
+            server.enqueue(.anthropic(tokens: ["Bon", "jour"], thinking: ["hmm"]))
+            let sink = RecordingSink()
+            try await provider(server, .anthropic).respond(to: request("salut", system: "sois bref"), into: sink)
+            #expect(sink.textString == "Bonjour")
+            #expect(sink.reasoningString == "hmm")
+            #expect(sink.usageTotals == (4, 2))
+            let sent = try #require(server.requests.first)
+            #expect(sent.path == "/v1/messages")
+            #expect(sent.header("x-api-key") == "sk-test-secret")
+            #expect(sent.header("anthropic-version") == "2023-06-01")
+            #expect(sent.json["system"] as? String == "sois bref" && sent.json["max_tokens"] as? Int == 1024)
+        }
+    }
+
+    @Test("SSE framing split at arbitrary byte boundaries gives the same reply")
+    func splitFraming() async throws {
+        try await withServer { server in
+            for dialect in [HTTPModelProvider.Dialect.openai, .anthropic] {
+                let events = dialect == .openai ? FakeResponse.openAIEvents(tokens: ["a", "é", "日本", "\n", "z"])
+                                                : FakeResponse.anthropicEvents(tokens: ["a", "é", "日本", "\n", "z"])
+                let bytes = Array(events.joined().utf8)
+                var chunks: [[UInt8]] = []
+                var index = 0
+                var rng = SystemRandomNumberGenerator()
+                while index < bytes.count {
+                    let size = Int.random(in: 1...7, using: &rng)
+                    chunks.append(Array(bytes[index..<min(bytes.count, index + size)]))
+                    index += size
+                }
+                server.enqueue(.raw(status: 200, headers: [("content-type", "text/event-stream")], chunks: chunks, chunkDelay: .zero))
+                let sink = RecordingSink()
+                try await provider(server, dialect).respond(to: request(), into: sink)
+                #expect(sink.textString == "aé日本\nz", "\(dialect)")
+            }
+        }
+    }
+
+    @Test("the first token arrives while the stream is still going")
+    func streamsAsItArrives() async throws {
+        try await withServer { server in
+            server.enqueue(.openAI(tokens: (0..<10).map { "t\($0) " }, tokenDelay: .milliseconds(50)))
+            let sink = RecordingSink()
+            let started = ContinuousClock.now
+            let task = Task { try await provider(server, .openai).respond(to: request(), into: sink) }
+            while sink.textString.isEmpty, ContinuousClock.now - started < .seconds(5) { try await Task.sleep(for: .milliseconds(5)) }
+            let first = ContinuousClock.now - started
+            #expect(first < .milliseconds(400), "first token after \(first)")
+            try await task.value
+            #expect(sink.chunks == 10)
+            #expect(ContinuousClock.now - started >= .milliseconds(450))
+        }
+    }
+
+    @Test("401, 403, 400 and 404 fail at once with the server's message, no retry")
+    func finalStatuses() async throws {
+        try await withServer { server in
+            for code in [401, 403, 400, 404] {
+                server.enqueue(.status(code, body: "{\"error\":{\"message\":\"invalid api key\",\"type\":\"auth\"}}"))
+                let message = await failure(provider(server, .openai))
+                #expect(message == "fakeai: HTTP \(code): invalid api key")
+            }
+            #expect(server.requests.count == 4)
+        }
+    }
+
+    @Test("429 with retry-after, 500, 529 are retried (each retry reported), then succeed")
+    func retries() async throws {
+        try await withServer { server in
+            server.enqueue(.status(429, headers: [("retry-after", "0.1")], body: "{\"error\":{\"message\":\"slow down\"}}"),
+                           .status(529, body: "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}"),
+                           .anthropic(tokens: ["finally"]))
+            let sink = RecordingSink()
+            try await provider(server, .anthropic).respond(to: request(), into: sink)
+            #expect(sink.textString == "finally")
+            #expect(sink.diagnostics.count == 2)
+            #expect(sink.diagnostics.first == "provider fakeclaude: HTTP 429: slow down; retry 1 of 2 in 0.1s")
+            #expect(sink.diagnostics.last?.hasPrefix("provider fakeclaude: HTTP 529: Overloaded; retry 2 of 2 in ") == true)
+            server.enqueue(.status(500, body: "boom"), .status(502, body: ""), .status(503, body: "{\"error\":{\"message\":\"down\"}}"))
+            let message = await failure(provider(server, .openai))
+            #expect(message == "fakeai: HTTP 503: down (gave up after 3 attempts)")
+        }
+    }
+
+    @Test("retry-after-ms wins over retry-after")
+    func retryAfterMs() async throws {
+        try await withServer { server in
+            server.enqueue(.status(429, headers: [("retry-after-ms", "50"), ("retry-after", "30")], body: "{}"), .openAI(tokens: ["ok"]))
+            let sink = RecordingSink()
+            let started = ContinuousClock.now
+            try await provider(server, .openai).respond(to: request(), into: sink)
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(sink.diagnostics.first?.hasSuffix("retry 1 of 2 in 0.1s") == true || sink.diagnostics.first?.hasSuffix("in 0.0s") == true,
+                    "\(sink.diagnostics)")
+        }
+    }
+
+    @Test("a stream cut before any text is retried; cut after text fails; malformed data and error events fail")
+    func brokenStreams() async throws {
+        try await withServer { server in
+            server.enqueue(.cutStream(afterTokens: 0, openAI: true), .openAI(tokens: ["second try"]))
+            let sink = RecordingSink()
+            try await provider(server, .openai).respond(to: request(), into: sink)
+            #expect(sink.textString == "second try")
+
+            server.enqueue(.cutStream(afterTokens: 3, openAI: false))
+            let partial = RecordingSink()
+            let cut = await failure(provider(server, .anthropic), partial)
+            #expect(cut.hasPrefix("fakeclaude: the connection broke: ") || cut.hasPrefix("fakeclaude: the stream ended before the reply was complete"), "\(cut)")
+            #expect(cut.hasSuffix(" after part of the reply was streamed"), "\(cut)")
+            #expect(partial.textString == "t0 t1 t2 ")
+
+            server.enqueue(.malformed(openAI: true))
+            #expect(await failure(provider(server, .openai)).hasPrefix("fakeai: malformed stream data: not a JSON object"))
+
+            server.enqueue(.errorEvent(openAI: true, message: "context length exceeded"))
+            #expect(await failure(provider(server, .openai)) == "fakeai: error in the stream: server_error: context length exceeded")
+
+            server.enqueue(.errorEvent(openAI: false, message: "Overloaded"), .errorEvent(openAI: false, message: "Overloaded"),
+                           .errorEvent(openAI: false, message: "Overloaded"))
+            #expect(await failure(provider(server, .anthropic))
+                    == "fakeclaude: error in the stream: overloaded_error: Overloaded (gave up after 3 attempts)")
+        }
+    }
+
+    @Test("idle timeout between chunks, total timeout, and an unreachable server")
+    func timeouts() async throws {
+        try await withServer { server in
+            server.enqueue(.openAI(tokens: ["a", "b"], tokenDelay: .seconds(3)),
+                           .openAI(tokens: ["a", "b"], tokenDelay: .seconds(3)),
+                           .openAI(tokens: ["a", "b"], tokenDelay: .seconds(3)))
+            let idle = await failure(provider(server, .openai) { $0.idleTimeout = 0.3 })
+            #expect(idle == "fakeai: no data for 0.3s (idle timeout) (gave up after 3 attempts)")
+            server.enqueue(.openAI(tokens: (0..<50).map { "\($0) " }, tokenDelay: .milliseconds(100)))
+            let total = await failure(provider(server, .openai) { $0.timeout = 0.5 })
+            #expect(total == "fakeai: no complete reply within 0.5s (timeout)")
+        }
+        let closed = HTTPModelProvider(settings: {
+            var s = HTTPModelProvider.Settings(name: "nowhere", dialect: .openai, baseURL: "http://127.0.0.1:9/v1", apiKey: nil)
+            s.retry = RetryPolicy(maxAttempts: 2, baseDelay: 0.01, maxDelay: 0.05)
+            s.idleTimeout = 1  // AsyncHTTPClient keeps trying to connect until the head deadline
+            return s
+        }())
+        let message = await failure(closed)
+        #expect(message.hasPrefix("nowhere: cannot reach http://127.0.0.1:9/v1/chat/completions: "), "\(message)")
+        #expect(message.hasSuffix("(gave up after 2 attempts)"))
+    }
+
+    @Test("the API key appears in no error message")
+    func keyNeverInMessages() async throws {
+        try await withServer { server in
+            server.enqueue(.status(401, body: "{\"error\":{\"message\":\"bad key\"}}"))
+            let message = await failure(provider(server, .anthropic, key: "sk-ant-SECRET-123"))
+            #expect(!message.contains("SECRET"))
+        }
+    }
+}
