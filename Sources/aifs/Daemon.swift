@@ -11,6 +11,8 @@ struct Daemon {
     let mountpoint: String
     let options: [String]
     let store: StoreChoice
+    let configuration: LoadedConfiguration
+    let reload: @Sendable () throws -> LoadedConfiguration
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -28,7 +30,10 @@ struct Daemon {
         }
         let contents = try socketStore.load()
         logger.info("store opened", metadata: ["store": "\(socketStore.location)", "sockets": "\(contents.sockets.count)"])
-        let environment = SocketEnvironment(store: socketStore, catalog: .builtIn())
+        for warning in configuration.warnings { logger.warning("\(warning)") }
+        let environment = SocketEnvironment(store: socketStore, catalog: .from(configuration.configuration))
+        environment.apply(configuration, catalog: .from(configuration.configuration))
+        environment.setReloader(reload)
         let registry = SocketRegistry(environment: environment, restoring: contents)
         let fileSystem = AIFileSystem(registry: registry,
                                       identity: DaemonIdentity(version: AIFSCommand.version, mountpoint: mountpoint))

@@ -34,41 +34,36 @@ struct MountCommand: AsyncParsableCommand {
 
     mutating func run() async throws {
         let path = RuntimePaths.absolute(mountpoint)
-        if let config, !FileManager.default.fileExists(atPath: config) {
-            throw ValidationError("no configuration file at \(config)")
-        }
         try prepareMountpoint(path)
         if foreground {
-            try await Daemon(mountpoint: path, options: mountOptions(), store: try storeChoice()).run()
+            let loaded = try loadConfiguration()
+            try await Daemon(mountpoint: path, options: mountOptions(), store: storeChoice(loaded.configuration),
+                             configuration: loaded, reload: { [config] in
+                                 try ConfigLoader().load(explicitFile: config.map(RuntimePaths.absolute))
+                             }).run()
         } else {
+            let loaded = try loadConfiguration()  // a bad configuration is reported here, before anything starts
+            for warning in loaded.warnings { FileHandle.standardError.write(Data("aifs: warning: \(warning)\n".utf8)) }
             try background(path)
         }
     }
 
-    /// The store to use: `--store`, else `AIFS_STORE_PATH`, else the XDG default; retention and
-    /// durability from `AIFS_MEMORY_MAX_AGE`, `AIFS_MEMORY_MAX_ROWS`, `AIFS_STORE_DURABILITY`.
-    func storeChoice() throws -> StoreChoice {
-        let environment = ProcessInfo.processInfo.environment
-        let path = store ?? environment["AIFS_STORE_PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? StoreOptions.defaultPath()
+    /// The configuration layers (files, `AIFS_*`), then the flags on top.
+    func loadConfiguration() throws -> LoadedConfiguration {
+        do {
+            return try ConfigLoader().load(explicitFile: config.map(RuntimePaths.absolute))
+        } catch {
+            throw CLIError("configuration: \(error)")
+        }
+    }
+
+    /// The store: `--store`, else the configuration's (`AIFS_STORE_PATH`, `[store] path`), else
+    /// `$XDG_DATA_HOME/aifs/aifs.db`; `memory` keeps nothing.
+    func storeChoice(_ configuration: Configuration) -> StoreChoice {
+        let path = store ?? configuration.storePath ?? StoreOptions.defaultPath()
         if path == "memory" { return .memory }
-        var options = StoreOptions(path: RuntimePaths.absolute(path))
-        if let text = environment["AIFS_MEMORY_MAX_AGE"], !text.isEmpty {
-            guard let seconds = RetentionPolicy.parseDuration(text) else {
-                throw ValidationError("AIFS_MEMORY_MAX_AGE: '\(text)' is not a duration (e.g. 90d, 12h, 3600)")
-            }
-            options.retention.maxAge = seconds
-        }
-        if let text = environment["AIFS_MEMORY_MAX_ROWS"], !text.isEmpty {
-            guard let rows = Int(text), rows > 0 else { throw ValidationError("AIFS_MEMORY_MAX_ROWS: '\(text)' is not a positive number") }
-            options.retention.maxRows = rows
-        }
-        if let text = environment["AIFS_STORE_DURABILITY"], !text.isEmpty {
-            guard let durability = StoreOptions.Durability(rawValue: text) else {
-                throw ValidationError("AIFS_STORE_DURABILITY: '\(text)' is not 'process' or 'power'")
-            }
-            options.durability = durability
-        }
-        return .database(options)
+        return .database(StoreOptions(path: RuntimePaths.absolute(path), durability: configuration.storeDurability,
+                                      retention: configuration.retention))
     }
 
     func mountOptions() -> [String] {
@@ -110,7 +105,7 @@ struct MountCommand: AsyncParsableCommand {
         let log = RuntimePaths.logFile(for: path)
         var arguments = ["mount", path, "-f"]
         if let options { arguments += ["-o", options] }
-        if let config { arguments += ["--config", config] }
+        if let config { arguments += ["--config", RuntimePaths.absolute(config)] }
         if let store { arguments += ["--store", store == "memory" ? store : RuntimePaths.absolute(store)] }
         let pid = try Spawner.spawnDetached(executable: Spawner.selfExecutable(), arguments: arguments, logPath: log)
         let started = Date()

@@ -45,13 +45,15 @@ public struct ExecProvider: Provider {
         options.teardownSequence = [.send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(500))]
         let result: ExecutionResult<Void, SequenceOutput, SequenceOutput>
         do {
+            Self.ignoreBrokenPipes
             result = try await run(
-                executable, arguments: Arguments(Array(argv.dropFirst())), environment: .inherit,
-                platformOptions: options, input: .array(stdin), output: .sequence, error: .sequence
+                Subprocess.Configuration(executable: executable, arguments: Arguments(Array(argv.dropFirst())), environment: .inherit,
+                              platformOptions: options),
+                input: .inputWriter, output: .sequence, error: .sequence
             ) { execution in
                 let group = execution.processIdentifier.value
                 try await withTaskCancellationHandler {
-                    try await Self.pump(execution, into: sink, stderr: stderrTail)
+                    try await Self.pump(execution, stdin: stdin, into: sink, stderr: stderrTail)
                 } onCancel: {
                     // Do not wait for the library's teardown to notice: end the whole group now.
                     kill(-group, SIGKILL)
@@ -74,10 +76,20 @@ public struct ExecProvider: Provider {
         }
     }
 
-    /// Streams standard output to the sink and standard error to the collector, until both end.
-    private static func pump(_ execution: Execution<ArrayInput, SequenceOutput, SequenceOutput>, into sink: any ReplySink,
-                             stderr: StderrCollector) async throws {
+    /// A program that exits without reading its input must not kill the daemon with SIGPIPE:
+    /// the write fails with EPIPE instead (set once, for the whole process).
+    static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
+
+    /// Writes standard input (a program may stop reading early: that is not an error), streams
+    /// standard output to the sink and standard error to the collector, until all end.
+    private static func pump(_ execution: Execution<CustomWriteInput, SequenceOutput, SequenceOutput>, stdin: [UInt8],
+                             into sink: any ReplySink, stderr: StderrCollector) async throws {
+        let writer = execution.standardInputWriter
         try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                _ = try? await writer.write(stdin)
+                _ = try? await writer.finish()
+            }
             group.addTask {
                 for try await buffer in execution.standardOutput {
                     let bytes = buffer.withUnsafeBytes { Array($0) }

@@ -33,6 +33,8 @@ public struct HTTPModelProvider: Provider {
         public var retry = RetryPolicy()
         public var maxTokens: Int = 1024
         public var anthropicVersion = "2023-06-01"
+        /// Why there is no key although one is configured (every request then fails with it).
+        public var missingKey: String?
 
         public init(name: String, dialect: Dialect, baseURL: String, apiKey: String?) {
             self.name = name
@@ -60,6 +62,7 @@ public struct HTTPModelProvider: Provider {
     }
 
     public func respond(to request: ProviderRequest, into sink: any ReplySink) async throws {
+        if let missingKey = settings.missingKey { throw ProviderError("\(settings.name): \(missingKey)") }
         let streamed = StreamProgress()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await respondWithRetries(request, sink: sink, streamed: streamed) }

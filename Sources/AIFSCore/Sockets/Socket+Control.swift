@@ -13,6 +13,16 @@ extension Socket {
         for command in commands { apply(command) }
     }
 
+    /// A `[sockets.NAME]` template's prompt, settings and headers (the registry applies its
+    /// model), set on a new socket before its creation is recorded.
+    func applyTemplate(_ template: SocketTemplate) {
+        state.withLock { s in
+            if let prompt = template.prompt { s.prompt = Array(prompt.utf8) }
+            if let headers = template.headers { s.headers = headers }
+            s.settings.merge(template.settings) { $1 }
+        }
+    }
+
     /// Reports a refused ctl line in `error`.
     public func reportRefused(_ error: ControlError) {
         reportError(kind: "ctl", error.reason)

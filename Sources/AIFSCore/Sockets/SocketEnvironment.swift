@@ -4,18 +4,54 @@ import Synchronization
 /// the daemon-wide counters.
 public final class SocketEnvironment: Sendable {
     public let store: any SocketStore
-    public let limits: Limits
     public let counters = DaemonCounters()
     private let catalogBox: Mutex<ModelCatalog>
+    private let limitsBox: Mutex<Limits>
+    private let templatesBox = Mutex<[String: SocketTemplate]>([:])
+    private let reloaderBox = Mutex<(@Sendable () throws -> LoadedConfiguration)?>(nil)
+    private let configStatusBox = Mutex("built-in defaults")
 
     public init(store: any SocketStore, catalog: ModelCatalog, limits: Limits = Limits()) {
         self.store = store
-        self.limits = limits
+        self.limitsBox = Mutex(limits)
         self.catalogBox = Mutex(catalog)
     }
 
+    public var limits: Limits { limitsBox.withLock { $0 } }
     public func catalog() -> ModelCatalog { catalogBox.withLock { $0 } }
     public func replaceCatalog(_ catalog: ModelCatalog) { catalogBox.withLock { $0 = catalog } }
+
+    /// The `[sockets.NAME]` template for a new socket, if any.
+    public func template(named name: String) -> SocketTemplate? { templatesBox.withLock { $0[name] } }
+
+    /// Puts a configuration in force: models, templates, the unresponsive threshold.
+    public func apply(_ loaded: LoadedConfiguration, catalog: ModelCatalog) {
+        catalogBox.withLock { $0 = catalog }
+        templatesBox.withLock { $0 = loaded.configuration.socketTemplates }
+        limitsBox.withLock { $0.unresponsiveAfter = loaded.configuration.unresponsiveAfter }
+        let files = loaded.files.isEmpty ? "built-in defaults" : loaded.files.joined(separator: ", ")
+        configStatusBox.withLock { $0 = files }
+    }
+
+    /// How `reload` re-reads the configuration (set by the daemon).
+    public func setReloader(_ reloader: @escaping @Sendable () throws -> LoadedConfiguration) {
+        reloaderBox.withLock { $0 = reloader }
+    }
+
+    /// Re-reads the configuration; on failure the old one stays and the error says why.
+    public func reload() throws(SocketError) {
+        guard let reloader = reloaderBox.withLock({ $0 }) else { throw SocketError(.ENOTSUP, "this daemon has no configuration to reload") }
+        do {
+            let loaded = try reloader()
+            apply(loaded, catalog: .from(loaded.configuration))
+        } catch {
+            configStatusBox.withLock { $0 = "reload failed, previous configuration kept: \(error)" }
+            throw SocketError(.EINVAL, "\(error)")
+        }
+    }
+
+    /// The files in force, or why the last reload failed (for `/ai/ctl`).
+    public var configStatus: String { configStatusBox.withLock { $0 } }
 }
 
 /// Configurable limits, each with the errno it fails with.

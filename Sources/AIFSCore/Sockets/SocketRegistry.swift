@@ -49,7 +49,8 @@ public final class SocketRegistry: Sendable {
         if let problem = SocketName.problem(with: name) { throw SocketError(.EINVAL, problem) }
         let name = name.string!
         let catalog = environment.catalog()
-        let model = model ?? catalog.defaultModel
+        let template = environment.template(named: name)
+        let model = model ?? template?.model ?? catalog.defaultModel
         guard catalog.contains(model) else { throw SocketError(.EINVAL, "unknown model '\(model)'") }
         let limit = environment.limits.maxSockets
         let result: Result<Socket, SocketError> = state.withLock { s in
@@ -59,6 +60,7 @@ public final class SocketRegistry: Sendable {
             s.nextID += 1
             s.byName[name] = socket
             s.byID[socket.id] = socket
+            if let template { socket.applyTemplate(template) }
             // Recorded before anyone can reach the socket, so its own events come after.
             socket.recordCreation()
             return .success(socket)

@@ -38,7 +38,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         self.options = options
         let directory = (options.path as NSString).deletingLastPathComponent
         try Self.prepareDirectory(directory)
-        var configuration = Configuration()
+        var configuration = GRDB.Configuration()
         configuration.label = "aifs.store"
         let synchronous = options.durability == .power ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in

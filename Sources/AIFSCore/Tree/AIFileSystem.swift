@@ -536,7 +536,7 @@ public final class AIFileSystem: FileSystem {
             case .snapshot, .restore:
                 throw SocketError(.ENOTSUP, "snapshots are not available yet")
             case .reload:
-                throw SocketError(.ENOTSUP, "configuration reload is not available yet")
+                try environment.reload()
             }
         }
     }
@@ -625,6 +625,7 @@ public final class AIFileSystem: FileSystem {
             "requests: \(counters.requests)",
             "messages: \(counters.messages)",
             "default-model: \(environment.catalog().defaultModel)",
+            "config: \(environment.configStatus)",
         ]
         for provider in environment.catalog().providerNames {
             lines.append("provider \(provider): ok")
