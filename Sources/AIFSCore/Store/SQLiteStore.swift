@@ -26,6 +26,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private let started = Mutex(false)
     private let retention: RetentionRunner
     private let lockFD: Int32
+    private let checkpointer: Checkpointer
     private let counters = Mutex(StoreStatistics())
 
     public var statistics: StoreStatistics { counters.withLock { $0 } }
@@ -43,6 +44,9 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         let synchronous = options.durability == .power ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            // Commits never run a checkpoint (its fsync would stall the write path); the
+            // checkpointer thread does it on a connection of its own (see Checkpointer).
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
         }
         configuration.busyMode = .timeout(10)
         let oldMask = umask(0o077)
@@ -55,6 +59,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             throw StoreError("cannot open the store at \(options.path): \(error)")
         }
         for suffix in ["", "-wal", "-shm"] { chmod(options.path + suffix, 0o600) }
+        checkpointer = Checkpointer(path: options.path)
         retention = RetentionRunner(policy: options.retention)
     }
 
@@ -129,11 +134,15 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
                     var writer = BatchWriter(db: db, memoryIDs: retention.memoryIDs)
                     for (index, group) in batch.groups.enumerated() {
                         do {
-                            try db.inSavepoint {
-                                try writer.apply(group.events)
-                                return .commit
+                            if batch.groups.count == 1 {
+                                try writer.apply(group.events)  // its own transaction is its savepoint
+                            } else {
+                                try db.inSavepoint {
+                                    try writer.apply(group.events)
+                                    return .commit
+                                }
                             }
-                        } catch {
+                        } catch where batch.groups.count > 1 {
                             failed.insert(index)
                             logger.error("store: a group of \(group.events.count) events failed and was rolled back",
                                          metadata: ["error": "\(error)"])
@@ -175,6 +184,8 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         }
         pending.close()
         if wasStarted { writerDone.wait() }
+        checkpointer.stop()
+        try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try? pool.close()
         Glibc.close(lockFD)
     }
