@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+
+/// Real providers through a real mount: an `exec` socket, and OpenAI and Anthropic sockets
+/// against `fake_model_server.py`, configured with a TOML file as a user would.
+@Suite("Mounted: providers and configuration", .serialized)
+struct ProviderMountTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+
+    /// Runs `body` with `M` a mountpoint, `C` a config file holding `config`, and a fake model
+    /// server (port in `$PORT`, its request log in `$REQUESTS`, `token_delay` seconds between
+    /// tokens). The script mounts with `$AIFS mount $M --config $C` itself; everything is
+    /// unmounted and stopped on exit.
+    func script(config: String, tokenDelay: Double = 0, _ body: String) async -> Shell.Result {
+        let dir = MountedAIFS.makeTempDirectory("aifs-prov")
+        let r = await Shell.run("""
+            D=\(dir); M=$D/mnt; C=$D/config.toml; REQUESTS=$D/requests.log; mkdir -p $M
+            python3 '\(Self.directory)/fake_model_server.py' $D/port $REQUESTS \(tokenDelay) & SERVER=$!
+            trap '$AIFS unmount $M >/dev/null 2>&1; umount -l $M 2>/dev/null; kill $SERVER 2>/dev/null; rm -rf $D' EXIT
+            for i in $(seq 1 100); do [ -f $D/port ] && break; sleep 0.05; done
+            PORT=$(cat $D/port)
+            cat > $C <<CONFIG
+            \(config)
+            CONFIG
+            \(body)
+            """, timeout: 120)
+        _ = await Shell.run("grep -q ' \(dir)/mnt ' /proc/mounts && umount -l '\(dir)/mnt'; rm -rf '\(dir)'")
+        return r
+    }
+
+    @Test("an exec socket: stdin in, stdout streamed out, stderr and exit status in error, cancel kills the child")
+    func execSocket() async throws {
+        let program = "import sys; t = sys.stdin.read(); print('note: got %d bytes' % len(t), file=sys.stderr); "
+            + "sys.exit(2) if 'fail' in t else None; sys.stdout.write(t.upper())"
+        let r = await script(config: """
+            [providers.py]
+            kind = "exec"
+            command = ["python3", "-c", "\(program)"]
+            [providers.sleeper]
+            kind = "exec"
+            command = ["/bin/sh", "-c", "echo started; sleep 27.123; echo never"]
+            """, """
+            $AIFS mount $M --config $C >/dev/null || exit 1
+            cat $M/models | tr '\\n' ' '; echo
+            mkdir $M/s; echo 'model py' > $M/s/ctl
+            echo 'hello exec' > $M/s/input; cat $M/s/output
+            cut -d' ' -f2- $M/s/error
+            echo 'please fail' > $M/s/input; cat $M/s/output; echo "rc=$?"
+            cut -d' ' -f2- $M/s/error
+            mkdir $M/z; echo 'model sleeper' > $M/z/ctl; echo go > $M/z/input
+            # (anchored: this script's own command line holds the config text too)
+            child() { pgrep -f "^(/bin/sh -c echo started|sleep 27[.]12$((1+2)))" >/dev/null; }
+            head -c 8 $M/z/output; child && echo child-running
+            echo cancel > $M/z/ctl
+            for i in $(seq 1 30); do child || { echo child-gone; break; }; sleep 0.1; done
+            """)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains("echo echo/slow py sleeper \n"), "\(r)")
+        #expect(r.stdout.contains("HELLO EXEC\nexec python3: note: got 11 bytes\n"), "\(r)")
+        // The second request carries the first exchange too (User:/Assistant: blocks): 59 bytes.
+        #expect(r.stdout.contains("rc=1\nexec python3: note: got 59 bytes\nrequest message 2 failed: exec python3: exit status 2: note: got 59 bytes\n"), "\(r)")
+        #expect(r.stdout.contains("started\nchild-running\nchild-gone"), "\(r)")
+    }
+
+    @Test("OpenAI and Anthropic sockets answer concurrently, stream as tokens arrive, keep turns, reset starts afresh; the key is nowhere")
+    func httpSockets() async throws {
+        let key = "sk-test-\(UUID().uuidString)"
+        let r = await script(config: """
+            [models]
+            default = "fo/m1"
+            [providers.fo]
+            kind = "openai"
+            base_url = "http://127.0.0.1:$PORT/v1"
+            api_key_env = "AIFS_FAKE_KEY"
+            models = ["m1"]
+            [providers.fa]
+            kind = "anthropic"
+            base_url = "http://127.0.0.1:$PORT"
+            api_key_env = "AIFS_FAKE_KEY"
+            models = ["m2"]
+            [sockets.claude]
+            model = "fa/m2"
+            prompt = "You are terse."
+            """, tokenDelay: 0.05, """
+            export AIFS_FAKE_KEY=\(key)
+            $AIFS mount $M --config $C > $D/mount.out 2>&1 || { cat $D/mount.out; exit 1; }
+            mkdir $M/gpt $M/claude
+            grep -h '^model:' $M/gpt/ctl $M/claude/ctl
+            start=$(date +%s.%N)
+            echo 'one two three four' > $M/gpt/input; echo 'five six seven eight' > $M/claude/input
+            cat $M/gpt/output > $D/gpt.out & p1=$!; cat $M/claude/output > $D/claude.out & p2=$!; wait $p1 $p2; cat $D/gpt.out $D/claude.out
+            echo "both took $(python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" $start $(date +%s.%N))s"
+            python3 - $M/gpt <<'PY'
+            import os, sys, time
+            s = sys.argv[1]
+            with open(s + "/input", "w") as f: f.write("alpha beta gamma delta epsilon\\n")
+            t = time.monotonic(); fd = os.open(s + "/output", os.O_RDONLY)
+            first = os.read(fd, 100); elapsed = time.monotonic() - t
+            while os.read(fd, 100): pass
+            print("first token within 200 ms:", elapsed < 0.2, first)
+            PY
+            echo 'third turn' > $M/gpt/input; cat $M/gpt/output >/dev/null
+            echo reset > $M/gpt/ctl; echo 'fresh' > $M/gpt/input; cat $M/gpt/output >/dev/null
+            python3 -c "import json,sys; print([(json.loads(l)['path'], json.loads(l)['messages'], json.loads(l)['auth']) for l in open(sys.argv[1])])" $REQUESTS
+            grep '^tokens-' $M/gpt/ctl | tr '\\n' ' '; echo
+            cat "$M/memory/search/epsilon" | cut -f3,4
+            found=$( (cat $M/*/transcript $M/*/ctl $M/*/error $M/ctl $M/models; cat "$M/memory/search/sk"; cat $D/mount.out; \
+                      cat /run/aifs/*.log 2>/dev/null; cat $M/../*.db* 2>/dev/null; \
+                      cat $XDG_DATA_HOME/aifs/* $AIFS_STORE_PATH* 2>/dev/null) | grep -c -a "\(key)")
+            echo "key found $found times"
+            """)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains("model: fo/m1\nmodel: fa/m2\n"), "the default model, and the template's: \(r)")
+        #expect(r.stdout.contains("reply: one two three four"), "\(r)")
+        #expect(r.stdout.contains("reply: five six seven eight"), "\(r)")
+        #expect(r.stdout.contains("both took 0.") || r.stdout.contains("both took 1."), "5 tokens at 50 ms each, concurrently: \(r)")
+        #expect(r.stdout.contains("first token within 200 ms: True b'reply:'"), "\(r)")
+        #expect(r.stdout.contains("('/v1/messages', 1, True)"), "\(r)")
+        #expect(r.stdout.contains("('/v1/chat/completions', 1, True), ('/v1/chat/completions', 3, True), ('/v1/chat/completions', 5, True), ('/v1/chat/completions', 1, True)]")
+                || r.stdout.contains("('/v1/chat/completions', 3, True), ('/v1/chat/completions', 5, True), ('/v1/chat/completions', 1, True)]"),
+                "turns sent: 1, 3, 5, then 1 after reset: \(r)")
+        #expect(r.stdout.contains("tokens-in: 20 tokens-out: "), "usage from the provider: \(r)")
+        #expect(r.stdout.contains("gpt\tinput\ngpt\treply\n") || r.stdout.contains("gpt\treply\ngpt\tinput\n"), "\(r)")
+        #expect(r.stdout.contains("key found 0 times"), "\(r)")
+    }
+
+    @Test("a bad configuration stops the mount with file, line and key; reload keeps the old one and says why")
+    func badConfiguration() async throws {
+        let r = await script(config: """
+            [providers.x]
+            kind = "openai"
+            bas_url = "http://localhost"
+            """, """
+            $AIFS mount $M --config $C; echo "rc=$?"
+            printf '[providers.x]\\nkind = "openai"\\nmodels = ["a"]\\n' > $C
+            $AIFS mount $M --config $C >/dev/null && cat $M/models | tr '\\n' ' '; echo
+            printf '[models]\\ndefault = "x/zzz"\\n[providers.x]\\nkind = "openai"\\nmodels = ["a", "b"]\\n' > $C
+            echo reload > $M/ctl; echo "reload-rc=$?"; grep '^config:' $M/ctl
+            printf '[providers.x]\\nkind = "openai"\\nmodels = ["a", "b"]\\n' > $C
+            echo reload > $M/ctl; echo "reload-rc=$?"; cat $M/models | tr '\\n' ' '; echo
+            """)
+        #expect(r.stderr.contains("config.toml:3: providers.x.bas_url: unknown key"), "\(r)")
+        #expect(r.stdout.contains("rc=1\n"), "\(r)")
+        #expect(r.stdout.contains("echo echo/slow x x/a \n"), "\(r)")
+        #expect(r.stdout.contains("reload-rc=1\nconfig: reload failed, previous configuration kept: "), "\(r)")
+        #expect(r.stdout.contains("models.default: 'x/zzz' is not a configured model"), "\(r)")
+        #expect(r.stdout.contains("reload-rc=0\necho echo/slow x/a x/b \n"), "\(r)")
+    }
+}

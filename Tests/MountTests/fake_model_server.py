@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""A fake model server for the mounted tests: OpenAI Chat Completions and Anthropic Messages
+streams on 127.0.0.1, answering "reply: " + the words of the last user message, one token
+(word) per event, TOKEN_DELAY seconds apart.
+
+    python3 fake_model_server.py PORTFILE REQUESTLOG [TOKEN_DELAY]
+
+Writes its port to PORTFILE once listening, and one JSON line per request (path, the number of
+messages, whether an auth header came) to REQUESTLOG.
+"""
+import json, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORTFILE, LOG = sys.argv[1], sys.argv[2]
+DELAY = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+lock = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")
+        messages = body.get("messages", [])
+        with lock, open(LOG, "a") as log:
+            log.write(json.dumps({"path": self.path, "messages": len(messages), "system": body.get("system", ""),
+                                  "auth": bool(self.headers.get("authorization") or self.headers.get("x-api-key"))}) + "\n")
+        last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        tokens = ["reply:"] + last.split()
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        anthropic = self.path.endswith("/messages")
+
+        def send(text):
+            data = text.encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        if anthropic:
+            send('event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":5}}}\n\n')
+            send('event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n')
+        for i, token in enumerate(tokens):
+            if DELAY:
+                time.sleep(DELAY)
+            text = token if i == 0 else " " + token
+            if anthropic:
+                send('event: content_block_delta\ndata: %s\n\n' % json.dumps(
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}))
+            else:
+                send("data: %s\n\n" % json.dumps({"choices": [{"index": 0, "delta": {"content": text}}]}))
+        if anthropic:
+            send('event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":%d}}\n\n' % len(tokens))
+            send('event: message_stop\ndata: {"type":"message_stop"}\n\n')
+        else:
+            send('data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":%d}}\n\n' % len(tokens))
+            send("data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(PORTFILE + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os
+os.rename(PORTFILE + ".tmp", PORTFILE)
+server.serve_forever()
