@@ -12,7 +12,7 @@ struct AIFSCommand: AsyncParsableCommand {
             cat /ai/apollo/output streams the answer.
             """,
         version: version,
-        subcommands: [MountCommand.self, UnmountCommand.self, StatusCommand.self]
+        subcommands: [MountCommand.self, UnmountCommand.self, StatusCommand.self, DoctorCommand.self]
     )
 }
 

@@ -124,6 +124,33 @@ struct ProviderMountTests {
         #expect(r.stdout.contains("key found 0 times"), "\(r)")
     }
 
+    @Test("aifs doctor checks FUSE, the configuration and each provider, and exits 1 when one fails")
+    func doctor() async throws {
+        let r = await script(config: """
+            [providers.py]
+            kind = "exec"
+            command = ["python3", "-c", "print('fine')"]
+            [providers.fake]
+            kind = "openai"
+            base_url = "http://127.0.0.1:$PORT/v1"
+            models = ["m"]
+            [providers.down]
+            kind = "anthropic"
+            base_url = "http://127.0.0.1:9"
+            models = ["m"]
+            idle_timeout = 1
+            max_retries = 0
+            """, """
+            $AIFS doctor --config $C; echo "rc=$?"
+            """)
+        #expect(r.stdout.contains("/dev/fuse      ok\n"), "\(r)")
+        #expect(r.stdout.contains("model py       ok  "), "\(r)")
+        #expect(r.stdout.contains(": fine"), "\(r)")
+        #expect(r.stdout.contains("model fake/m   ok  ") && r.stdout.contains("reply: Reply with the single word: ok"), "\(r)")
+        #expect(r.stdout.contains("model down/m   FAIL  down: cannot reach http://127.0.0.1:9/v1/messages: "), "\(r)")
+        #expect(r.stdout.hasSuffix("rc=1\n"), "\(r)")
+    }
+
     @Test("a bad configuration stops the mount with file, line and key; reload keeps the old one and says why")
     func badConfiguration() async throws {
         let r = await script(config: """
