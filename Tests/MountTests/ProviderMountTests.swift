@@ -124,6 +124,28 @@ struct ProviderMountTests {
         #expect(r.stdout.contains("key found 0 times"), "\(r)")
     }
 
+    @Test("HTTP faults end the blocked cat with EIO and the reason in error; retries are reported; other sockets go on")
+    func faults() async throws {
+        let r = await script(config: """
+            [providers.fo]
+            kind = "openai"
+            base_url = "http://127.0.0.1:$PORT/v1"
+            models = ["m"]
+            max_retries = 2
+            """, """
+            $AIFS mount $M --config $C >/dev/null || exit 1
+            mkdir $M/a $M/b; echo 'model fo/m' > $M/a/ctl; echo 'model fo/m' > $M/b/ctl
+            echo 'please-401 now' > $M/a/input; cat $M/a/output; echo "rc=$?"
+            echo 'please-429 now' > $M/a/input; cat $M/a/output; echo "rc=$?"
+            echo 'still fine' > $M/b/input; cat $M/b/output
+            cut -d' ' -f2- $M/a/error
+            """)
+        #expect(r.stdout.contains("rc=1\nrc=1\nreply: still fine\n"), "\(r)")
+        #expect(r.stdout.contains("request message 1 failed: fo: HTTP 401: invalid api key\n"), "\(r)")
+        #expect(r.stdout.contains("provider fo: HTTP 429: rate limited; retry 1 of 2 in 0.1s\nprovider fo: HTTP 429: rate limited; retry 2 of 2 in 0.1s\n"
+                                  + "request message 2 failed: fo: HTTP 429: rate limited (gave up after 3 attempts)\n"), "\(r)")
+    }
+
     @Test("aifs doctor checks FUSE, the configuration and each provider, and exits 1 when one fails")
     func doctor() async throws {
         let r = await script(config: """

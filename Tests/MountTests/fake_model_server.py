@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A fake model server for the mounted tests: OpenAI Chat Completions and Anthropic Messages
 streams on 127.0.0.1, answering "reply: " + the words of the last user message, one token
-(word) per event, TOKEN_DELAY seconds apart.
+(word) per event, TOKEN_DELAY seconds apart. A message containing `please-401` gets HTTP 401,
+one containing `please-429` gets HTTP 429 with `retry-after: 0.1` (every time).
 
     python3 fake_model_server.py PORTFILE REQUESTLOG [TOKEN_DELAY]
 
@@ -29,6 +30,10 @@ class Handler(BaseHTTPRequestHandler):
             log.write(json.dumps({"path": self.path, "messages": len(messages), "system": body.get("system", ""),
                                   "auth": bool(self.headers.get("authorization") or self.headers.get("x-api-key"))}) + "\n")
         last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        if "please-401" in last:  # faults on demand: the message names the fault
+            return self.fail(401, {"error": {"message": "invalid api key", "type": "authentication_error"}})
+        if "please-429" in last:
+            return self.fail(429, {"error": {"message": "rate limited"}}, [("retry-after", "0.1")])
         tokens = ["reply:"] + last.split()
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
@@ -63,6 +68,18 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+def fail(self, status, body, headers=()):
+    data = json.dumps(body).encode()
+    self.send_response(status)
+    self.send_header("content-type", "application/json")
+    self.send_header("content-length", str(len(data)))
+    for name, value in headers:
+        self.send_header(name, value)
+    self.end_headers()
+    self.wfile.write(data)
+
+
+Handler.fail = fail
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 with open(PORTFILE + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
