@@ -14,24 +14,8 @@ Goal: the durable store's sequential throughput within 1.5x of the in-memory sto
 import os, shutil, subprocess, sys, tempfile, threading, time
 
 MESSAGES = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-
-
-def aifs_binary():
-    subprocess.run(["swift", "build", "-c", "release", "--product", "aifs"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
-                          capture_output=True, text=True, check=True).stdout.strip()
-    return os.path.join(path, "aifs")
-
-
-def percentile(values, p):
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100
-    f = int(k)
-    c = min(f + 1, len(values) - 1)
-    return values[f] + (values[c] - values[f]) * (k - f)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import aifs_binary, percentile  # noqa: E402
 
 
 def round_trip(sock, n):

@@ -12,29 +12,11 @@ import os, random, shutil, subprocess, sys, tempfile, time
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 50
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import aifs_binary, percentile  # noqa: E402
 SQL = ("SELECT m.id, m.time, m.socket, m.kind, snippet(memories_fts, 0, '', '', '…', 16) "
        "FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
        "WHERE memories_fts MATCH '{q}' ORDER BY rank LIMIT 100")
-
-
-def aifs_binary():
-    out = subprocess.run(["swift", "build", "-c", "release", "--product", "aifs"], cwd=ROOT,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if out.returncode != 0:
-        sys.exit("build failed:\n" + out.stderr)
-    path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
-                          capture_output=True, text=True, check=True).stdout.strip()
-    return os.path.join(path, "aifs")
-
-
-def percentile(values, p):
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100
-    f = int(k)
-    c = min(f + 1, len(values) - 1)
-    return values[f] + (values[c] - values[f]) * (k - f)
 
 
 def timed(argv):
