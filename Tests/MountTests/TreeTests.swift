@@ -29,7 +29,7 @@ struct TreeTests {
             #expect(out.contains("cannot create directory '\(m.mountpoint)/c': File exists"), "\(r)")
             #expect(out.contains("c ctl memory models snapshots team-chat-all \n"), "\(r)")
             #expect(out.contains("\n1\n"), "a socket made through /ai/ctl is listed: \(r)")
-            #expect(out.contains("ctl error input output prompt transcript \n"), "\(r)")
+            #expect(out.contains("\nchat ctl error input output prompt transcript \n"), "\(r)")
             #expect(out.components(separatedBy: "Operation not permitted").count - 1 >= 5, "\(r)")
         }
     }

@@ -59,6 +59,36 @@ final class PromptFile: OpenFile {
     }
 }
 
+/// `chat`: the message written on this descriptor (sent at the first read, or at close) and
+/// the private stream its reply comes back on.
+final class ChatFile: OpenFile {
+    let socket: Socket
+    let uid: UInt32
+    let stream = ChatStream()
+    var buffer: [UInt8] = []
+    var sent = false
+    init(socket: Socket, uid: UInt32) {
+        self.socket = socket
+        self.uid = uid
+    }
+
+    /// Sends the message if it has not gone yet; nil, or why it was refused.
+    func sendIfNeeded() -> Errno? {
+        guard !sent else { return nil }
+        sent = true
+        guard !buffer.isEmpty else {
+            stream.finish()
+            return nil
+        }
+        defer { buffer = [] }
+        if let error = socket.submitChat(buffer, uid: uid, into: stream) {
+            stream.finish()
+            return error
+        }
+        return nil
+    }
+}
+
 /// An open directory: its listing, taken once at `opendir` so offsets are stable.
 final class DirectoryListing: OpenFile {
     let entries: [DirectoryEntry]

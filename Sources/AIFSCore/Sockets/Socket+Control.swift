@@ -49,6 +49,7 @@ extension Socket {
                 }
             case .reset:
                 let dropped = s.queue.count
+                finishChatsLocked(s.queue)
                 s.queue.removeAll()
                 if s.current != nil { endCurrentLocked(&s, .cancelled("reset")) }
                 s.output.removeAll()

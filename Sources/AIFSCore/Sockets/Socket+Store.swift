@@ -53,8 +53,13 @@ extension Socket {
     }
 
     /// Appends to `output` on behalf of the request in flight, keeping a copy for the store.
+    /// A `chat` message's reply goes to its descriptor's stream instead (and is not stored).
     func appendOutputLocked(_ s: inout State, _ work: Work, _ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
+        if let chat = work.message.chat {
+            chat.append(bytes)
+            return
+        }
         if work.outputStart == nil { work.outputStart = s.output.writtenPosition }
         s.output.append(bytes)
         work.outputBytes.append(contentsOf: bytes)

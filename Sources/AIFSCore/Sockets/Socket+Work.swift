@@ -7,7 +7,7 @@ extension Socket {
         guard s.current == nil, !s.closed, !s.queue.isEmpty else { return nil }
         let work = Work(message: s.queue.removeFirst())
         s.current = work
-        recordLocked(s, [.requestStarted(id, messageID: work.message.id)])
+        if work.message.chat == nil { recordLocked(s, [.requestStarted(id, messageID: work.message.id)]) }
         return work
     }
 
@@ -180,10 +180,14 @@ extension Socket {
             appendTranscriptLocked(&s, entry, record: false)
             events.append(.transcriptAppended(id, entry))
         }
-        let start = work.outputStart ?? s.output.writtenPosition
-        if failed { s.output.appendFailure() }
-        events.append(.streamAppended(id, .output, start: start, bytes: work.outputBytes, failureAfter: failed))
-        events.append(.requestEnded(id, messageID: messageID))
+        if let chat = work.message.chat {
+            chat.finish(failed: failed)  // cancelled: end of file after what was sent
+        } else {
+            let start = work.outputStart ?? s.output.writtenPosition
+            if failed { s.output.appendFailure() }
+            events.append(.streamAppended(id, .output, start: start, bytes: work.outputBytes, failureAfter: failed))
+            events.append(.requestEnded(id, messageID: messageID))
+        }
         events.append(.socketSaved(recordLocked(s)))
         recordLocked(s, events)
         deliverLocked(&s)

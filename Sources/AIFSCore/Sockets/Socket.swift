@@ -5,13 +5,25 @@ import Synchronization
 public typealias SocketID = UInt64
 
 /// A message accepted from `input`, as it is queued.
-public struct InputMessage: Sendable, Equatable {
+public struct InputMessage: Sendable {
     public var id: UInt64
     /// The message without its leading headers.
     public var content: [UInt8]
     public var headers: MessageHeaders
     public var uid: UInt32
     public var time: Double
+    /// Set for a message written to `chat`: its reply goes to that descriptor only, and the
+    /// message is not kept in the store's queue (the descriptor does not survive a restart).
+    public var chat: ChatStream?
+
+    public init(id: UInt64, content: [UInt8], headers: MessageHeaders, uid: UInt32, time: Double, chat: ChatStream? = nil) {
+        self.id = id
+        self.content = content
+        self.headers = headers
+        self.uid = uid
+        self.time = time
+        self.chat = chat
+    }
 }
 
 /// Why a socket refused something; carries its errno and the line for `error`.
@@ -127,8 +139,10 @@ public final class Socket: @unchecked Sendable {
         /// Removed or shut down: no more work, and nothing more is recorded.
         var closed = false
 
-        /// A reply that will land in `output` is queued or in flight.
-        var isPending: Bool { !queue.isEmpty || current != nil || committing > 0 }
+        /// A reply that will land in `output` is queued or in flight (`chat` replies do not).
+        var isPending: Bool {
+            committing > 0 || (current.map { $0.message.chat == nil } ?? false) || queue.contains { $0.chat == nil }
+        }
         /// A read would not block.
         var isReadable: Bool { !output.isEmpty || !isPending }
     }
@@ -285,6 +299,55 @@ public final class Socket: @unchecked Sendable {
         if let refusal { done(refusal) }
     }
 
+    /// Accepts a message written to `chat`: queued at once (not kept in the store's queue),
+    /// its reply streamed into `chat` only. The exchange still enters the transcript, the
+    /// context and memory. `EHOSTDOWN`, `EAGAIN`, `ENOENT` as for `input`.
+    public func submitChat(_ bytes: [UInt8], uid: UInt32, into chat: ChatStream) -> Errno? {
+        let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
+        let outcome: (Errno?, Work?) = state.withLock { s in
+            if s.closed { return (.ENOENT, nil) }
+            if s.life == .unresponsive {
+                addErrorLocked(&s, "chat", "socket is unresponsive; message not queued")
+                return (.EHOSTDOWN, nil)
+            }
+            let limit = environment.limits.maxQueue
+            if s.queue.count + s.committing + (s.current == nil ? 0 : 1) >= limit {
+                addErrorLocked(&s, "chat", "queue full (\(limit) unanswered messages); message not queued")
+                return (.EAGAIN, nil)
+            }
+            let message = InputMessage(id: s.nextMessageID, content: content, headers: headers, uid: uid,
+                                       time: WallClock.now(), chat: chat)
+            s.nextMessageID += 1
+            s.messages += 1
+            s.lastActivity = message.time
+            let entry = transcriptEntry(header: "[team-chat-to-\(s.name)] [chat] \(WallClock.iso8601(message.time)) uid=\(uid) id=\(message.id)",
+                                        body: message.content)
+            appendTranscriptLocked(&s, entry, record: false)
+            recordLocked(s, [
+                .transcriptAppended(id, entry),
+                .socketSaved(recordLocked(s)),
+                .memory(MemoryEntry(time: message.time, socket: s.name, kind: .input,
+                                    content: String(decoding: message.content, as: UTF8.self),
+                                    metadata: ["message": "\(message.id)", "uid": "\(uid)", "via": "chat"])),
+            ])
+            if message.headers.priorityHigh {
+                let index = s.queue.firstIndex(where: { !$0.headers.priorityHigh }) ?? s.queue.count
+                s.queue.insert(message, at: index)
+            } else {
+                s.queue.append(message)
+            }
+            environment.counters.messageQueued()
+            return (nil, startNextLocked(&s))
+        }
+        launch(outcome.1)
+        return outcome.0
+    }
+
+    /// Ends the private streams of dropped chat messages (their readers get end of file).
+    func finishChatsLocked(_ messages: [InputMessage]) {
+        for message in messages { message.chat?.finish() }
+    }
+
     /// The store has committed (or failed to commit) a message: queue it and start work.
     private func committed(_ message: InputMessage, error: Errno?) {
         let next: Work? = state.withLock { s in
@@ -333,6 +396,7 @@ public final class Socket: @unchecked Sendable {
     /// file. Nothing is recorded after this (the registry records the removal itself).
     func close() {
         state.withLock { s in
+            finishChatsLocked(s.queue)
             s.queue.removeAll()
             if s.current != nil { endCurrentLocked(&s, .cancelled("socket removed")) }
             s.closed = true
@@ -348,9 +412,11 @@ public final class Socket: @unchecked Sendable {
             if let work = s.current {
                 work.cancelled = true
                 work.task?.cancel()
+                work.message.chat?.finish(failed: true)
                 s.current = nil
                 environment.counters.requestEnded()
             }
+            for message in s.queue { message.chat?.finish(failed: true) }
             while !s.parkedReads.isEmpty {
                 s.parkedReads.removeFirst().pending.take()?.reply(error: .EIO)
             }

@@ -206,7 +206,7 @@ public final class AIFileSystem: FileSystem {
             if ownershipChange { return request.reply(error: .EPERM) }
             if let size = changes.size {
                 switch file {
-                case .input, .ctl:
+                case .input, .ctl, .chat:
                     break  // O_TRUNC-style truncation of a write-only file means nothing
                 case .prompt:
                     if let promptFile = handle as? PromptFile {
@@ -399,6 +399,9 @@ public final class AIFileSystem: FileSystem {
                 request.reply(open: PromptFile(socket: socket, truncate: info.isTruncate && wantsWrite), options: [.directIO])
             case .transcript:
                 request.reply(open: TranscriptFile(socket: socket))
+            case .chat:
+                do { try socket.checkAcceptsInput() } catch { return request.reply(error: error.errno) }
+                request.reply(open: ChatFile(socket: socket, uid: request.context.uid), options: [.directIO, .nonSeekable])
             }
         case .searchResult(_, let query):
             guard !wantsWrite else { return request.reply(error: .EACCES) }
@@ -436,6 +439,9 @@ public final class AIFileSystem: FileSystem {
             request.reply(bytes: file.text.slice(offset: offset, size: size))
         case let file as PromptFile:
             request.reply(bytes: file.buffer.slice(offset: offset, size: size))
+        case let file as ChatFile:
+            if let error = file.sendIfNeeded() { return request.reply(error: error) }
+            file.stream.read(request, size: size, nonBlocking: info.isNonBlocking)
         case let file as SearchResultFile:
             if file.failed, offset >= file.text.count { return request.reply(error: .EINVAL) }
             request.reply(bytes: file.text.slice(offset: offset, size: size))
@@ -450,6 +456,14 @@ public final class AIFileSystem: FileSystem {
             writeInput(request, file, data)
         case let file as ControlFile:
             writeControl(request, file, data)
+        case let file as ChatFile:
+            guard !file.sent else { return request.reply(error: .EINVAL) }  // one exchange per descriptor
+            guard file.buffer.count + data.count <= environment.limits.maxMessageBytes else {
+                file.socket.reportError(kind: "chat", "message over \(environment.limits.maxMessageBytes) bytes refused")
+                return request.reply(error: .EFBIG)
+            }
+            file.buffer.append(contentsOf: data)
+            request.reply(written: data.count)
         case let file as PromptFile:
             let start = info.isAppend ? file.buffer.count : Int(clamping: offset)
             let end = start + data.count
@@ -543,6 +557,11 @@ public final class AIFileSystem: FileSystem {
 
     public func flush(_ request: consuming Request, inode: Inode, handle: AnyObject?) {
         switch handle {
+        case let file as ChatFile:
+            // A message still unsent goes now; a closing writer-only descriptor has no reader.
+            guard !file.sent, !file.buffer.isEmpty else { return request.replyOK() }
+            if let error = file.sendIfNeeded() { return request.reply(error: error) }
+            request.replyOK()
         case let file as InputFile:
             if let failure = file.failure { return request.reply(error: failure) }
             guard !file.buffer.isEmpty else { return request.replyOK() }
@@ -580,6 +599,8 @@ public final class AIFileSystem: FileSystem {
 
     public func release(_ request: consuming Request, inode: Inode, handle: AnyObject?) {
         switch handle {
+        case let file as ChatFile:
+            _ = file.sendIfNeeded()
         case let file as InputFile:
             // Bytes no flush committed (e.g. the writer was killed) are still one message.
             if file.failure == nil, !file.buffer.isEmpty {

@@ -32,7 +32,7 @@ public enum InodeScheme {
 /// The files of a socket directory: one table drives `lookup`, `readdir`, modes and `open`
 /// (acme's `Dirtab`).
 public enum SocketFile: UInt64, CaseIterable, Sendable {
-    case input = 1, output, error, ctl, prompt, transcript
+    case input = 1, output, error, ctl, prompt, transcript, chat
 
     public var name: String {
         switch self {
@@ -42,6 +42,7 @@ public enum SocketFile: UInt64, CaseIterable, Sendable {
         case .ctl: return "ctl"
         case .prompt: return "prompt"
         case .transcript: return "transcript"
+        case .chat: return "chat"
         }
     }
 
@@ -51,7 +52,7 @@ public enum SocketFile: UInt64, CaseIterable, Sendable {
     }
 
     public var readable: Bool { self != .input }
-    public var writable: Bool { self == .input || self == .ctl || self == .prompt }
+    public var writable: Bool { self == .input || self == .ctl || self == .prompt || self == .chat }
 
     /// Permission bits follow the socket directory's: its read bits on readable files, its
     /// write bits on writable ones.

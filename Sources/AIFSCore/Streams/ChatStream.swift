@@ -1,0 +1,81 @@
+import FuseKit
+import Synchronization
+
+/// The private reply stream of one open `chat` descriptor.
+///
+/// The socket's worker appends the reply here instead of to `output`, so a reader of this
+/// descriptor sees exactly its own reply, then end of file; a failed request reads as `EIO`
+/// once. Reads that find nothing yet are parked (no thread) until the worker appends or ends.
+public final class ChatStream: Sendable {
+    private struct State {
+        var buffer = OutputBuffer()
+        /// The reply is complete (or will never come): reads at the end get end of file.
+        var finished = false
+        var parked: [(pending: PendingRequest, size: Int)] = []
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    func append(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        state.withLock { s in
+            s.buffer.append(bytes)
+            Self.deliverLocked(&s)
+        }
+    }
+
+    /// Ends the reply; with `failed`, a read gets `EIO` once after the bytes so far.
+    func finish(failed: Bool = false) {
+        state.withLock { s in
+            guard !s.finished else { return }
+            if failed { s.buffer.appendFailure() }
+            s.finished = true
+            Self.deliverLocked(&s)
+        }
+    }
+
+    var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// Answers a read: bytes now, `EIO` once after a failure, `EAGAIN` (non-blocking) or parked
+    /// while the reply is on its way, end of file after it.
+    func read(_ request: consuming Request, size: Int, nonBlocking: Bool) {
+        let answer: OutputBuffer.ReadResult? = state.withLock { s in
+            let result = s.buffer.read(max: size)
+            if result != .nothing || s.finished { return result }
+            return nil
+        }
+        if let answer { return Self.reply(request, answer) }
+        if nonBlocking { return request.reply(error: .EAGAIN) }
+        let pending = PendingRequest(request, interruptible: true, onInterrupt: { [weak self] in
+            self?.state.withLock { s in s.parked.removeAll { !$0.pending.isWaiting } }
+        })
+        state.withLock { s in
+            s.parked.append((pending, size))
+            Self.deliverLocked(&s)
+        }
+    }
+
+    private static func deliverLocked(_ s: inout State) {
+        while let first = s.parked.first {
+            if !s.buffer.isEmpty {
+                s.parked.removeFirst()
+                guard let request = first.pending.take() else { continue }
+                reply(request, s.buffer.read(max: first.size))
+            } else if s.finished {
+                s.parked.removeFirst()
+                first.pending.take()?.reply(bytes: [])
+            } else {
+                break
+            }
+        }
+    }
+
+    private static func reply(_ request: consuming Request, _ result: OutputBuffer.ReadResult) {
+        switch result {
+        case .bytes(let bytes): request.reply(bytes: bytes)
+        case .failure: request.reply(error: .EIO)
+        case .nothing: request.reply(bytes: [])
+        }
+    }
+}
