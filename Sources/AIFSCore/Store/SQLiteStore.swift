@@ -303,9 +303,18 @@ final class EventQueue: @unchecked Sendable {
             }
         }
         if batch.isEmpty && closed { return nil }
+        // Nobody waits for these (a reply's bookkeeping, read cursors): hold them a moment so
+        // they share the next acknowledged commit's transaction instead of delaying it.
+        let deadline = Date(timeIntervalSinceNow: Self.coalesceWindow)
+        while !closed, !batch.groups.contains(where: { $0.done != nil }), Date() < deadline {
+            _ = condition.wait(until: deadline)
+        }
         defer { batch = Batch() }
         return batch
     }
+
+    /// How long groups that nobody waits for may wait for company.
+    static let coalesceWindow = 0.002
 
     func close() {
         condition.lock()
