@@ -261,16 +261,7 @@ public final class Socket: @unchecked Sendable {
     public func submit(_ bytes: [UInt8], uid: UInt32, done: @escaping @Sendable (Errno?) -> Void) {
         let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
         let refusal: Errno? = state.withLock { s in
-            if s.closed { return .ENOENT }
-            if s.life == .unresponsive {
-                addErrorLocked(&s, "input", "socket is unresponsive; message not queued")
-                return .EHOSTDOWN
-            }
-            let limit = environment.limits.maxQueue
-            if s.queue.count + s.committing + (s.current == nil ? 0 : 1) >= limit {
-                addErrorLocked(&s, "input", "queue full (\(limit) unanswered messages); message not queued")
-                return .EAGAIN
-            }
+            if let refusal = admitLocked(&s, from: "input") { return refusal }
             s.committing += 1
             let message = InputMessage(id: s.nextMessageID, content: content, headers: headers, uid: uid, time: WallClock.now())
             s.nextMessageID += 1
@@ -305,16 +296,7 @@ public final class Socket: @unchecked Sendable {
     public func submitChat(_ bytes: [UInt8], uid: UInt32, into chat: ChatStream) -> Errno? {
         let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
         let outcome: (Errno?, Work?) = state.withLock { s in
-            if s.closed { return (.ENOENT, nil) }
-            if s.life == .unresponsive {
-                addErrorLocked(&s, "chat", "socket is unresponsive; message not queued")
-                return (.EHOSTDOWN, nil)
-            }
-            let limit = environment.limits.maxQueue
-            if s.queue.count + s.committing + (s.current == nil ? 0 : 1) >= limit {
-                addErrorLocked(&s, "chat", "queue full (\(limit) unanswered messages); message not queued")
-                return (.EAGAIN, nil)
-            }
+            if let refusal = admitLocked(&s, from: "chat") { return (refusal, nil) }
             let message = InputMessage(id: s.nextMessageID, content: content, headers: headers, uid: uid,
                                        time: WallClock.now(), chat: chat)
             s.nextMessageID += 1
@@ -330,17 +312,39 @@ public final class Socket: @unchecked Sendable {
                                     content: String(decoding: message.content, as: UTF8.self),
                                     metadata: ["message": "\(message.id)", "uid": "\(uid)", "via": "chat"])),
             ])
-            if message.headers.priorityHigh {
-                let index = s.queue.firstIndex(where: { !$0.headers.priorityHigh }) ?? s.queue.count
-                s.queue.insert(message, at: index)
-            } else {
-                s.queue.append(message)
-            }
-            environment.counters.messageQueued()
+            enqueueLocked(&s, message)
             return (nil, startNextLocked(&s))
         }
         launch(outcome.1)
         return outcome.0
+    }
+
+    /// Why a new message cannot be accepted now (removed, unresponsive, queue full), said in
+    /// `error` under `kind`; nil if it can.
+    private func admitLocked(_ s: inout State, from kind: String) -> Errno? {
+        if s.closed { return .ENOENT }
+        if s.life == .unresponsive {
+            addErrorLocked(&s, kind, "socket is unresponsive; message not queued")
+            return .EHOSTDOWN
+        }
+        let limit = environment.limits.maxQueue
+        if s.queue.count + s.committing + (s.current == nil ? 0 : 1) >= limit {
+            addErrorLocked(&s, kind, "queue full (\(limit) unanswered messages); message not queued")
+            return .EAGAIN
+        }
+        return nil
+    }
+
+    /// Queues a message: `[priority-high]` ones go behind other high-priority messages, ahead
+    /// of the rest (never ahead of the request in flight).
+    private func enqueueLocked(_ s: inout State, _ message: InputMessage) {
+        if message.headers.priorityHigh {
+            let index = s.queue.firstIndex(where: { !$0.headers.priorityHigh }) ?? s.queue.count
+            s.queue.insert(message, at: index)
+        } else {
+            s.queue.append(message)
+        }
+        environment.counters.messageQueued()
     }
 
     /// Ends the private streams of dropped chat messages (their readers get end of file).
@@ -359,13 +363,7 @@ public final class Socket: @unchecked Sendable {
                 deliverLocked(&s)
                 return nil
             }
-            if message.headers.priorityHigh {
-                let index = s.queue.firstIndex(where: { !$0.headers.priorityHigh }) ?? s.queue.count
-                s.queue.insert(message, at: index)
-            } else {
-                s.queue.append(message)
-            }
-            environment.counters.messageQueued()
+            enqueueLocked(&s, message)
             return startNextLocked(&s)
         }
         launch(next)
