@@ -102,14 +102,17 @@ struct HTTPProviderTests {
         try await withServer { server in
             server.enqueue(.openAI(tokens: (0..<10).map { "t\($0) " }, tokenDelay: .milliseconds(50)))
             let sink = RecordingSink()
-            let started = ContinuousClock.now
             let task = Task { try await provider(server, .openai).respond(to: request(), into: sink) }
-            while sink.textString.isEmpty, ContinuousClock.now - started < .seconds(5) { try await Task.sleep(for: .milliseconds(5)) }
-            let first = ContinuousClock.now - started
-            #expect(first < .milliseconds(400), "first token after \(first)")
+            var chunksWhenFirstSeen = 0
+            for _ in 0..<2000 {
+                if !sink.textString.isEmpty { chunksWhenFirstSeen = sink.chunks; break }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            // No absolute timing here (that is the mounted test's and the benchmark's job): the
+            // first token must be seen while most of the reply is still to come.
+            #expect(chunksWhenFirstSeen >= 1 && chunksWhenFirstSeen < 10, "saw \(chunksWhenFirstSeen) chunks at the first look")
             try await task.value
             #expect(sink.chunks == 10)
-            #expect(ContinuousClock.now - started >= .milliseconds(450))
         }
     }
 
@@ -167,8 +170,9 @@ struct HTTPProviderTests {
             server.enqueue(.cutStream(afterTokens: 3, openAI: false))
             let partial = RecordingSink()
             let cut = await failure(provider(server, .anthropic), partial)
-            #expect(cut.hasPrefix("fakeclaude: the connection broke: ") || cut.hasPrefix("fakeclaude: the stream ended before the reply was complete"), "\(cut)")
-            #expect(cut.hasSuffix(" after part of the reply was streamed"), "\(cut)")
+            // The break is seen as a broken connection, an early end or (on a loaded machine) the
+            // idle timeout; what matters is that it fails and says text had already gone out.
+            #expect(cut.hasPrefix("fakeclaude: ") && cut.hasSuffix(" after part of the reply was streamed"), "\(cut)")
             #expect(partial.textString == "t0 t1 t2 ")
 
             server.enqueue(.malformed(openAI: true))
