@@ -12,7 +12,10 @@ final class RecordingSink: ReplySink, @unchecked Sendable {
     private var _diagnostics: [String] = []
     private var _usage = (0, 0)
 
-    func text(_ bytes: [UInt8]) { lock.withLock { _text += bytes; _chunks += 1 } }
+    private var _arrivals: [ContinuousClock.Instant] = []
+    func text(_ bytes: [UInt8]) { lock.withLock { _text += bytes; _chunks += 1; _arrivals.append(.now) } }
+    /// When each text chunk reached the sink.
+    var arrivals: [ContinuousClock.Instant] { lock.withLock { _arrivals } }
     func reasoning(_ bytes: [UInt8]) { lock.withLock { _reasoning += bytes } }
     func usage(input: Int, output: Int) { lock.withLock { _usage.0 += input; _usage.1 += output } }
     func diagnostic(kind: String, _ message: String) { lock.withLock { _diagnostics.append("\(kind) \(message)") } }

@@ -97,22 +97,19 @@ struct HTTPProviderTests {
         }
     }
 
-    @Test("the first token arrives while the stream is still going")
+    @Test("tokens reach the sink as they arrive, not all at the end")
     func streamsAsItArrives() async throws {
         try await withServer { server in
             server.enqueue(.openAI(tokens: (0..<10).map { "t\($0) " }, tokenDelay: .milliseconds(50)))
             let sink = RecordingSink()
-            let task = Task { try await provider(server, .openai).respond(to: request(), into: sink) }
-            var chunksWhenFirstSeen = 0
-            for _ in 0..<2000 {
-                if !sink.textString.isEmpty { chunksWhenFirstSeen = sink.chunks; break }
-                try await Task.sleep(for: .milliseconds(2))
+            try await provider(server, .openai).respond(to: request(), into: sink)
+            // No absolute latency here (the mounted test and the benchmarks measure that): the
+            // chunks must reach the sink spread over the ~450 ms the server takes to send them.
+            let arrivals = sink.arrivals
+            #expect(arrivals.count == 10)
+            if let first = arrivals.first, let last = arrivals.last {
+                #expect(last - first >= .milliseconds(250), "first and last chunk \(last - first) apart")
             }
-            // No absolute timing here (that is the mounted test's and the benchmark's job): the
-            // first token must be seen while most of the reply is still to come.
-            #expect(chunksWhenFirstSeen >= 1 && chunksWhenFirstSeen < 10, "saw \(chunksWhenFirstSeen) chunks at the first look")
-            try await task.value
-            #expect(sink.chunks == 10)
         }
     }
 

@@ -168,7 +168,7 @@ struct StoreTests {
     }
 
     @Test("files are private and one daemon owns a store")
-    func permissionsAndLock() throws {
+    func permissionsAndLock() async throws {
         let temp = TempStore()
         defer { temp.cleanUp() }
         let store = try temp.open()
@@ -178,7 +178,12 @@ struct StoreTests {
         #expect(stat(temp.path, &st) == 0 && st.st_mode & 0o777 == 0o600)
         #expect(stat(temp.path + "-wal", &st) == 0 && st.st_mode & 0o777 == 0o600)
         let started = Date()
-        #expect(throws: StoreError.self) { _ = try temp.open() }
+        // The second open waits 5 s for the lock: on a thread of its own, not Swift's pool.
+        let secondOpen: Result<Void, any Error> = await withCheckedContinuation { continuation in
+            let options = StoreOptions(path: temp.path)
+            Thread { continuation.resume(returning: Result { _ = try SQLiteStore(options: options) }) }.start()
+        }
+        #expect(throws: StoreError.self) { try secondOpen.get() }
         #expect(Date().timeIntervalSince(started) >= 4, "a second daemon waits a few seconds for the first to finish")
         store.close()
         let again = try temp.open()
