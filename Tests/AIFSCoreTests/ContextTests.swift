@@ -47,6 +47,26 @@ struct ContextTests {
         #expect(provider.requests.last?.turns.map { String(decoding: $0.content, as: UTF8.self) } == ["four"])
     }
 
+    @Test("fork copies model, settings, prompt and context; the copy's next request carries the turns; names are checked")
+    func fork() async throws {
+        let provider = ScriptedProvider()
+        let catalog = ModelCatalog(modelIDs: ["scripted"], defaultModel: "scripted", providers: ["scripted": provider])
+        let registry = SocketRegistry(environment: SocketEnvironment(store: InMemoryStore(), catalog: catalog))
+        let a = try registry.create(name: FileName("a"), uid: 0, gid: 0, mode: 0o750)
+        try a.apply([.set(.temperature, "0.3"), .headers(true)])
+        try a.setPrompt(Array("sys".utf8))
+        try await ask(a, "one")
+        let b = try registry.fork(a, to: "b", uid: 5, gid: 6)
+        #expect(b.info.settings[.temperature] == "0.3" && b.info.headers && b.prompt == Array("sys".utf8))
+        #expect(b.info.uid == 5 && b.info.mode == 0o750)
+        try await ask(b, "two")
+        #expect(provider.requests.last?.turns.map { String(decoding: $0.content, as: UTF8.self) } == ["one", "reply 1", "two"])
+        #expect(String(decoding: b.readTranscript(offset: 0, size: 4096), as: UTF8.self).contains("forked from a with 2 turns of context"))
+        #expect(throws: SocketError.self) { try registry.fork(a, to: "b", uid: 0, gid: 0) }
+        #expect(throws: ControlError.self) { try ControlCommand.parse("fork bad/name") }
+        #expect(try ControlCommand.parse("fork c") == .fork("c"))
+    }
+
     @Test("context-tokens drops the oldest turns, keeps the prompt and the new message, and says so in error")
     func trimming() async throws {
         let provider = ScriptedProvider()

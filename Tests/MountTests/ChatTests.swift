@@ -40,6 +40,22 @@ struct ChatTests {
         }
     }
 
+    @Test("fork NAME in ctl makes a copy that ls shows at once; an existing name is EINVAL with the reason in error")
+    func forkThroughCtl() async throws {
+        try await MountedAIFS.with { m in
+            let r = await m.sh("""
+                mkdir $M/a; echo 'set temperature 0.4' > $M/a/ctl; echo 'Be kind.' > $M/a/prompt
+                echo hi > $M/a/input; cat $M/a/output >/dev/null
+                echo 'fork b' > $M/a/ctl && echo forked
+                ls $M | tr '\\n' ' '; echo
+                grep '^temperature:' $M/b/ctl; cat $M/b/prompt; grep -c '^\\[fork\\]' $M/b/transcript
+                echo 'fork b' > $M/a/ctl 2>/dev/null || echo "refused rc=$?"
+                cut -d' ' -f2- $M/a/error
+                """)
+            #expect(r.stdout.contains("forked\na b ctl memory models snapshots team-chat-all \ntemperature: 0.4\nBe kind.\n1\nrefused rc=1\nctl fork: socket 'b' exists\n"), "\(r)")
+        }
+    }
+
     @Test("a chat reply streams; an empty chat reads EOF; a second message on one descriptor is EINVAL")
     func chatEdges() async throws {
         try await MountedAIFS.with { m in

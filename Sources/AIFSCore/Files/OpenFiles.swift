@@ -41,9 +41,12 @@ final class ControlFile: OpenFile {
     let socket: Socket?
     let text: [UInt8]
     var pending: [UInt8] = []
-    init(socket: Socket?, text: String) {
+    /// Who opened it (a `fork` belongs to them, as a `mkdir` would).
+    let caller: (uid: UInt32, gid: UInt32)
+    init(socket: Socket?, text: String, caller: (uid: UInt32, gid: UInt32) = (0, 0)) {
         self.socket = socket
         self.text = Array(text.utf8)
+        self.caller = caller
     }
 }
 

@@ -10,6 +10,7 @@ import FuseKit
 /// | `cancel` | abort the request in flight |
 /// | `state active\|inactive\|unresponsive` | |
 /// | `headers on\|off` | `[team-chat-from-NAME]` line before each reply in `output` |
+/// | `fork NAME` | a new socket NAME with a copy of this one's model, settings, prompt and context |
 ///
 /// Parsing is pure and knows nothing of sockets; ``ControlError`` says why a line is refused,
 /// and every refusal is `EINVAL`.
@@ -20,6 +21,7 @@ public enum ControlCommand: Equatable, Sendable {
     case cancel
     case state(SocketState)
     case headers(Bool)
+    case fork(String)
 
     /// Longest ctl line accepted.
     public static let maxLineLength = 4096
@@ -63,6 +65,10 @@ public enum ControlCommand: Equatable, Sendable {
             case "off": return .headers(false)
             default: throw ControlError("usage: headers on|off")
             }
+        case "fork":
+            try expect(1, "fork NAME")
+            if let problem = SocketName.problem(with: FileName(args[0])) { throw ControlError("fork: \(problem)") }
+            return .fork(args[0])
         default:
             throw ControlError("unknown command '\(verb.prefix(64))'")
         }

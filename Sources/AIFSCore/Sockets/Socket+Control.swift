@@ -23,6 +23,27 @@ extension Socket {
         }
     }
 
+    /// What a fork copies: model, settings, prompt, headers and the conversation context.
+    func forkState() -> (model: String, settings: [Setting: String], prompt: [UInt8], headers: Bool, context: [Turn]) {
+        state.withLock { s in (s.model, s.settings, s.prompt, s.headers, s.context) }
+    }
+
+    /// Takes a fork's copy (a new socket, before anyone uses it), recording it.
+    func adoptFork(from source: String, _ copy: (model: String, settings: [Setting: String], prompt: [UInt8], headers: Bool, context: [Turn])) {
+        state.withLock { s in
+            s.model = copy.model
+            s.settings = copy.settings
+            s.prompt = copy.prompt
+            s.headers = copy.headers
+            s.context = copy.context
+            let entry = transcriptEntry(header: "[fork] \(WallClock.iso8601(WallClock.now()))",
+                                        body: Array("forked from \(source) with \(copy.context.count) turns of context".utf8))
+            appendTranscriptLocked(&s, entry, record: false)
+            recordLocked(s, [.socketSaved(recordLocked(s)), .contextAppended(id, copy.context), .transcriptAppended(id, entry),
+                             memoryEvent(s, .event, "socket forked from \(source)")])
+        }
+    }
+
     /// Reports a refused ctl line in `error`.
     public func reportRefused(_ error: ControlError) {
         reportError(kind: "ctl", error.reason)
@@ -47,6 +68,8 @@ extension Socket {
                     endCurrentLocked(&s, .cancelled("cancelled by ctl"))
                     next = startNextLocked(&s)
                 }
+            case .fork:
+                break  // the registry makes the copy (see SocketRegistry.fork)
             case .reset:
                 let dropped = s.queue.count
                 finishChatsLocked(s.queue)

@@ -68,6 +68,21 @@ public final class SocketRegistry: Sendable {
         return try result.get()
     }
 
+    /// `fork NAME`: a new socket with a copy of `source`'s model, settings, prompt, headers and
+    /// context (not its queue, output or transcript). `EINVAL` with the reason, as ctl refusals are.
+    @discardableResult
+    public func fork(_ source: Socket, to name: String, uid: UInt32, gid: UInt32) throws(SocketError) -> Socket {
+        let copy = source.forkState()
+        let target: Socket
+        do {
+            target = try create(name: FileName(name), model: copy.model, uid: uid, gid: gid, mode: source.info.mode)
+        } catch {
+            throw SocketError(.EINVAL, "fork: \(error.reason)")
+        }
+        target.adoptFork(from: source.name, copy)
+        return target
+    }
+
     /// Removes a socket and stops its work. `ENOENT`.
     @discardableResult
     public func remove(name: String) throws(SocketError) -> Socket {

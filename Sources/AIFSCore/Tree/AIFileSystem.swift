@@ -394,7 +394,9 @@ public final class AIFileSystem: FileSystem {
             case .error:
                 request.reply(open: ErrorFile(socket: socket), options: [.directIO, .nonSeekable])
             case .ctl:
-                request.reply(open: ControlFile(socket: socket, text: socket.controlText()), options: [.directIO])
+                let caller = request.context
+                request.reply(open: ControlFile(socket: socket, text: socket.controlText(), caller: (caller.uid, caller.gid)),
+                              options: [.directIO])
             case .prompt:
                 request.reply(open: PromptFile(socket: socket, truncate: info.isTruncate && wantsWrite), options: [.directIO])
             case .transcript:
@@ -525,9 +527,22 @@ public final class AIFileSystem: FileSystem {
         }
         if let socket = file.socket {
             do {
-                try socket.apply(try ControlCommand.parseLines(text))
+                let commands = try ControlCommand.parseLines(text)
+                // A fork is checked before anything is applied (all or nothing), made after.
+                let forks = commands.compactMap { if case .fork(let name) = $0 { return name } else { return nil } }
+                for name in forks where registry.socket(named: name) != nil || RootEntry(rawValue: name) != nil {
+                    throw ControlError("fork: socket '\(name)' exists")
+                }
+                try socket.apply(commands)
+                for name in forks {
+                    try registry.fork(socket, to: name, uid: file.caller.uid, gid: file.caller.gid)
+                    invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
+                }
             } catch let error as ControlError {
                 socket.reportRefused(error)
+                throw error.errno
+            } catch let error as SocketError {
+                socket.reportError(kind: "ctl", error.reason)
                 throw error.errno
             } catch {
                 throw error.asErrno
