@@ -53,6 +53,13 @@ struct ControlCommandTests {
         #expect(throws: ControlError.self) { try ControlCommand.parse(String(repeating: "x", count: 5000)) }
     }
 
+    @Test("set capabilities takes free text, quoted or not, up to 200 bytes")
+    func capabilities() throws {
+        #expect(try ControlCommand.parse("set capabilities \"writes SQL, reviews code\"") == .set(.capabilities, "writes SQL, reviews code"))
+        #expect(try ControlCommand.parse("set capabilities plain words") == .set(.capabilities, "plain words"))
+        #expect(throws: ControlError.self) { try ControlCommand.parse("set capabilities " + String(repeating: "x", count: 201)) }
+    }
+
     @Test("daemon ctl commands")
     func daemonCommands() throws {
         #expect(try DaemonCommand.parse("create apollo") == .create("apollo", model: nil))

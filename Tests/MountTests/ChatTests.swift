@@ -56,6 +56,19 @@ struct ChatTests {
         }
     }
 
+    @Test("/ai/ctl lists every socket with model, state and capabilities (set capabilities in ctl)")
+    func discovery() async throws {
+        try await MountedAIFS.with { m in
+            let r = await m.sh("""
+                mkdir $M/sql $M/idle
+                echo 'set capabilities "writes SQL, reviews schemas"' > $M/sql/ctl
+                echo 'state inactive' > $M/idle/ctl
+                grep '^socket ' $M/ctl; grep '^capabilities:' $M/sql/ctl
+                """)
+            #expect(r.stdout == "socket sql: echo active writes SQL, reviews schemas\nsocket idle: echo inactive -\ncapabilities: writes SQL, reviews schemas\n", "\(r)")
+        }
+    }
+
     @Test("a chat reply streams; an empty chat reads EOF; a second message on one descriptor is EINVAL")
     func chatEdges() async throws {
         try await MountedAIFS.with { m in

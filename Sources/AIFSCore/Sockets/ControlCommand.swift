@@ -45,7 +45,8 @@ public enum ControlCommand: Equatable, Sendable {
             guard let setting = Setting(rawValue: args[0]) else {
                 throw ControlError("unknown setting '\(args[0])' (known: \(Setting.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            let value = args.dropFirst().joined(separator: " ")
+            var value = args.dropFirst().joined(separator: " ")
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
             try setting.validate(value)
             return .set(setting, value)
         case "reset":
@@ -111,6 +112,8 @@ public enum Setting: String, Sendable, CaseIterable {
     case topP = "top-p"
     case timeout
     case contextTokens = "context-tokens"
+    /// Free text saying what the socket is good at, for discovery in `/ai/ctl`; not sent to models.
+    case capabilities
 
     func validate(_ value: String) throws(ControlError) {
         switch self {
@@ -122,6 +125,8 @@ public enum Setting: String, Sendable, CaseIterable {
             guard let v = Int(value), v > 0, v <= 10_000_000 else { throw ControlError("\(rawValue) must be a whole number from 1 to 10000000") }
         case .timeout:
             guard let v = Double(value), v > 0, v <= 86_400 else { throw ControlError("timeout must be seconds above 0, at most 86400") }
+        case .capabilities:
+            guard value.utf8.count <= 200 else { throw ControlError("capabilities: at most 200 bytes") }
         }
     }
 }

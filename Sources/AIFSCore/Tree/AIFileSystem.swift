@@ -666,6 +666,12 @@ public final class AIFileSystem: FileSystem {
         for provider in environment.catalog().providerNames {
             lines.append("provider \(provider): ok")
         }
+        // The directory view for discovery: one line per socket.
+        for socket in sockets {
+            let info = socket.info
+            let capabilities = info.settings[.capabilities].map { $0.isEmpty ? "-" : $0 } ?? "-"
+            lines.append("socket \(info.name): \(info.model) \(info.state.rawValue) \(capabilities)")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 
