@@ -22,6 +22,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
 
     public static let EPERM = Errno(Glibc.EPERM)
     public static let ENOENT = Errno(Glibc.ENOENT)
+    public static let ENXIO = Errno(Glibc.ENXIO)
     public static let EINTR = Errno(Glibc.EINTR)
     public static let EIO = Errno(Glibc.EIO)
     public static let EBADF = Errno(Glibc.EBADF)

@@ -92,6 +92,27 @@ final class ChatFile: OpenFile {
     }
 }
 
+/// `team-chat-all/input`: the bytes of one team message, sent at the first flush that has any.
+final class TeamInputFile: OpenFile {
+    let uid: UInt32
+    var buffer: [UInt8] = []
+    var failure: Errno?
+    init(uid: UInt32) { self.uid = uid }
+}
+
+/// `team-chat-all/output`: the stream; holds nothing but the poll registration key.
+final class TeamOutputFile: OpenFile {}
+
+/// `team-chat-all/error`: consuming reads, never blocking.
+final class TeamErrorFile: OpenFile {}
+
+/// `team-chat-all/ctl`: its text taken at open, and command bytes not yet ending in a newline.
+final class TeamControlFile: OpenFile {
+    let text: [UInt8]
+    var pending: [UInt8] = []
+    init(text: String) { self.text = Array(text.utf8) }
+}
+
 /// An open directory: its listing, taken once at `opendir` so offsets are stable.
 final class DirectoryListing: OpenFile {
     let entries: [DirectoryEntry]

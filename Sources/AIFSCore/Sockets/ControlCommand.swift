@@ -11,6 +11,8 @@ import FuseKit
 /// | `state active\|inactive\|unresponsive` | |
 /// | `headers on\|off` | `[team-chat-from-NAME]` line before each reply in `output` |
 /// | `fork NAME` | a new socket NAME with a copy of this one's model, settings, prompt and context |
+/// | `wire NAME` | send each finished reply to NAME's input instead of `output` (`ENOENT`, `ELOOP`) |
+/// | `unwire` | replies go to `output` again |
 ///
 /// Parsing is pure and knows nothing of sockets; ``ControlError`` says why a line is refused,
 /// and every refusal is `EINVAL`.
@@ -22,6 +24,8 @@ public enum ControlCommand: Equatable, Sendable {
     case state(SocketState)
     case headers(Bool)
     case fork(String)
+    case wire(String)
+    case unwire
 
     /// Longest ctl line accepted.
     public static let maxLineLength = 4096
@@ -70,6 +74,13 @@ public enum ControlCommand: Equatable, Sendable {
             try expect(1, "fork NAME")
             if let problem = SocketName.problem(with: FileName(args[0])) { throw ControlError("fork: \(problem)") }
             return .fork(args[0])
+        case "wire":
+            try expect(1, "wire NAME")
+            if let problem = SocketName.problem(with: FileName(args[0])) { throw ControlError("wire: \(problem)") }
+            return .wire(args[0])
+        case "unwire":
+            try expect(0, "unwire")
+            return .unwire
         default:
             throw ControlError("unknown command '\(verb.prefix(64))'")
         }

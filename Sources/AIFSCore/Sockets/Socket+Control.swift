@@ -1,13 +1,12 @@
 /// `ctl` commands: checked all first, then applied, all or nothing.
 extension Socket {
     /// Applies ctl commands, all or nothing: every command is checked before any is applied.
+    /// The caller reports a refusal in `error`.
     public func apply(_ commands: [ControlCommand]) throws(SocketError) {
         let catalog = environment.catalog()
         for command in commands {
             if case .model(let model) = command, !catalog.contains(model) {
-                let error = SocketError(.EINVAL, "unknown model '\(model.prefix(100))' (see /ai/models)")
-                reportError(kind: "ctl", error.reason)
-                throw error
+                throw SocketError(.EINVAL, "unknown model '\(model.prefix(100))' (see /ai/models)")
             }
         }
         for command in commands { apply(command) }
@@ -68,12 +67,11 @@ extension Socket {
                     endCurrentLocked(&s, .cancelled("cancelled by ctl"))
                     next = startNextLocked(&s)
                 }
-            case .fork:
-                break  // the registry makes the copy (see SocketRegistry.fork)
+            case .fork, .wire, .unwire:
+                break  // the registry does these (SocketRegistry.fork, .wire, .unwire)
             case .reset:
                 let dropped = s.queue.count
-                finishChatsLocked(s.queue)
-                s.queue.removeAll()
+                dropQueueLocked(&s, reason: "reset")
                 if s.current != nil { endCurrentLocked(&s, .cancelled("reset")) }
                 s.output.removeAll()
                 s.context.removeAll()

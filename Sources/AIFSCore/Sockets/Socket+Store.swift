@@ -6,7 +6,7 @@ extension Socket {
         SocketRecord(id: id, name: s.name, model: s.model, life: s.life, headers: s.headers, settings: s.settings,
                      prompt: s.prompt, created: s.created, lastActivity: s.lastActivity, uid: s.uid, gid: s.gid,
                      mode: s.mode, messages: s.messages, tokensIn: s.tokensIn, tokensOut: s.tokensOut,
-                     nextMessageID: s.nextMessageID)
+                     nextMessageID: s.nextMessageID, wire: s.wireName ?? "")
     }
 
     /// Records the new socket (called by the registry before the socket is reachable).
@@ -56,9 +56,14 @@ extension Socket {
     /// A `chat` message's reply goes to its descriptor's stream instead (and is not stored).
     func appendOutputLocked(_ s: inout State, _ work: Work, _ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
-        if let chat = work.message.chat {
+        switch work.message.route {
+        case .chat(let chat):
             chat.append(bytes)
             return
+        case .team:
+            return  // the team chat prints the whole reply once it is complete
+        case .output:
+            if work.forwardTo != nil { return }  // goes down the wire once complete
         }
         if work.outputStart == nil { work.outputStart = s.output.writtenPosition }
         s.output.append(bytes)

@@ -9,10 +9,14 @@ extension Socket {
     /// `EAGAIN` (non-blocking) or parked while a reply is pending; otherwise end of file.
     public func readOutput(_ request: consuming Request, size: Int, nonBlocking: Bool) {
         enum Decision { case answer(OutputBuffer.ReadResult), park }
+        // Work upstream of a wire into this socket is evaluated first, outside the lock.
+        let wired = environment.wiring.hasSources(id)
+        let upstream = wired && upstreamFeeding()
         let decision: Decision = state.withLock { s in
+            if wired { s.upstreamFeeding = upstream }
             let result = readOutputLocked(&s, max: size)
             if result != .nothing { return .answer(result) }
-            return s.isPending && !s.closed ? .park : .answer(.nothing)
+            return s.isPending(upstream: upstream) && !s.closed ? .park : .answer(.nothing)
         }
         switch decision {
         case .answer(let result):
@@ -30,6 +34,8 @@ extension Socket {
                 s.parkedReads.append(ParkedRead(pending: pending, size: size))
                 deliverLocked(&s)  // data may have arrived meanwhile
             }
+            // Upstream may have finished between the evaluation and the parking.
+            if wired { environment.wiring.recheck(self) }
         }
     }
 
@@ -55,33 +61,58 @@ extension Socket {
     /// Hands unread output (or end of file) to parked readers in arrival order, and wakes
     /// pollers when a read would not block. Replying under the lock is safe: an interrupt
     /// callback only takes this lock after it has claimed its own request.
-    func deliverLocked(_ s: inout State) {
+    ///
+    /// With sockets wired into this one, end of file is given only on a fresh evaluation of
+    /// upstream work (`upstreamFresh`, from ``recheckUpstream()``); otherwise a recheck is
+    /// scheduled. When this socket stops having work for its own wire, the sockets downstream
+    /// are told to re-evaluate.
+    func deliverLocked(_ s: inout State, upstreamFresh: Bool = false) {
+        let wired = s.wire == nil && environment.wiring.hasSources(id)
+        // Unknown (a stale "nothing upstream") counts as pending until rechecked.
+        let upstream = wired && (s.upstreamFeeding || !upstreamFresh)
+        let pending = s.isPending(upstream: upstream) && !s.closed
+        var needsRecheck = false
         while let first = s.parkedReads.first {
             if !s.output.isEmpty {
                 guard let request = first.pending.take() else { s.parkedReads.removeFirst(); continue }
                 s.parkedReads.removeFirst()
                 Self.answer(request, with: readOutputLocked(&s, max: first.size))
-            } else if !s.isPending || s.closed {
+            } else if !pending {
                 s.parkedReads.removeFirst()
                 first.pending.take()?.reply(bytes: [])
             } else {
+                needsRecheck = wired && !upstreamFresh && !s.upstreamFeeding && !s.ownPending
                 break
             }
         }
-        if s.isReadable, !s.pollHandles.isEmpty {
+        let readable = !s.output.isEmpty || !pending
+        if readable, !s.pollHandles.isEmpty {
             for handle in s.pollHandles.values { handle.notify() }
             s.pollHandles.removeAll()
+        } else if !readable, !s.pollHandles.isEmpty, wired, !upstreamFresh, !s.upstreamFeeding, !s.ownPending {
+            needsRecheck = true
+        }
+        if needsRecheck { environment.wiring.recheck(self) }
+        let feeds = s.feedsLocally
+        if feeds != s.reportedFeeding {
+            s.reportedFeeding = feeds
+            if !feeds { environment.wiring.propagate(from: self) }
         }
     }
 
     /// Current `poll` readiness of `output`; keeps `handle` (newest per open file, keyed by
     /// `owner`) to notify when it becomes readable.
     public func pollOutput(owner: AnyObject, handle: PollHandle?) -> PollEvents {
-        state.withLock { s in
-            if s.isReadable { return .readable }
+        let wired = environment.wiring.hasSources(id)
+        let upstream = wired && upstreamFeeding()
+        let events: PollEvents = state.withLock { s in
+            if wired { s.upstreamFeeding = upstream }
+            if !s.output.isEmpty || !(s.isPending(upstream: upstream) && !s.closed) { return .readable }
             if let handle { s.pollHandles[ObjectIdentifier(owner)] = handle }
             return []
         }
+        if wired, events.isEmpty { environment.wiring.recheck(self) }
+        return events
     }
 
     /// Forgets the poll handle of an open file that is being released.

@@ -5,9 +5,11 @@ extension Socket {
     /// after releasing the lock.
     func startNextLocked(_ s: inout State) -> Work? {
         guard s.current == nil, !s.closed, !s.queue.isEmpty else { return nil }
-        let work = Work(message: s.queue.removeFirst())
+        let message = s.queue.removeFirst()
+        // A reply for `output` follows the wire in force when its request starts.
+        let work = Work(message: message, forwardTo: message.route.isOutput ? s.wire : nil)
         s.current = work
-        if work.message.chat == nil { recordLocked(s, [.requestStarted(id, messageID: work.message.id)]) }
+        if message.chat == nil { recordLocked(s, [.requestStarted(id, messageID: message.id)]) }
         return work
     }
 
@@ -25,7 +27,9 @@ extension Socket {
             guard s.current === work else { return nil }
             guard let (provider, model) = environment.catalog().resolve(s.model) else { return nil }
             trimContextLocked(&s, adding: work.message.content)
-            let turns = s.context + [Turn(role: .user, content: work.message.content)]
+            // Team-chat discussion notes are user turns of their own; providers get them merged
+            // into the next user turn, so roles alternate as the APIs require.
+            let turns = Turn.mergingConsecutive(s.context + [Turn(role: .user, content: work.message.content)])
             let timeout = s.settings[.timeout].flatMap(Double.init)
             return (ProviderRequest(model: model, systemPrompt: s.prompt, turns: turns, settings: s.settings), provider, timeout)
         }
@@ -180,17 +184,47 @@ extension Socket {
             appendTranscriptLocked(&s, entry, record: false)
             events.append(.transcriptAppended(id, entry))
         }
-        if let chat = work.message.chat {
+        switch work.message.route {
+        case .chat(let chat):
             chat.finish(failed: failed)  // cancelled: end of file after what was sent
-        } else {
+        case .team(let ticket):
+            let result: TeamOutcome
+            switch outcome {
+            case .completed: result = .reply(work.reply)
+            case .failed(let reason): result = .failed(reason)
+            case .cancelled(let reason): result = .cancelled(reason)
+            }
+            ticket.team?.memberFinished(ticket, socket: id, name: s.name, result)
+            events.append(.requestEnded(id, messageID: messageID))
+        case .output:
+            if let target = work.forwardTo {
+                forwardLocked(&s, work, outcome, to: target)
+            }
             let start = work.outputStart ?? s.output.writtenPosition
-            if failed { s.output.appendFailure() }
-            events.append(.streamAppended(id, .output, start: start, bytes: work.outputBytes, failureAfter: failed))
+            if failed && work.forwardTo == nil { s.output.appendFailure() }
+            events.append(.streamAppended(id, .output, start: start, bytes: work.outputBytes,
+                                          failureAfter: failed && work.forwardTo == nil))
             events.append(.requestEnded(id, messageID: messageID))
         }
         events.append(.socketSaved(recordLocked(s)))
         recordLocked(s, events)
         deliverLocked(&s)
+    }
+}
+
+extension Turn {
+    /// Joins runs of turns with the same role into one (blank line between), so a
+    /// conversation alternates user and assistant turns.
+    static func mergingConsecutive(_ turns: [Turn]) -> [Turn] {
+        var merged: [Turn] = []
+        for turn in turns {
+            if let last = merged.last, last.role == turn.role {
+                merged[merged.count - 1].content += Array("\n\n".utf8) + turn.content
+            } else {
+                merged.append(turn)
+            }
+        }
+        return merged
     }
 }
 

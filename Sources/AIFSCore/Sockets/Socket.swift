@@ -4,7 +4,7 @@ import Synchronization
 /// A socket's stable number; inode numbers are derived from it (see ``InodeScheme``).
 public typealias SocketID = UInt64
 
-/// A message accepted from `input`, as it is queued.
+/// A message accepted from `input` (or `chat`, `team-chat-all/input`, a wire), as it is queued.
 public struct InputMessage: Sendable {
     public var id: UInt64
     /// The message without its leading headers.
@@ -12,18 +12,35 @@ public struct InputMessage: Sendable {
     public var headers: MessageHeaders
     public var uid: UInt32
     public var time: Double
-    /// Set for a message written to `chat`: its reply goes to that descriptor only, and the
-    /// message is not kept in the store's queue (the descriptor does not survive a restart).
-    public var chat: ChatStream?
+    /// Where its reply goes: `output` (or down the wire), a `chat` descriptor, or the team chat.
+    public var route: ReplyRoute
 
-    public init(id: UInt64, content: [UInt8], headers: MessageHeaders, uid: UInt32, time: Double, chat: ChatStream? = nil) {
+    public init(id: UInt64, content: [UInt8], headers: MessageHeaders, uid: UInt32, time: Double, route: ReplyRoute = .output) {
         self.id = id
         self.content = content
         self.headers = headers
         self.uid = uid
         self.time = time
-        self.chat = chat
+        self.route = route
     }
+
+    /// Set for a message written to `chat`: its reply goes to that descriptor only, and the
+    /// message is not kept in the store's queue (the descriptor does not survive a restart).
+    public var chat: ChatStream? { route.chat }
+}
+
+/// Where a message came from: it decides the transcript header and the memory entry.
+enum MessageOrigin {
+    /// The socket's own `input`.
+    case input
+    /// A `chat` descriptor.
+    case chat
+    /// `team-chat-all/input`: to every active socket, or to the ones named in headers.
+    case team(broadcast: Bool)
+    /// The moderator's synthesis request at the end of a team-chat round.
+    case synthesis
+    /// A finished reply of the socket wired into this one.
+    case wire(from: String)
 }
 
 /// Why a socket refused something; carries its errno and the line for `error`.
@@ -59,6 +76,8 @@ public struct SocketInfo: Sendable {
     public var promptSize: Int
     public var transcriptSize: Int
     public var transcriptModified: Double
+    /// The socket this one is wired to (`wire NAME`), if any.
+    public var wire: String?
 }
 
 /// One AI socket: its settings, conversation, queue, the request in flight and the streams
@@ -98,7 +117,12 @@ public final class Socket: @unchecked Sendable {
         var outputStart: Int?
         var wroteHeader = false
         var cancelled = false
-        init(message: InputMessage) { self.message = message }
+        /// The socket this reply goes to instead of `output` (the wire in force when it started).
+        let forwardTo: Socket?
+        init(message: InputMessage, forwardTo: Socket?) {
+            self.message = message
+            self.forwardTo = forwardTo
+        }
     }
 
     enum Outcome {
@@ -123,6 +147,16 @@ public final class Socket: @unchecked Sendable {
         var queue: [InputMessage] = []
         /// Messages accepted but not yet committed by the store (they count against the limit).
         var committing = 0
+        /// Of those, the ones whose reply will land in `output` (or go down the wire).
+        var committingOutput = 0
+        /// The socket this one's replies go to (`wire NAME`), and its name as last known.
+        var wire: Socket?
+        var wireName: String?
+        /// Whether sockets wired into this one still have work that will arrive here, as last
+        /// evaluated (see ``Socket/recheckUpstream()``).
+        var upstreamFeeding = false
+        /// Whether this socket was last seen to have work for its wire (to notice it stopping).
+        var reportedFeeding = false
         var current: Work?
         var output = OutputBuffer()
         var parkedReads: [ParkedRead] = []
@@ -139,12 +173,19 @@ public final class Socket: @unchecked Sendable {
         /// Removed or shut down: no more work, and nothing more is recorded.
         var closed = false
 
-        /// A reply that will land in `output` is queued or in flight (`chat` replies do not).
-        var isPending: Bool {
-            committing > 0 || (current.map { $0.message.chat == nil } ?? false) || queue.contains { $0.chat == nil }
+        /// Queued or committing messages whose reply will land in `output` or go down the wire.
+        var queuedForOutput: Bool { committingOutput > 0 || queue.contains { $0.route.isOutput } }
+        /// A reply that will land in this `output` is queued or in flight here (upstream aside;
+        /// `chat` and team replies never land in `output`).
+        var ownPending: Bool {
+            (current.map { $0.message.route.isOutput && $0.forwardTo == nil } ?? false) || (wire == nil && queuedForOutput)
         }
-        /// A read would not block.
-        var isReadable: Bool { !output.isEmpty || !isPending }
+        /// This socket has work whose reply will go down its wire (upstream aside).
+        var feedsLocally: Bool {
+            (current.map { $0.forwardTo != nil } ?? false) || (wire != nil && queuedForOutput)
+        }
+        /// A reply that will land in `output` is pending, given what upstream is doing.
+        func isPending(upstream: Bool) -> Bool { ownPending || (wire == nil && upstream) }
     }
 
     init(id: SocketID, name: String, model: String, uid: UInt32, gid: UInt32, mode: UInt32, environment: SocketEnvironment) {
@@ -199,11 +240,12 @@ public final class Socket: @unchecked Sendable {
                        inFlight: s.current != nil, unreadBytes: s.output.unreadCount, messages: s.messages,
                        tokensIn: s.tokensIn, tokensOut: s.tokensOut, uid: s.uid, gid: s.gid, mode: s.mode,
                        promptSize: s.prompt.count, transcriptSize: s.transcript.count,
-                       transcriptModified: s.transcriptModified)
+                       transcriptModified: s.transcriptModified, wire: s.wireName)
         }
     }
 
     public var name: String { state.withLock { $0.name } }
+    public var life: SocketState { state.withLock { $0.life } }
 
     /// The `key: value` text of `ctl`.
     public func controlText() -> String {
@@ -220,7 +262,7 @@ public final class Socket: @unchecked Sendable {
             "messages: \(i.messages)",
             "tokens-in: \(i.tokensIn)",
             "tokens-out: \(i.tokensOut)",
-            "wire: -",
+            "wire: \(i.wire ?? "-")",
             "headers: \(i.headers ? "on" : "off")",
             "owner: \(i.uid):\(i.gid)",
         ]
@@ -260,34 +302,7 @@ public final class Socket: @unchecked Sendable {
     /// is called then (or at once when refused), never on the caller's thread for a commit.
     public func submit(_ bytes: [UInt8], uid: UInt32, done: @escaping @Sendable (Errno?) -> Void) {
         let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
-        let refusal: Errno? = state.withLock { s in
-            if let refusal = admitLocked(&s, from: "input") { return refusal }
-            s.committing += 1
-            let message = InputMessage(id: s.nextMessageID, content: content, headers: headers, uid: uid, time: WallClock.now())
-            s.nextMessageID += 1
-            s.messages += 1
-            s.lastActivity = message.time
-            var header = "[team-chat-to-\(s.name)]"
-            if message.headers.priorityHigh { header += " [priority-high]" }
-            let entry = transcriptEntry(header: "\(header) \(WallClock.iso8601(message.time)) uid=\(message.uid) id=\(message.id)",
-                                        body: message.content)
-            appendTranscriptLocked(&s, entry, record: false)
-            var metadata = ["message": "\(message.id)", "uid": "\(uid)"]
-            if message.headers.priorityHigh { metadata["priority"] = "high" }
-            let events: [StoreEvent] = [
-                .messageQueued(id, message),
-                .transcriptAppended(id, entry),
-                .socketSaved(recordLocked(s)),
-                .memory(MemoryEntry(time: message.time, socket: s.name, kind: .input,
-                                    content: String(decoding: message.content, as: UTF8.self), metadata: metadata)),
-            ]
-            environment.store.record(events) { [self] error in
-                committed(message, error: error)
-                done(error)
-            }
-            return nil
-        }
-        if let refusal { done(refusal) }
+        if let refusal = accept(content, headers: headers, uid: uid, route: .output, origin: .input, done: done) { done(refusal) }
     }
 
     /// Accepts a message written to `chat`: queued at once (not kept in the store's queue),
@@ -295,28 +310,69 @@ public final class Socket: @unchecked Sendable {
     /// context and memory. `EHOSTDOWN`, `EAGAIN`, `ENOENT` as for `input`.
     public func submitChat(_ bytes: [UInt8], uid: UInt32, into chat: ChatStream) -> Errno? {
         let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
-        let outcome: (Errno?, Work?) = state.withLock { s in
-            if let refusal = admitLocked(&s, from: "chat") { return (refusal, nil) }
+        return accept(content, headers: headers, uid: uid, route: .chat(chat), origin: .chat, done: nil)
+    }
+
+    /// Accepts one member's copy of a team-chat message (headers already parsed by the team
+    /// chat); its reply goes to `team-chat-all/output`. Committed like `input`; `done` as there.
+    func submitTeam(_ content: [UInt8], priorityHigh: Bool, uid: UInt32, ticket: TeamTicket, broadcast: Bool,
+                    done: @escaping @Sendable (Errno?) -> Void) {
+        if let refusal = accept(content, headers: MessageHeaders(priorityHigh: priorityHigh), uid: uid, route: .team(ticket),
+                                origin: ticket.synthesis ? .synthesis : .team(broadcast: broadcast), done: done) {
+            done(refusal)
+        }
+    }
+
+    /// Accepts a finished reply of the socket wired into this one, as a new message. It is
+    /// content only (a model's text is never parsed for headers), recorded, and queued at once.
+    /// Nil, or why it was refused (the reason is also in this socket's `error`).
+    func acceptForwarded(_ content: [UInt8], from source: String, uid: UInt32) -> Errno? {
+        accept(content, headers: MessageHeaders(), uid: uid, route: .output, origin: .wire(from: source), done: nil)
+    }
+
+    /// The one way into the queue. Checks admission, writes the transcript entry and records
+    /// the message. Returns why it was refused (then `done` is not called). Messages from
+    /// `input` and the team chat join the queue once the store has committed them (`done`
+    /// then, from the store's thread); `chat` and wire messages join at once.
+    @discardableResult
+    private func accept(_ content: [UInt8], headers: MessageHeaders, uid: UInt32, route: ReplyRoute, origin: MessageOrigin,
+                        done: (@Sendable (Errno?) -> Void)?) -> Errno? {
+        var immediate = false
+        switch origin {
+        case .chat, .wire: immediate = true
+        case .input, .team, .synthesis: break
+        }
+        let outcome: (refusal: Errno?, next: Work?) = state.withLock { s in
+            if let refusal = admitLocked(&s, from: origin.kind) { return (refusal, nil) }
             let message = InputMessage(id: s.nextMessageID, content: content, headers: headers, uid: uid,
-                                       time: WallClock.now(), chat: chat)
+                                       time: WallClock.now(), route: route)
             s.nextMessageID += 1
             s.messages += 1
             s.lastActivity = message.time
-            let entry = transcriptEntry(header: "[team-chat-to-\(s.name)] [chat] \(WallClock.iso8601(message.time)) uid=\(uid) id=\(message.id)",
-                                        body: message.content)
+            let entry = transcriptEntry(header: origin.transcriptHeader(socket: s.name, message), body: message.content)
             appendTranscriptLocked(&s, entry, record: false)
-            recordLocked(s, [
-                .transcriptAppended(id, entry),
-                .socketSaved(recordLocked(s)),
-                .memory(MemoryEntry(time: message.time, socket: s.name, kind: .input,
-                                    content: String(decoding: message.content, as: UTF8.self),
-                                    metadata: ["message": "\(message.id)", "uid": "\(uid)", "via": "chat"])),
-            ])
-            enqueueLocked(&s, message)
-            return (nil, startNextLocked(&s))
+            var events: [StoreEvent] = []
+            if route.chat == nil { events.append(.messageQueued(id, message)) }
+            events += [.transcriptAppended(id, entry), .socketSaved(recordLocked(s))]
+            if let memory = origin.memoryMetadata(message) {
+                events.append(.memory(MemoryEntry(time: message.time, socket: s.name, kind: .input,
+                                                  content: String(decoding: message.content, as: UTF8.self), metadata: memory)))
+            }
+            if immediate {
+                recordLocked(s, events)
+                enqueueLocked(&s, message)
+                return (nil, startNextLocked(&s))
+            }
+            s.committing += 1
+            if route.isOutput { s.committingOutput += 1 }
+            environment.store.record(events) { [self] error in
+                committed(message, error: error)
+                done?(error)
+            }
+            return (nil, nil)
         }
-        launch(outcome.1)
-        return outcome.0
+        launch(outcome.next)
+        return outcome.refusal
     }
 
     /// Why a new message cannot be accepted now (removed, unresponsive, queue full), said in
@@ -347,24 +403,51 @@ public final class Socket: @unchecked Sendable {
         environment.counters.messageQueued()
     }
 
-    /// Ends the private streams of dropped chat messages (their readers get end of file).
-    func finishChatsLocked(_ messages: [InputMessage]) {
-        for message in messages { message.chat?.finish() }
+    /// Drops every queued message: chat readers get end of file, team rounds hear `reason`.
+    func dropQueueLocked(_ s: inout State, reason: String) {
+        for message in s.queue {
+            message.chat?.finish()
+            if let ticket = message.route.team { ticket.team?.memberFinished(ticket, socket: id, name: s.name, .cancelled(reason)) }
+        }
+        s.queue.removeAll()
     }
 
     /// The store has committed (or failed to commit) a message: queue it and start work.
     private func committed(_ message: InputMessage, error: Errno?) {
         let next: Work? = state.withLock { s in
             s.committing -= 1
+            if message.route.isOutput { s.committingOutput -= 1 }
             guard error == nil, !s.closed else {
                 if let error, !s.closed {
                     addErrorLocked(&s, "store", "message \(message.id) not stored (\(error)); it was not queued")
+                    if let ticket = message.route.team {
+                        ticket.team?.memberFinished(ticket, socket: id, name: s.name, .failed("message not stored (\(error))"))
+                    }
                 }
                 deliverLocked(&s)
                 return nil
             }
             enqueueLocked(&s, message)
             return startNextLocked(&s)
+        }
+        launch(next)
+    }
+
+    /// The team chat gave up on `round` (timeout): its message here is cancelled, in flight or
+    /// queued, and says so in `error` and the transcript.
+    func cancelTeamMessage(round: UInt64, reason: String) {
+        let next: Work? = state.withLock { s in
+            if let work = s.current, work.message.route.team?.round == round {
+                endCurrentLocked(&s, .cancelled(reason))
+                return startNextLocked(&s)
+            }
+            guard let index = s.queue.firstIndex(where: { $0.route.team?.round == round }) else { return nil }
+            let message = s.queue.remove(at: index)
+            addErrorLocked(&s, "request", "message \(message.id) cancelled: \(reason)")
+            let entry = transcriptEntry(header: "[cancelled] \(WallClock.iso8601(WallClock.now())) id=\(message.id)", body: Array(reason.utf8))
+            appendTranscriptLocked(&s, entry, record: false)
+            recordLocked(s, [.transcriptAppended(id, entry), .requestEnded(id, messageID: message.id)])
+            return nil
         }
         launch(next)
     }
@@ -394,8 +477,7 @@ public final class Socket: @unchecked Sendable {
     /// file. Nothing is recorded after this (the registry records the removal itself).
     func close() {
         state.withLock { s in
-            finishChatsLocked(s.queue)
-            s.queue.removeAll()
+            dropQueueLocked(&s, reason: "socket removed")
             if s.current != nil { endCurrentLocked(&s, .cancelled("socket removed")) }
             s.closed = true
             deliverLocked(&s)
@@ -425,5 +507,50 @@ public final class Socket: @unchecked Sendable {
 
     static func errorLine(_ kind: String, _ message: String) -> String {
         "\(WallClock.iso8601(WallClock.now())) \(kind) \(message)"
+    }
+}
+
+extension MessageOrigin {
+    /// The `KIND` of `error` lines about this message.
+    var kind: String {
+        switch self {
+        case .input: return "input"
+        case .chat: return "chat"
+        case .team, .synthesis: return "team"
+        case .wire: return "wire"
+        }
+    }
+
+    /// The transcript header line of the message (the header protocol of SPEC).
+    func transcriptHeader(socket: String, _ message: InputMessage) -> String {
+        var tokens: [String]
+        switch self {
+        case .input: tokens = ["[team-chat-to-\(socket)]"]
+        case .chat: tokens = ["[team-chat-to-\(socket)]", "[chat]"]
+        case .team(let broadcast): tokens = [broadcast ? "[broadcast]" : "[team-chat-to-\(socket)]"]
+        case .synthesis: tokens = ["[team-chat-to-\(socket)]", "[synthesis]"]
+        case .wire(let source): tokens = ["[team-chat-to-\(socket)]", "[team-chat-from-\(source)]"]
+        }
+        if message.headers.priorityHigh { tokens.append("[priority-high]") }
+        tokens.append(WallClock.iso8601(message.time))
+        if case .wire = self {} else { tokens.append("uid=\(message.uid)") }
+        tokens.append("id=\(message.id)")
+        if let ticket = message.route.team { tokens.append("round=\(ticket.round)") }
+        return tokens.joined(separator: " ")
+    }
+
+    /// The metadata of the message's memory entry; nil where the team chat keeps one entry for
+    /// the whole round instead of one per member.
+    func memoryMetadata(_ message: InputMessage) -> [String: String]? {
+        var metadata = ["message": "\(message.id)", "uid": "\(message.uid)"]
+        if message.headers.priorityHigh { metadata["priority"] = "high" }
+        switch self {
+        case .input: break
+        case .chat: metadata["via"] = "chat"
+        case .team: return nil
+        case .synthesis: metadata["via"] = "synthesis"
+        case .wire(let source): metadata["via"] = "wire from \(source)"
+        }
+        return metadata
     }
 }

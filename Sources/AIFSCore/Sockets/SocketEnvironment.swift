@@ -5,6 +5,8 @@ import Synchronization
 public final class SocketEnvironment: Sendable {
     public let store: any SocketStore
     public let counters = DaemonCounters()
+    /// The pipeline graph of `wire NAME`.
+    public let wiring = Wiring()
     private let catalogBox: Mutex<ModelCatalog>
     private let limitsBox: Mutex<Limits>
     private let templatesBox = Mutex<[String: SocketTemplate]>([:])

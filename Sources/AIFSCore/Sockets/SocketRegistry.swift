@@ -12,14 +12,19 @@ public final class SocketRegistry: Sendable {
     }
     private let state = Mutex(State())
     public let environment: SocketEnvironment
+    /// `team-chat-all`.
+    public let team: TeamChat
 
     public init(environment: SocketEnvironment) {
         self.environment = environment
+        team = TeamChat(environment: environment)
+        team.attach(self)
     }
 
     /// The sockets the store brought back, each answering its queue again.
     public init(environment: SocketEnvironment, restoring contents: StoreContents) {
         self.environment = environment
+        team = TeamChat(environment: environment, restoring: contents.team)
         var restored: [Socket] = []
         state.withLock { s in
             s.nextID = max(contents.nextSocketID, InodeScheme.firstSocketID)
@@ -31,6 +36,24 @@ public final class SocketRegistry: Sendable {
                 restored.append(socket)
             }
         }
+        team.attach(self)
+        // Wires come back once every socket exists; one that no longer fits says why.
+        for snapshot in contents.sockets where !snapshot.record.wire.isEmpty {
+            guard let source = socket(id: snapshot.record.id) else { continue }
+            guard let target = socket(named: snapshot.record.wire) else {
+                source.wireTargetRemoved(snapshot.record.wire)
+                continue
+            }
+            do {
+                try environment.wiring.connect(source, to: target)
+                source.restoreWire(target)
+            } catch {
+                source.reportError(kind: "wire", "not restored: \(error.reason)")
+                source.setWire(nil)
+            }
+        }
+        for socket in restored { socket.bindRestoredTeamMessages(to: team) }
+        team.startRestoredRounds()
         for socket in restored { socket.resume() }
     }
 
@@ -92,7 +115,10 @@ public final class SocketRegistry: Sendable {
             return socket
         }
         guard let removed else { throw SocketError(.ENOENT, "no socket '\(name)'") }
+        let (target, sources) = environment.wiring.remove(removed.id)
         removed.close()
+        for source in sources { source.wireTargetRemoved(name) }
+        if let target { environment.wiring.recheck(target) }
         environment.store.record([
             .socketRemoved(removed.id),
             .memory(MemoryEntry(time: WallClock.now(), socket: name, kind: .event, content: "socket removed")),
@@ -114,10 +140,37 @@ public final class SocketRegistry: Sendable {
             return nil
         }
         if let result { throw result }
+        if let renamed = socket(named: newName) {
+            for source in environment.wiring.sources(of: renamed.id) { source.wireTargetRenamed(to: newName) }
+        }
+    }
+
+    /// `wire NAME` on `source`: its finished replies go to NAME's input. `ENOENT` (no such
+    /// socket), `ELOOP` (NAME leads back to `source`, or is `source`).
+    public func wire(_ source: Socket, to name: String) throws(SocketError) {
+        guard let target = socket(named: name) else { throw SocketError(.ENOENT, "wire: no socket '\(name)'") }
+        let old = environment.wiring.target(of: source.id)
+        try environment.wiring.connect(source, to: target)
+        source.setWire(target)
+        if let old, old !== target { environment.wiring.recheck(old) }
+    }
+
+    /// Whether `wire NAME` on `source` would be accepted, without wiring.
+    public func checkWire(_ source: Socket, to name: String) throws(SocketError) {
+        guard let target = socket(named: name) else { throw SocketError(.ENOENT, "wire: no socket '\(name)'") }
+        try environment.wiring.check(source, to: target)
+    }
+
+    /// `unwire` on `source`: replies go to its `output` again.
+    public func unwire(_ source: Socket) {
+        let old = environment.wiring.disconnect(source.id)
+        source.setWire(nil)
+        if let old { environment.wiring.recheck(old) }
     }
 
     /// Stops every socket (daemon shutdown).
     public func shutdownAll() {
+        team.shutdown()
         for socket in all() { socket.shutdown() }
     }
 }

@@ -13,6 +13,8 @@ struct BatchWriter {
     private(set) var memoriesInserted = 0
     private var saves: [SocketID: SocketRecord] = [:]
     private var cursors: [StreamKey: StreamCursor] = [:]
+    private var team: TeamSettings?
+    private var teamCursors: [StreamKind: Int] = [:]
 
     struct StreamKey: Hashable {
         var socket: SocketID
@@ -33,8 +35,8 @@ struct BatchWriter {
         case .socketCreated(let record):
             try execute("""
                 INSERT OR REPLACE INTO socket (id, name, model, life, headers, settings, prompt, created, last_activity,
-                    uid, gid, mode, messages, tokens_in, tokens_out, next_message_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    uid, gid, mode, messages, tokens_in, tokens_out, next_message_id, wire)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, Self.arguments(record))
             try execute("""
                 INSERT INTO meta (key, value) VALUES ('next_socket_id', ?)
@@ -48,10 +50,10 @@ struct BatchWriter {
             try execute("DELETE FROM socket WHERE id = ?", [Int64(id)])
         case .messageQueued(let socket, let message):
             try execute("""
-                INSERT OR REPLACE INTO message (socket, id, content, priority_high, recipients, uid, time)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO message (socket, id, content, priority_high, recipients, uid, time, route)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, [Int64(socket), Int64(message.id), Data(message.content), message.headers.priorityHigh,
-                      Self.json(message.headers.recipients), Int64(message.uid), message.time])
+                      Self.json(message.headers.recipients), Int64(message.uid), message.time, message.route.storedForm])
         case .requestStarted(let socket, let messageID):
             try execute("UPDATE message SET started = 1 WHERE socket = ? AND id = ?", [Int64(socket), Int64(messageID)])
         case .requestEnded(let socket, let messageID):
@@ -83,6 +85,13 @@ struct BatchWriter {
             try execute("INSERT INTO memories (id, time, socket, kind, content, metadata) VALUES (?, ?, ?, ?, ?, ?)",
                         [id, entry.time, entry.socket, entry.kind.rawValue, entry.content, entry.metadataJSON])
             memoriesInserted += 1
+        case .teamSaved(let settings):
+            team = settings
+        case .teamStreamAppended(let kind, let start, let bytes):
+            guard !bytes.isEmpty else { return }
+            try execute("INSERT INTO team_chunk (kind, start, bytes) VALUES (?, ?, ?)", [kind.rawValue, start, Data(bytes)])
+        case .teamStreamRead(let kind, let position):
+            teamCursors[kind] = max(teamCursors[kind] ?? position, position)
         }
     }
 
@@ -93,7 +102,7 @@ struct BatchWriter {
             try execute("""
                 UPDATE socket SET name = ?, model = ?, life = ?, headers = ?, settings = ?, prompt = ?, created = ?,
                     last_activity = ?, uid = ?, gid = ?, mode = ?, messages = ?, tokens_in = ?, tokens_out = ?,
-                    next_message_id = ?
+                    next_message_id = ?, wire = ?
                 WHERE id = ?
                 """, StatementArguments(Array(Self.values(record).dropFirst())) + [Int64(record.id)])
         }
@@ -110,8 +119,23 @@ struct BatchWriter {
                     AND (start + length(bytes) < ? OR (start + length(bytes) = ? AND (failure_after = 0 OR ?)))
                 """, [socket, key.kind.rawValue, cursor.position, cursor.position, cursor.pastMark])
         }
+        if let team {
+            for (key, value) in team.stored {
+                try execute("INSERT INTO team_setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                            [key, value])
+            }
+        }
+        for (kind, position) in teamCursors {
+            try execute("""
+                INSERT INTO team_cursor (kind, position) VALUES (?, ?)
+                ON CONFLICT(kind) DO UPDATE SET position = max(position, excluded.position)
+                """, [kind.rawValue, position])
+            try execute("DELETE FROM team_chunk WHERE kind = ? AND start + length(bytes) <= ?", [kind.rawValue, position])
+        }
         saves = [:]
         cursors = [:]
+        team = nil
+        teamCursors = [:]
     }
 
     private func execute(_ sql: String, _ arguments: StatementArguments) throws {
@@ -123,7 +147,7 @@ struct BatchWriter {
         for (key, value) in r.settings { settings[key.rawValue] = value }
         return [Int64(r.id), r.name, r.model, r.life.rawValue, r.headers, json(settings), Data(r.prompt), r.created,
                 r.lastActivity, Int64(r.uid), Int64(r.gid), Int64(r.mode), r.messages, r.tokensIn, r.tokensOut,
-                Int64(r.nextMessageID)]
+                Int64(r.nextMessageID), r.wire]
     }
 
     static func arguments(_ r: SocketRecord) -> StatementArguments {

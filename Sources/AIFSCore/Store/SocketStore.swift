@@ -47,6 +47,8 @@ public struct StoreContents: Sendable {
     public var sockets: [SocketSnapshot] = []
     /// The next socket id to hand out (ids are never reused within a store).
     public var nextSocketID: SocketID = InodeScheme.firstSocketID
+    /// The team chat's settings and unread streams.
+    public var team = TeamSnapshot()
     public init(sockets: [SocketSnapshot] = [], nextSocketID: SocketID = InodeScheme.firstSocketID) {
         self.sockets = sockets
         self.nextSocketID = nextSocketID

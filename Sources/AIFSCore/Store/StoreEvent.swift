@@ -33,6 +33,12 @@ public enum StoreEvent: Sendable {
     case streamRead(SocketID, StreamKind, StreamCursor)
     /// One entry for memory search.
     case memory(MemoryEntry)
+    /// The team chat's settings (`team-chat-all/ctl`): newest wins.
+    case teamSaved(TeamSettings)
+    /// Bytes appended to `team-chat-all/output` or `error` at absolute position `start`.
+    case teamStreamAppended(StreamKind, start: Int, bytes: [UInt8])
+    /// Readers consumed the team stream up to `position`.
+    case teamStreamRead(StreamKind, position: Int)
 }
 
 /// The two consumable streams of a socket.
@@ -73,6 +79,8 @@ public struct SocketRecord: Sendable, Equatable {
     public var tokensIn: Int
     public var tokensOut: Int
     public var nextMessageID: UInt64
+    /// The name of the socket this one is wired to, or "".
+    public var wire: String = ""
 }
 
 /// A socket as the store brings it back: its record, context, queue and unread streams.
@@ -88,6 +96,14 @@ public struct SocketSnapshot: Sendable {
     public var transcript: [UInt8] = []
     public var transcriptModified: Double = 0
     public init(record: SocketRecord) { self.record = record }
+}
+
+/// The team chat as the store brings it back: its settings and unread streams.
+public struct TeamSnapshot: Sendable {
+    public var settings = TeamSettings()
+    public var output = RestoredStream()
+    public var errors = RestoredStream()
+    public init() {}
 }
 
 /// The unread part of a stream: its bytes from position 0, and failure marks (positions).

@@ -15,6 +15,7 @@ struct StoreLoader {
         for row in try Row.fetchAll(db, sql: "SELECT * FROM socket ORDER BY id") {
             contents.sockets.append(try snapshot(row))
         }
+        contents.team = try team()
         return contents
     }
 
@@ -33,7 +34,8 @@ struct StoreLoader {
             let recipients = (try? JSONSerialization.jsonObject(with: Data((row["recipients"] as String).utf8))) as? [String] ?? []
             let message = InputMessage(id: UInt64(row["id"] as Int64), content: [UInt8](row["content"] as Data),
                                        headers: MessageHeaders(priorityHigh: row["priority_high"], recipients: recipients),
-                                       uid: UInt32(truncatingIfNeeded: row["uid"] as Int64), time: row["time"])
+                                       uid: UInt32(truncatingIfNeeded: row["uid"] as Int64), time: row["time"],
+                                       route: ReplyRoute.fromStored(row["route"]))
             if row["started"] as Bool {
                 started.append(message)
             } else if message.headers.priorityHigh {
@@ -82,6 +84,30 @@ struct StoreLoader {
         return restored
     }
 
+    /// The team chat's settings and unread streams (rewritten to start at position 0).
+    private func team() throws -> TeamSnapshot {
+        var team = TeamSnapshot()
+        var stored: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM team_setting") { stored[row["key"]] = row["value"] }
+        team.settings = TeamSettings(stored: stored)
+        for kind in [StreamKind.output, .error] {
+            let position = try Int.fetchOne(db, sql: "SELECT position FROM team_cursor WHERE kind = ?", arguments: [kind.rawValue]) ?? 0
+            let chunks = try Row.fetchAll(db, sql: "SELECT start, bytes FROM team_chunk WHERE kind = ? ORDER BY start, seq",
+                                          arguments: [kind.rawValue]).map { row in
+                StreamChunk(start: row["start"], bytes: [UInt8](row["bytes"] as Data), failureAfter: false)
+            }
+            let restored = StreamChunk.unread(chunks, cursor: StreamCursor(position: position, pastMark: true))
+            try db.execute(sql: "DELETE FROM team_chunk WHERE kind = ?", arguments: [kind.rawValue])
+            try db.execute(sql: "DELETE FROM team_cursor WHERE kind = ?", arguments: [kind.rawValue])
+            if !restored.bytes.isEmpty {
+                try db.execute(sql: "INSERT INTO team_chunk (kind, start, bytes) VALUES (?, 0, ?)",
+                               arguments: [kind.rawValue, Data(restored.bytes)])
+            }
+            if kind == .output { team.output = restored } else { team.errors = restored }
+        }
+        return team
+    }
+
     private func insertChunk(_ socket: Int64, _ kind: StreamKind, start: Int, bytes: [UInt8], failureAfter: Bool) throws {
         try db.execute(sql: "INSERT INTO stream_chunk (socket, kind, start, bytes, failure_after) VALUES (?, ?, ?, ?, ?)",
                        arguments: [socket, kind.rawValue, start, Data(bytes), failureAfter])
@@ -99,7 +125,7 @@ struct StoreLoader {
                             lastActivity: row["last_activity"], uid: UInt32(truncatingIfNeeded: row["uid"] as Int64),
                             gid: UInt32(truncatingIfNeeded: row["gid"] as Int64), mode: UInt32(truncatingIfNeeded: row["mode"] as Int64),
                             messages: row["messages"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"],
-                            nextMessageID: UInt64(row["next_message_id"] as Int64))
+                            nextMessageID: UInt64(row["next_message_id"] as Int64), wire: row["wire"])
     }
 }
 

@@ -98,6 +98,31 @@ enum StoreSchema {
                 END;
                 """)
         }
+        migrator.registerMigration("v2: wires, reply routes, the team chat") { db in
+            try db.execute(sql: """
+                ALTER TABLE socket ADD COLUMN wire TEXT NOT NULL DEFAULT '';   -- name of the wire target
+                ALTER TABLE message ADD COLUMN route TEXT NOT NULL DEFAULT ''; -- '' or team:ROUND[:synthesis]
+
+                -- team-chat-all/ctl settings.
+                CREATE TABLE team_setting (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    value TEXT NOT NULL
+                ) WITHOUT ROWID;
+
+                -- Unread team-chat-all/output and error, as socket streams are kept.
+                CREATE TABLE team_chunk (
+                    seq INTEGER PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    start INTEGER NOT NULL,
+                    bytes BLOB NOT NULL
+                );
+                CREATE INDEX team_chunk_kind ON team_chunk(kind, start);
+                CREATE TABLE team_cursor (
+                    kind TEXT PRIMARY KEY NOT NULL,
+                    position INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -12,6 +12,7 @@ public final class ChatStream: Sendable {
         /// The reply is complete (or will never come): reads at the end get end of file.
         var finished = false
         var parked: [(pending: PendingRequest, size: Int)] = []
+        var pollHandles: [ObjectIdentifier: PollHandle] = [:]
     }
     private let state = Mutex(State())
 
@@ -56,7 +57,23 @@ public final class ChatStream: Sendable {
         }
     }
 
+    /// `poll` readiness: readable once reply bytes (or the end) are there; keeps the newest
+    /// handle to notify then.
+    func poll(owner: AnyObject, handle: PollHandle?) -> PollEvents {
+        state.withLock { s in
+            if !s.buffer.isEmpty || s.finished { return .readable }
+            if let handle { s.pollHandles[ObjectIdentifier(owner)] = handle }
+            return []
+        }
+    }
+
     private static func deliverLocked(_ s: inout State) {
+        defer {
+            if (!s.buffer.isEmpty || s.finished), !s.pollHandles.isEmpty {
+                for handle in s.pollHandles.values { handle.notify() }
+                s.pollHandles.removeAll()
+            }
+        }
         while let first = s.parked.first {
             if !s.buffer.isEmpty {
                 s.parked.removeFirst()

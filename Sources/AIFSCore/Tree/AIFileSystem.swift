@@ -67,6 +67,7 @@ public final class AIFileSystem: FileSystem {
         case daemonControl
         case models
         case teamChat
+        case teamFile(TeamFile)
         case memory
         case memorySearch
         case snapshots
@@ -84,6 +85,7 @@ public final class AIFileSystem: FileSystem {
         case InodeScheme.memory: return .memory
         case InodeScheme.memorySearch: return .memorySearch
         case InodeScheme.snapshots: return .snapshots
+        case _ where TeamFile(inode: inode) != nil: return .teamFile(TeamFile(inode: inode)!)
         case _ where SearchNodes.contains(inode):
             return searchNodes.query(for: inode).map { .searchResult(inode, query: $0) }
         default:
@@ -106,6 +108,9 @@ public final class AIFileSystem: FileSystem {
         case .daemonControl: return fixed(InodeScheme.daemonControl, .regular, 0o644, size: daemonControlText().utf8.count)
         case .models: return fixed(InodeScheme.models, .regular, 0o444, size: modelsText().utf8.count)
         case .teamChat: return fixed(InodeScheme.teamChat, .directory, 0o755)
+        case .teamFile(let file):
+            return fixed(InodeScheme.inode(team: file), .regular, file.permissions,
+                         size: file == .ctl ? registry.team.controlText().utf8.count : 0)
         case .memory: return fixed(InodeScheme.memory, .directory, 0o555)
         case .memorySearch: return fixed(InodeScheme.memorySearch, .directory, 0o555)
         case .snapshots: return fixed(InodeScheme.snapshots, .directory, 0o755)
@@ -140,7 +145,7 @@ public final class AIFileSystem: FileSystem {
     func attributeTimeout(_ node: Node) -> Double {
         switch node {
         case .socketFile(_, let file): return file.attributeTimeout
-        case .daemonControl, .models, .searchResult: return 0
+        case .daemonControl, .models, .searchResult, .teamFile: return 0
         default: return Self.entryTimeout
         }
     }
@@ -177,9 +182,12 @@ public final class AIFileSystem: FileSystem {
             // Any name is a query; never ENOENT, so nothing is cached as a negative entry.
             let inode = searchNodes.lookup(text)
             request.reply(entry: entry(.searchResult(inode, query: text)))
-        case .teamChat, .snapshots:
+        case .teamChat:
+            guard let file = TeamFile(name: text) else { return request.reply(error: .ENOENT) }
+            request.reply(entry: entry(.teamFile(file)))
+        case .snapshots:
             request.reply(error: .ENOENT)
-        case .daemonControl, .models, .socketFile, .searchResult:
+        case .daemonControl, .models, .socketFile, .searchResult, .teamFile:
             request.reply(error: .ENOTDIR)
         }
     }
@@ -219,6 +227,9 @@ public final class AIFileSystem: FileSystem {
                     return request.reply(error: .EPERM)
                 }
             }
+        case .teamFile(let file):
+            if ownershipChange { return request.reply(error: .EPERM) }
+            if changes.size != nil, !file.writable { return request.reply(error: .EPERM) }
         case .root, .teamChat, .memory, .memorySearch, .snapshots, .daemonControl, .models, .searchResult:
             if ownershipChange { return request.reply(error: .EPERM) }
             if changes.size != nil {
@@ -240,6 +251,7 @@ public final class AIFileSystem: FileSystem {
         guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
         guard case .root = parentNode else {
             if case .socketFile = parentNode { return request.reply(error: .ENOTDIR) }
+            if case .teamFile = parentNode { return request.reply(error: .ENOTDIR) }
             return request.reply(error: .EPERM)
         }
         if let text = name.string, RootEntry(rawValue: text) != nil { return request.reply(error: .EEXIST) }
@@ -278,9 +290,11 @@ public final class AIFileSystem: FileSystem {
             request.reply(error: text == "search" ? .EPERM : .ENOENT)
         case .memorySearch:
             request.reply(error: .ENOTDIR)  // every name there is a (read-only) file
-        case .teamChat, .snapshots:
+        case .teamChat:
+            request.reply(error: TeamFile(name: text) != nil ? .ENOTDIR : .ENOENT)
+        case .snapshots:
             request.reply(error: .ENOENT)
-        case .daemonControl, .models, .socketFile, .searchResult:
+        case .daemonControl, .models, .socketFile, .searchResult, .teamFile:
             request.reply(error: .ENOTDIR)
         }
     }
@@ -293,6 +307,9 @@ public final class AIFileSystem: FileSystem {
             // Files of a socket cannot be deleted; unlinking them succeeds and does nothing so
             // that `rm -r` reaches the rmdir.
             if SocketFile(name: text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
+        case .teamChat:
+            // As in a socket: so that `rm -r team-chat-all` reaches its rmdir (EPERM).
+            if TeamFile(name: text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
         case .memorySearch:
             request.reply(error: .EPERM)  // search results cannot be deleted
         case .root:
@@ -326,6 +343,7 @@ public final class AIFileSystem: FileSystem {
     public func create(_ request: consuming Request, parent: Inode, name: FileName, mode: UInt32, info: FileInfo) {
         guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
         if case .socketFile = parentNode { return request.reply(error: .ENOTDIR) }
+        if case .teamFile = parentNode { return request.reply(error: .ENOTDIR) }
         // Only the fixed files exist; nothing can be created (they are found by lookup first).
         request.reply(error: .EPERM)
     }
@@ -350,9 +368,14 @@ public final class AIFileSystem: FileSystem {
             entries.append(DirectoryEntry(name: "search", inode: InodeScheme.memorySearch, kind: .directory))
         case .memorySearch:
             entries.append(DirectoryEntry(name: "..", inode: InodeScheme.memory, kind: .directory))
-        case .teamChat, .snapshots:
+        case .teamChat:
             entries.append(DirectoryEntry(name: "..", inode: InodeScheme.root, kind: .directory))
-        case .daemonControl, .models, .socketFile, .searchResult:
+            for file in TeamFile.allCases {
+                entries.append(DirectoryEntry(name: file.name, inode: InodeScheme.inode(team: file), kind: .regular))
+            }
+        case .snapshots:
+            entries.append(DirectoryEntry(name: "..", inode: InodeScheme.root, kind: .directory))
+        case .daemonControl, .models, .socketFile, .searchResult, .teamFile:
             return request.reply(error: .ENOTDIR)
         }
         request.reply(open: DirectoryListing(entries: entries))
@@ -408,6 +431,14 @@ public final class AIFileSystem: FileSystem {
         case .searchResult(_, let query):
             guard !wantsWrite else { return request.reply(error: .EACCES) }
             openSearch(request, query: query)
+        case .teamFile(let file):
+            if (wantsRead && !file.readable) || (wantsWrite && !file.writable) { return request.reply(error: .EACCES) }
+            switch file {
+            case .input: request.reply(open: TeamInputFile(uid: request.context.uid), options: [.directIO, .nonSeekable])
+            case .output: request.reply(open: TeamOutputFile(), options: [.directIO, .nonSeekable])
+            case .error: request.reply(open: TeamErrorFile(), options: [.directIO, .nonSeekable])
+            case .ctl: request.reply(open: TeamControlFile(text: registry.team.controlText()), options: [.directIO])
+            }
         default:
             request.reply(error: .EISDIR)
         }
@@ -444,6 +475,12 @@ public final class AIFileSystem: FileSystem {
         case let file as ChatFile:
             if let error = file.sendIfNeeded() { return request.reply(error: error) }
             file.stream.read(request, size: size, nonBlocking: info.isNonBlocking)
+        case is TeamOutputFile:
+            registry.team.readOutput(request, size: size, nonBlocking: info.isNonBlocking)
+        case is TeamErrorFile:
+            request.reply(bytes: registry.team.readErrors(max: size))
+        case let file as TeamControlFile:
+            request.reply(bytes: file.text.slice(offset: offset, size: size))
         case let file as SearchResultFile:
             if file.failed, offset >= file.text.count { return request.reply(error: .EINVAL) }
             request.reply(bytes: file.text.slice(offset: offset, size: size))
@@ -458,6 +495,10 @@ public final class AIFileSystem: FileSystem {
             writeInput(request, file, data)
         case let file as ControlFile:
             writeControl(request, file, data)
+        case let file as TeamInputFile:
+            writeTeamInput(request, file, data)
+        case let file as TeamControlFile:
+            writeTeamControl(request, file, data)
         case let file as ChatFile:
             guard !file.sent else { return request.reply(error: .EINVAL) }  // one exchange per descriptor
             guard file.buffer.count + data.count <= environment.limits.maxMessageBytes else {
@@ -533,7 +574,18 @@ public final class AIFileSystem: FileSystem {
                 for name in forks where registry.socket(named: name) != nil || RootEntry(rawValue: name) != nil {
                     throw ControlError("fork: socket '\(name)' exists")
                 }
+                // A wire is checked before anything is applied too (ENOENT, ELOOP), made after.
+                for command in commands {
+                    if case .wire(let name) = command { try registry.checkWire(socket, to: name) }
+                }
                 try socket.apply(commands)
+                for command in commands {
+                    switch command {
+                    case .wire(let name): try registry.wire(socket, to: name)
+                    case .unwire: registry.unwire(socket)
+                    default: break
+                    }
+                }
                 for name in forks {
                     try registry.fork(socket, to: name, uid: file.caller.uid, gid: file.caller.gid)
                     invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
@@ -588,6 +640,18 @@ public final class AIFileSystem: FileSystem {
                 guard let request = pending.take() else { return }
                 if let error { request.reply(error: error) } else { request.replyOK() }
             }
+        case let file as TeamInputFile:
+            flushTeamInput(request, file)
+        case let file as TeamControlFile:
+            guard !file.pending.isEmpty else { return request.replyOK() }
+            let rest = file.pending
+            file.pending = []
+            do {
+                try applyTeamControl(rest)
+                request.replyOK()
+            } catch {
+                request.reply(error: error)
+            }
         case let file as ControlFile:
             guard !file.pending.isEmpty else { return request.replyOK() }
             let rest = file.pending
@@ -626,6 +690,13 @@ public final class AIFileSystem: FileSystem {
             if file.dirty { try? file.socket.setPrompt(file.buffer) }
         case let file as OutputFile:
             file.socket.forgetPoll(owner: file)
+        case let file as TeamInputFile:
+            if file.failure == nil, !file.buffer.isEmpty {
+                registry.team.send(file.buffer, uid: file.uid) { _ in }
+                file.buffer = []
+            }
+        case let file as TeamOutputFile:
+            registry.team.forgetPoll(owner: file)
         default:
             break
         }
@@ -635,6 +706,14 @@ public final class AIFileSystem: FileSystem {
     public func poll(_ request: consuming Request, inode: Inode, handle: AnyObject?, pollHandle: PollHandle?) {
         if let file = handle as? OutputFile {
             return request.reply(poll: file.socket.pollOutput(owner: file, handle: pollHandle))
+        }
+        if let file = handle as? TeamOutputFile {
+            return request.reply(poll: registry.team.pollOutput(owner: file, handle: pollHandle))
+        }
+        if let file = handle as? ChatFile {
+            // Waiting for the reply means the message is complete: send it, as a read would.
+            if !file.buffer.isEmpty, let error = file.sendIfNeeded() { return request.reply(error: error) }
+            return request.reply(poll: file.stream.poll(owner: file, handle: pollHandle))
         }
         request.reply(poll: [.readable, .writable])
     }

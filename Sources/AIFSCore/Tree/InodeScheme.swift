@@ -12,6 +12,8 @@ public enum InodeScheme {
     public static let memory: Inode = 5
     public static let memorySearch: Inode = 6
     public static let snapshots: Inode = 7
+    /// `team-chat-all/{input,output,error,ctl}`: 8–11 (see ``TeamFile``).
+    public static func inode(team file: TeamFile) -> Inode { 7 + file.rawValue }
     /// Socket ids start here; `1 << 4 = 16` is above every fixed inode.
     public static let firstSocketID: SocketID = 1
 
@@ -81,4 +83,32 @@ enum RootEntry: String, CaseIterable {
     }
 
     var kind: NodeKind { self == .ctl || self == .models ? .regular : .directory }
+}
+
+/// The files of `team-chat-all/` (one table for lookup, readdir, modes and open).
+public enum TeamFile: UInt64, CaseIterable, Sendable {
+    case input = 1, output, error, ctl
+
+    public var name: String {
+        switch self {
+        case .input: return "input"
+        case .output: return "output"
+        case .error: return "error"
+        case .ctl: return "ctl"
+        }
+    }
+
+    public init?(name: String) {
+        guard let file = TeamFile.allCases.first(where: { $0.name == name }) else { return nil }
+        self = file
+    }
+
+    init?(inode: Inode) {
+        guard inode >= 8, inode <= 11 else { return nil }
+        self.init(rawValue: inode - 7)
+    }
+
+    public var readable: Bool { self != .input }
+    public var writable: Bool { self == .input || self == .ctl }
+    var permissions: UInt32 { (readable ? 0o444 : 0) | (writable ? 0o222 : 0) }
 }
