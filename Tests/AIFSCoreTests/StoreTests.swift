@@ -116,6 +116,40 @@ struct StoreTests {
         #expect(transcript.components(separatedBy: "[team-chat-from-slow]").count - 1 == 3)
     }
 
+    @Test("wires, team settings, unread team output and team messages still queued come back; the round collects them")
+    func teamAndWiresRoundTrip() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        do {
+            let (store, sockets) = try temp.openFresh(self)
+            let a = try sockets.create(name: FileName("a"), uid: 0, gid: 0, mode: 0o755)
+            let b = try sockets.create(name: FileName("b"), uid: 0, gid: 0, mode: 0o755)
+            try sockets.wire(a, to: "b")
+            sockets.team.apply([.mode(.discuss), .moderator("b"), .timeout(42)])
+            try b.apply([.model("echo/slow")])
+            #expect(await TeamTestSupport.send(sockets.team, "[team-chat-to-a] first") == nil)
+            try await idle(a)
+            try await Task.sleep(for: .milliseconds(50))  // the moderator's synthesis is queued at b
+            // b is slow: its synthesis request is still in flight when the daemon stops.
+            sockets.shutdownAll()
+            await flush(store)
+            store.close()
+        }
+        let store = try temp.open()
+        defer { store.close() }
+        let contents = try store.load()
+        #expect(contents.team.settings == TeamSettings(mode: .discuss, moderator: "b", timeout: 42))
+        #expect(String(decoding: contents.team.output.bytes, as: UTF8.self) == "[team-chat-from-a]\nfirst\n")
+        let a = try #require(contents.sockets.first { $0.record.name == "a" })
+        let b = try #require(contents.sockets.first { $0.record.name == "b" })
+        #expect(a.record.wire == "b" && b.record.wire == "")
+        #expect(b.queue.count == 1 && b.queue.first?.route.team?.synthesis == true)
+        let sockets = registry(store, contents: contents)
+        #expect(sockets.socket(named: "a")?.info.wire == "b")
+        let text = try await TeamTestSupport.collect(sockets.team)
+        #expect(text.hasPrefix("[team-chat-from-a]\nfirst\n[team-chat-from-b] [synthesis]\nSynthesize"), "\(text)")
+    }
+
     @Test("memory search: words ANDed, phrases, OR, prefixes, bad syntax is an error")
     func memorySearch() async throws {
         let temp = TempStore()

@@ -104,7 +104,27 @@ print(r, p.poll(0), bool(p.poll(5000)[0][1] & select.POLLIN))
 PY
 )"
 
-# 10. unmount, remount on the same directory, kill -9 and remount
+# 10. team chat: broadcast to every active socket, directed sends, blocks collected until EOF
+mkdir "$M/t1" "$M/t2" "$M/t3"; echo 'state inactive' > "$M/t3/ctl"
+for s in $(ls "$M"); do   # leave only t1 and t2 active
+  [ -f "$M/$s/prompt" ] && [ "$s" != t1 ] && [ "$s" != t2 ] && echo 'state inactive' > "$M/$s/ctl"
+done
+echo 'team question' > "$M/team-chat-all/input"
+check "broadcast: one block per active socket, then EOF" "[team-chat-from-t1] [team-chat-from-t2] team question team question " \
+  "$(timeout 10 cat "$M/team-chat-all/output" | sort | tr '\n' ' ')"
+printf '[team-chat-to-t3] only you' > "$M/team-chat-all/input"
+check "directed send reaches an inactive socket by name" "[team-chat-from-t3]|only you" "$(timeout 10 cat "$M/team-chat-all/output" | paste -sd'|')"
+check "rmdir team-chat-all is refused" "EPERM" "$(rmdir "$M/team-chat-all" 2>/dev/null || echo EPERM)"
+
+# 11. wire: a pipeline of AIs; the reader of the last output waits for the whole chain
+mkdir "$M/w1" "$M/w2"; echo 'model echo/slow' > "$M/w1/ctl"
+echo 'wire w2' > "$M/w1/ctl"
+echo 'down the pipe' | tee "$M/w1/input" >/dev/null
+check "wire w1 -> w2; cat w2/output waits for w1" "down the pipe" "$(timeout 10 cat "$M/w2/output")"
+check "a loop is refused" "refused" "$(echo 'wire w1' > "$M/w2/ctl" 2>/dev/null && echo accepted || echo refused)"
+echo unwire > "$M/w1/ctl"
+
+# 12. unmount, remount on the same directory, kill -9 and remount
 "$AIFS" unmount "$M" >/dev/null
 check "unmount leaves a plain directory" "0" "$(grep -c " $M " /proc/mounts)"
 "$AIFS" mount "$M" >/dev/null

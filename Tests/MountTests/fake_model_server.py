@@ -2,12 +2,14 @@
 """A fake model server for the mounted tests: OpenAI Chat Completions and Anthropic Messages
 streams on 127.0.0.1, answering "reply: " + the words of the last user message, one token
 (word) per event, TOKEN_DELAY seconds apart. A message containing `please-401` gets HTTP 401,
-one containing `please-429` gets HTTP 429 with `retry-after: 0.1` (every time).
+one containing `please-429` gets HTTP 429 with `retry-after: 0.1` (every time). A message starting
+with `please-say ` is answered with exactly the rest of it (no "reply:"). The model named `slow`
+sends its tokens 0.3 s apart, whatever TOKEN_DELAY is.
 
     python3 fake_model_server.py PORTFILE REQUESTLOG [TOKEN_DELAY]
 
-Writes its port to PORTFILE once listening, and one JSON line per request (path, the number of
-messages, whether an auth header came) to REQUESTLOG.
+Writes its port to PORTFILE once listening, and one JSON line per request (path, model, the number
+of messages, their contents, whether an auth header came) to REQUESTLOG.
 """
 import json, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,14 +29,16 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")
         messages = body.get("messages", [])
         with lock, open(LOG, "a") as log:
-            log.write(json.dumps({"path": self.path, "messages": len(messages), "system": body.get("system", ""),
+            log.write(json.dumps({"path": self.path, "model": body.get("model", ""), "messages": len(messages),
+                                  "contents": [m.get("content", "") for m in messages], "system": body.get("system", ""),
                                   "auth": bool(self.headers.get("authorization") or self.headers.get("x-api-key"))}) + "\n")
         last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         if "please-401" in last:  # faults on demand: the message names the fault
             return self.fail(401, {"error": {"message": "invalid api key", "type": "authentication_error"}})
         if "please-429" in last:
             return self.fail(429, {"error": {"message": "rate limited"}}, [("retry-after", "0.1")])
-        tokens = ["reply:"] + last.split()
+        tokens = last[len("please-say "):].split() if last.startswith("please-say ") else ["reply:"] + last.split()
+        delay = 0.3 if body.get("model") == "slow" else DELAY
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
@@ -50,8 +54,8 @@ class Handler(BaseHTTPRequestHandler):
             send('event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":5}}}\n\n')
             send('event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n')
         for i, token in enumerate(tokens):
-            if DELAY:
-                time.sleep(DELAY)
+            if delay:
+                time.sleep(delay)
             text = token if i == 0 else " " + token
             if anthropic:
                 send('event: content_block_delta\ndata: %s\n\n' % json.dumps(
