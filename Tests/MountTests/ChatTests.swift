@@ -69,6 +69,33 @@ struct ChatTests {
         }
     }
 
+    @Test("poll on chat: polling sends the message; not readable until the reply starts, then readable")
+    func chatPoll() async throws {
+        try await MountedAIFS.with { m in
+            let r = await Shell.python("""
+                import os, select, sys
+                m = sys.argv[1]
+                os.mkdir(m + "/p")
+                with open(m + "/p/ctl", "w") as f: f.write("model echo/slow\\n")
+                fd = os.open(m + "/p/chat", os.O_RDWR | os.O_NONBLOCK)
+                os.write(fd, b"slow words here\\n")
+                p = select.poll(); p.register(fd, select.POLLIN)
+                first = p.poll(0)
+                later = p.poll(5000)
+                data = b""
+                while True:
+                    try:
+                        chunk = os.read(fd, 4096)
+                    except BlockingIOError:
+                        p.poll(5000); continue
+                    if not chunk: break
+                    data += chunk
+                print("first:", first, "later readable:", bool(later and later[0][1] & select.POLLIN), "reply:", data)
+                """, mountpoint: m.mountpoint)
+            #expect(r.stdout == "first: [] later readable: True reply: b'slow words here\\n'\n", "\(r)")
+        }
+    }
+
     @Test("a chat reply streams; an empty chat reads EOF; a second message on one descriptor is EINVAL")
     func chatEdges() async throws {
         try await MountedAIFS.with { m in

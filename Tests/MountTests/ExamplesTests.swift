@@ -12,6 +12,8 @@ struct ExamplesTests {
         ("fan-out.sh", "left and right agree"),
         ("chain.sh", "[team-chat-to-editor]"),
         ("stream.py", "'six\\n'"),
+        ("team-chat.sh", "[team-chat-from-carol] [synthesis]"),
+        ("pipeline.sh", "--- piped: editor says\nWrite a limerick about pipes.\n"),
     ])
     func example(name: String, expected: String) async throws {
         try await MountedAIFS.with { m in
