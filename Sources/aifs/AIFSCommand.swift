@@ -12,7 +12,8 @@ struct AIFSCommand: AsyncParsableCommand {
             cat /ai/apollo/output streams the answer.
             """,
         version: version,
-        subcommands: [MountCommand.self, UnmountCommand.self, StatusCommand.self, DoctorCommand.self]
+        subcommands: [MountCommand.self, UnmountCommand.self, StatusCommand.self, DoctorCommand.self,
+                      SnapshotCommand.self, SnapshotsCommand.self, RestoreCommand.self]
     )
 }
 

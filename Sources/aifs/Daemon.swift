@@ -40,6 +40,7 @@ struct Daemon {
         let session = try FuseSession(mountpoint: mountpoint, options: options, fileSystem: fileSystem)
         fileSystem.setInvalidator(session)
         session.start()
+        fileSystem.snapshots.startAutomatic()
 
         try? RuntimePaths.ensureDirectory()
         let pidFile = RuntimePaths.pidFile(for: mountpoint)

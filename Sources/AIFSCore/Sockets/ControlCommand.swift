@@ -13,6 +13,7 @@ import FuseKit
 /// | `fork NAME` | a new socket NAME with a copy of this one's model, settings, prompt and context |
 /// | `wire NAME` | send each finished reply to NAME's input instead of `output` (`ENOENT`, `ELOOP`) |
 /// | `unwire` | replies go to `output` again |
+/// | `restore SNAPSHOT` | this socket as it was in that snapshot (`ENOENT`) |
 ///
 /// Parsing is pure and knows nothing of sockets; ``ControlError`` says why a line is refused,
 /// and every refusal is `EINVAL`.
@@ -26,6 +27,7 @@ public enum ControlCommand: Equatable, Sendable {
     case fork(String)
     case wire(String)
     case unwire
+    case restore(String)
 
     /// Longest ctl line accepted.
     public static let maxLineLength = 4096
@@ -81,6 +83,10 @@ public enum ControlCommand: Equatable, Sendable {
         case "unwire":
             try expect(0, "unwire")
             return .unwire
+        case "restore":
+            try expect(1, "restore SNAPSHOT")
+            if let problem = SnapshotName.problem(with: args[0]) { throw ControlError("restore: \(problem)") }
+            return .restore(args[0])
         default:
             throw ControlError("unknown command '\(verb.prefix(64))'")
         }

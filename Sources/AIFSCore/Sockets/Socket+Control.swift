@@ -67,7 +67,7 @@ extension Socket {
                     endCurrentLocked(&s, .cancelled("cancelled by ctl"))
                     next = startNextLocked(&s)
                 }
-            case .fork, .wire, .unwire:
+            case .fork, .wire, .unwire, .restore:
                 break  // the registry does these (SocketRegistry.fork, .wire, .unwire)
             case .reset:
                 let dropped = s.queue.count

@@ -137,3 +137,24 @@ extension Socket {
         }
     }
 }
+
+extension Socket {
+    /// A restore is about to rewrite this socket: the request in flight is cancelled (said in
+    /// `error` and the transcript, as any cancel), queued team and chat messages are let go,
+    /// parked readers get end of file, and nothing more is recorded. Returns the id of the
+    /// message that was in flight.
+    func suspendForRestore(_ reason: String) -> UInt64? {
+        state.withLock { s in
+            guard !s.closed else { return nil }
+            var inFlight: UInt64?
+            if let work = s.current {
+                inFlight = work.message.id
+                endCurrentLocked(&s, .cancelled(reason))
+            }
+            dropQueueLocked(&s, reason: reason)
+            s.closed = true
+            deliverLocked(&s)
+            return inFlight
+        }
+    }
+}

@@ -30,7 +30,11 @@ public final class SocketEnvironment: Sendable {
     public func apply(_ loaded: LoadedConfiguration, catalog: ModelCatalog) {
         catalogBox.withLock { $0 = catalog }
         templatesBox.withLock { $0 = loaded.configuration.socketTemplates }
-        limitsBox.withLock { $0.unresponsiveAfter = loaded.configuration.unresponsiveAfter }
+        limitsBox.withLock {
+            $0.unresponsiveAfter = loaded.configuration.unresponsiveAfter
+            $0.snapshotInterval = loaded.configuration.snapshotInterval
+            $0.snapshotKeep = loaded.configuration.snapshotKeep
+        }
         let files = loaded.files.isEmpty ? "built-in defaults" : loaded.files.joined(separator: ", ")
         configStatusBox.withLock { $0 = files }
     }
@@ -70,6 +74,10 @@ public struct Limits: Sendable {
     public var maxControlBytes = 64 * 1024
     /// Failed requests in a row after which a socket becomes `unresponsive` (0: never).
     public var unresponsiveAfter = 5
+    /// Seconds between automatic snapshots (`[snapshots] interval`).
+    public var snapshotInterval: Double = 3600
+    /// Automatic snapshots kept (`[snapshots] keep`); manual ones never expire.
+    public var snapshotKeep = 24
     public init() {}
 }
 

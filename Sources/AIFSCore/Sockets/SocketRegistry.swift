@@ -168,6 +168,64 @@ public final class SocketRegistry: Sendable {
         if let old { environment.wiring.recheck(old) }
     }
 
+    /// After a restore: the sockets `restored` (as the store now holds them) replace the live
+    /// objects of the same ids, and the sockets `removed` go. The old objects were suspended
+    /// before the store was rewritten. Wires are rebuilt from the restored records, and wires
+    /// from other sockets into a replaced one follow it. Returns every name that changed
+    /// meaning (to drop from the kernel's cache) and the new sockets.
+    @discardableResult
+    public func replace(with restored: [SocketSnapshot], removed: [SocketID]) -> (names: Set<String>, sockets: [Socket]) {
+        var names: Set<String> = []
+        var old: [Socket] = []
+        var fresh: [Socket] = []
+        state.withLock { s in
+            for id in removed + restored.map(\.record.id) {
+                guard let socket = s.byID.removeValue(forKey: id) else { continue }
+                let name = socket.name
+                if s.byName[name] === socket { s.byName.removeValue(forKey: name) }
+                names.insert(name)
+                old.append(socket)
+            }
+            for snapshot in restored {
+                let socket = Socket(restoring: snapshot, environment: environment)
+                if let holder = s.byName[snapshot.record.name], holder !== socket {
+                    s.byID.removeValue(forKey: holder.id)  // only possible if the store says so
+                    old.append(holder)
+                }
+                s.byName[snapshot.record.name] = socket
+                s.byID[socket.id] = socket
+                s.nextID = max(s.nextID, socket.id + 1)
+                names.insert(snapshot.record.name)
+                fresh.append(socket)
+            }
+        }
+        let replaced = Set(fresh.map(\.id))
+        for socket in old {
+            socket.close()
+            let (_, sources) = environment.wiring.remove(socket.id)
+            for source in sources where !replaced.contains(source.id) {
+                if let successor = self.socket(id: socket.id), (try? environment.wiring.connect(source, to: successor)) != nil {
+                    source.restoreWire(successor)
+                } else {
+                    source.wireTargetRemoved(socket.name)
+                }
+            }
+        }
+        for (socket, snapshot) in zip(fresh, restored) where !snapshot.record.wire.isEmpty {
+            if let target = self.socket(named: snapshot.record.wire), (try? environment.wiring.connect(socket, to: target)) != nil {
+                socket.restoreWire(target)
+            } else {
+                socket.wireTargetRemoved(snapshot.record.wire)
+            }
+        }
+        for socket in fresh {
+            socket.bindRestoredTeamMessages(to: team)
+            socket.resume()
+        }
+        team.startRestoredRounds()
+        return (names, fresh)
+    }
+
     /// Stops every socket (daemon shutdown).
     public func shutdownAll() {
         team.shutdown()

@@ -14,6 +14,8 @@ struct BatchWriter {
     private var saves: [SocketID: SocketRecord] = [:]
     private var cursors: [StreamKey: StreamCursor] = [:]
     private var team: TeamSettings?
+    /// Sockets this batch changed: their `version` moves at `finish()` (see SnapshotStore).
+    private var touched: Set<SocketID> = []
     private var teamCursors: [StreamKind: Int] = [:]
 
     struct StreamKey: Hashable {
@@ -31,6 +33,7 @@ struct BatchWriter {
     }
 
     private mutating func apply(_ event: StoreEvent) throws {
+        if let socket = event.socket { touched.insert(socket) }
         switch event {
         case .socketCreated(let record):
             try execute("""
@@ -92,6 +95,23 @@ struct BatchWriter {
             try execute("INSERT INTO team_chunk (kind, start, bytes) VALUES (?, ?, ?)", [kind.rawValue, start, Data(bytes)])
         case .teamStreamRead(let kind, let position):
             teamCursors[kind] = max(teamCursors[kind] ?? position, position)
+        case .snapshotTaken(let ticket):
+            try finish()  // everything recorded before it, written out
+            do {
+                let (info, pruned) = try SnapshotStore(db: db).take(ticket)
+                ticket.finish(.success(info), pruned: pruned)
+            } catch let failure as SnapshotFailure {
+                ticket.finish(.failure(failure), pruned: [])
+            }
+        case .snapshotDeleted(let name):
+            _ = try SnapshotStore(db: db).delete(name: name)
+        case .snapshotRestored(let ticket):
+            try finish()
+            do {
+                ticket.finish(.success(try SnapshotStore(db: db).restore(ticket, now: WallClock.now())))
+            } catch let failure as SnapshotFailure {
+                ticket.finish(.failure(failure))
+            }
         }
     }
 
@@ -132,6 +152,10 @@ struct BatchWriter {
                 """, [kind.rawValue, position])
             try execute("DELETE FROM team_chunk WHERE kind = ? AND start + length(bytes) <= ?", [kind.rawValue, position])
         }
+        for socket in touched {
+            try execute("UPDATE socket SET version = version + 1 WHERE id = ?", [Int64(socket)])
+        }
+        touched = []
         saves = [:]
         cursors = [:]
         team = nil
@@ -157,5 +181,21 @@ struct BatchWriter {
     static func json(_ value: Any) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension StoreEvent {
+    /// The socket whose stored state the event changes, if any.
+    var socket: SocketID? {
+        switch self {
+        case .socketCreated(let r), .socketSaved(let r): return r.id
+        case .messageQueued(let id, _), .requestStarted(let id, _), .requestEnded(let id, _), .queueCleared(let id),
+             .transcriptAppended(let id, _), .contextAppended(let id, _), .contextCleared(let id), .contextTrimmed(let id, _),
+             .streamAppended(let id, _, _, _, _), .streamRead(let id, _, _):
+            return id
+        case .socketRemoved, .memory, .teamSaved, .teamStreamAppended, .teamStreamRead, .snapshotTaken, .snapshotDeleted,
+             .snapshotRestored:
+            return nil
+        }
     }
 }

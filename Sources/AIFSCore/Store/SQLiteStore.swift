@@ -17,9 +17,9 @@ import Synchronization
 /// writer. `load()` runs once, before the mount.
 public final class SQLiteStore: SocketStore, @unchecked Sendable {
     public let options: StoreOptions
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let pending = EventQueue()
-    private let searchQueue = DispatchQueue(label: "aifs.store.search", attributes: .concurrent)
+    let searchQueue = DispatchQueue(label: "aifs.store.search", attributes: .concurrent)
     private let searchSlots = DispatchSemaphore(value: 2)
     private let logger = Logger(label: "aifs.store")
     private let writerDone = DispatchSemaphore(value: 0)
@@ -246,6 +246,42 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         } catch {
             return .failure(MemorySearchError("search failed: \(error)"))
         }
+    }
+}
+
+// MARK: Snapshots
+
+extension SQLiteStore {
+    public var supportsSnapshots: Bool { true }
+
+    public func snapshotCatalog() throws -> [SnapshotInfo] {
+        try pool.read { db in try SnapshotStore(db: db).catalog() }
+    }
+
+    /// Reads after everything recorded before the call is committed, on the search queue.
+    public func readSnapshotFile(state: Int64, _ file: SnapshotFile, done: @escaping @Sendable (Result<[UInt8], SnapshotFailure>) -> Void) {
+        record([]) { [self] _ in
+            searchQueue.async { [self] in
+                do {
+                    done(.success(try pool.read { db in try SnapshotStore(db: db).file(state: state, file) }))
+                } catch {
+                    done(.failure(SnapshotFailure(.EIO, "cannot read the snapshot: \(error)")))
+                }
+            }
+        }
+    }
+
+    public func loadSockets(_ ids: [SocketID]) throws -> [SocketSnapshot] {
+        try pool.write { db in
+            let loader = StoreLoader(db: db)
+            return try ids.compactMap { id in
+                try Row.fetchOne(db, sql: "SELECT * FROM socket WHERE id = ?", arguments: [Int64(id)]).map { try loader.snapshot($0, tidy: true) }
+            }
+        }
+    }
+
+    public func snapshotStorageBytes() -> Int? {
+        try? pool.read { db in try SnapshotStore(db: db).storageBytes() }
     }
 }
 

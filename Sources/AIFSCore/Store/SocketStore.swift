@@ -27,6 +27,19 @@ public protocol SocketStore: Sendable {
     var location: String { get }
     /// Write counters for `/ai/ctl`.
     var statistics: StoreStatistics { get }
+
+    // Snapshots (the writer takes and restores them: see `StoreEvent.snapshotTaken`).
+
+    /// Whether this store keeps snapshots (`--store memory` does not).
+    var supportsSnapshots: Bool { get }
+    /// Every snapshot, oldest first (read once, at mount).
+    func snapshotCatalog() throws -> [SnapshotInfo]
+    /// One file of a socket in a snapshot; `done` runs on a reader thread.
+    func readSnapshotFile(state: Int64, _ file: SnapshotFile, done: @escaping @Sendable (Result<[UInt8], SnapshotFailure>) -> Void)
+    /// Live sockets as they now stand in the store (after a restore). Blocks: not on the loop thread.
+    func loadSockets(_ ids: [SocketID]) throws -> [SocketSnapshot]
+    /// Bytes the snapshots use (states and transcript segments).
+    func snapshotStorageBytes() -> Int?
 }
 
 /// How the store's writes went: groups of events recorded and the transactions that carried
@@ -71,4 +84,11 @@ public final class InMemoryStore: SocketStore {
     public func close() {}
     public var location: String { "memory (not persisted)" }
     public var statistics: StoreStatistics { StoreStatistics() }
+    public var supportsSnapshots: Bool { false }
+    public func snapshotCatalog() throws -> [SnapshotInfo] { [] }
+    public func readSnapshotFile(state: Int64, _ file: SnapshotFile, done: @escaping @Sendable (Result<[UInt8], SnapshotFailure>) -> Void) {
+        done(.failure(SnapshotFailure(.ENOTSUP, "snapshots need the durable store (this daemon runs with --store memory)")))
+    }
+    public func loadSockets(_ ids: [SocketID]) throws -> [SocketSnapshot] { [] }
+    public func snapshotStorageBytes() -> Int? { nil }
 }

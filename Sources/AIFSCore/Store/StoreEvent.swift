@@ -39,6 +39,12 @@ public enum StoreEvent: Sendable {
     case teamStreamAppended(StreamKind, start: Int, bytes: [UInt8])
     /// Readers consumed the team stream up to `position`.
     case teamStreamRead(StreamKind, position: Int)
+    /// Take a snapshot of everything recorded so far (the ticket gets the result).
+    case snapshotTaken(SnapshotTicket)
+    /// Delete the snapshot of that name (and what only it used).
+    case snapshotDeleted(String)
+    /// Rewrite live sockets from a snapshot (the ticket gets the result).
+    case snapshotRestored(RestoreTicket)
 }
 
 /// The two consumable streams of a socket.

@@ -13,13 +13,16 @@ struct StoreLoader {
         let next = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'next_socket_id'") ?? 0
         contents.nextSocketID = max(SocketID(max(next, maxID + 1)), InodeScheme.firstSocketID)
         for row in try Row.fetchAll(db, sql: "SELECT * FROM socket ORDER BY id") {
-            contents.sockets.append(try snapshot(row))
+            contents.sockets.append(try snapshot(row, tidy: true))
         }
         contents.team = try team()
         return contents
     }
 
-    private func snapshot(_ row: Row) throws -> SocketSnapshot {
+    /// One socket as it stands. With `tidy`, its streams are rewritten in the database to start
+    /// at position 0 (at mount, and when a restored socket is brought back); without it nothing
+    /// is written and the transcript is not read (a snapshot keeps it apart).
+    func snapshot(_ row: Row, tidy: Bool) throws -> SocketSnapshot {
         let record = Self.record(row)
         let id = Int64(record.id)
         var snapshot = SocketSnapshot(record: record)
@@ -46,6 +49,11 @@ struct StoreLoader {
         }
         snapshot.queue = started + urgent + normal
         snapshot.interrupted = started.first?.id
+        guard tidy else {
+            snapshot.output = try unreadStream(socket: id, kind: .output)
+            snapshot.errors = try unreadStream(socket: id, kind: .error)
+            return snapshot
+        }
         var transcript: [UInt8] = []
         var modified = record.created
         for row in try Row.fetchAll(db, sql: "SELECT time, bytes FROM transcript WHERE socket = ? ORDER BY seq", arguments: [id]) {
@@ -61,18 +69,16 @@ struct StoreLoader {
 
     /// The unread part of a stream, rewritten in the database to start at position 0.
     private func restoreStream(socket: Int64, kind: StreamKind) throws -> RestoredStream {
-        let cursorRow = try Row.fetchOne(db, sql: "SELECT position, past_mark FROM stream_cursor WHERE socket = ? AND kind = ?",
-                                         arguments: [socket, kind.rawValue])
-        let cursor = StreamCursor(position: cursorRow?["position"] ?? 0, pastMark: cursorRow?["past_mark"] ?? false)
-        let chunks = try Row.fetchAll(db, sql: """
-            SELECT start, bytes, failure_after FROM stream_chunk WHERE socket = ? AND kind = ? ORDER BY start, seq
-            """, arguments: [socket, kind.rawValue]).map { row in
-            StreamChunk(start: row["start"], bytes: [UInt8](row["bytes"] as Data), failureAfter: row["failure_after"])
-        }
-        let restored = StreamChunk.unread(chunks, cursor: cursor)
+        let restored = try unreadStream(socket: socket, kind: kind)
         try db.execute(sql: "DELETE FROM stream_chunk WHERE socket = ? AND kind = ?", arguments: [socket, kind.rawValue])
         try db.execute(sql: "DELETE FROM stream_cursor WHERE socket = ? AND kind = ?", arguments: [socket, kind.rawValue])
-        // One chunk per run of bytes ending at a failure mark, then the rest.
+        try writeStream(socket: socket, kind: kind, restored)
+        return restored
+    }
+
+    /// Writes a stream's unread part as chunks from position 0 (no cursor): one chunk per run of
+    /// bytes ending at a failure mark, then the rest.
+    func writeStream(socket: Int64, kind: StreamKind, _ restored: RestoredStream) throws {
         var position = 0
         for mark in restored.failureMarks {
             try insertChunk(socket, kind, start: position, bytes: Array(restored.bytes[position..<mark]), failureAfter: true)
@@ -81,7 +87,19 @@ struct StoreLoader {
         if position < restored.bytes.count {
             try insertChunk(socket, kind, start: position, bytes: Array(restored.bytes[position...]), failureAfter: false)
         }
-        return restored
+    }
+
+    /// What readers have not consumed of a stream (read only).
+    private func unreadStream(socket: Int64, kind: StreamKind) throws -> RestoredStream {
+        let cursorRow = try Row.fetchOne(db, sql: "SELECT position, past_mark FROM stream_cursor WHERE socket = ? AND kind = ?",
+                                         arguments: [socket, kind.rawValue])
+        let cursor = StreamCursor(position: cursorRow?["position"] ?? 0, pastMark: cursorRow?["past_mark"] ?? false)
+        let chunks = try Row.fetchAll(db, sql: """
+            SELECT start, bytes, failure_after FROM stream_chunk WHERE socket = ? AND kind = ? ORDER BY start, seq
+            """, arguments: [socket, kind.rawValue]).map { row in
+            StreamChunk(start: row["start"], bytes: [UInt8](row["bytes"] as Data), failureAfter: row["failure_after"])
+        }
+        return StreamChunk.unread(chunks, cursor: cursor)
     }
 
     /// The team chat's settings and unread streams (rewritten to start at position 0).

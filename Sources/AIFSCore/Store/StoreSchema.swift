@@ -123,6 +123,58 @@ enum StoreSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3: snapshots") { db in
+            try db.execute(sql: """
+                -- Bumped by every batch that changes the socket: a snapshot reuses the stored
+                -- state of a socket whose version has not moved.
+                ALTER TABLE socket ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+
+                CREATE TABLE snapshot (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused (inode numbers use it)
+                    name TEXT NOT NULL UNIQUE,
+                    created REAL NOT NULL,
+                    trigger TEXT NOT NULL,
+                    team TEXT NOT NULL                      -- team-chat-all settings, JSON
+                );
+
+                -- One socket's state as some snapshot saw it; shared by every snapshot that
+                -- found the socket at the same version. States outlive their socket.
+                CREATE TABLE socket_state (
+                    id INTEGER PRIMARY KEY,
+                    socket INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    name TEXT NOT NULL,
+                    body BLOB NOT NULL,                     -- SnapshotCodec: record, context, queue, streams
+                    prompt BLOB NOT NULL,
+                    ctl TEXT NOT NULL,
+                    last_seq INTEGER NOT NULL,              -- the last transcript row it covers (0: none)
+                    transcript_size INTEGER NOT NULL,
+                    UNIQUE (socket, version)
+                );
+
+                -- Transcripts are append-only, so a state keeps the segments of the state before
+                -- it and adds one segment for what was appended since.
+                CREATE TABLE snapshot_segment (
+                    id INTEGER PRIMARY KEY,
+                    bytes BLOB NOT NULL
+                );
+                CREATE TABLE state_segment (
+                    state INTEGER NOT NULL REFERENCES socket_state(id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    segment INTEGER NOT NULL REFERENCES snapshot_segment(id),
+                    PRIMARY KEY (state, position)
+                ) WITHOUT ROWID;
+                CREATE INDEX state_segment_segment ON state_segment(segment);
+
+                CREATE TABLE snapshot_socket (
+                    snapshot INTEGER NOT NULL REFERENCES snapshot(id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    state INTEGER NOT NULL REFERENCES socket_state(id),
+                    PRIMARY KEY (snapshot, position)
+                ) WITHOUT ROWID;
+                CREATE INDEX snapshot_socket_state ON snapshot_socket(state);
+                """)
+        }
         return migrator
     }
 }

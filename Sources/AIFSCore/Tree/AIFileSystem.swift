@@ -40,10 +40,13 @@ extension FuseSession: KernelCacheInvalidator {}
 public final class AIFileSystem: FileSystem {
     public let registry: SocketRegistry
     public let identity: DaemonIdentity
+    /// `/ai/snapshots`, restore and the automatic snapshots.
+    public let snapshots: SnapshotManager
     let searchNodes = SearchNodes()
     /// Hits a memory search returns at most.
     public static let searchLimit = 100
     private let invalidatorBox = Mutex<KernelCacheInvalidatorRef?>(nil)
+    private let daemonError = Mutex<String?>(nil)
 
     /// Seconds the kernel may cache names and stable attributes.
     static let entryTimeout = 1.0
@@ -51,11 +54,16 @@ public final class AIFileSystem: FileSystem {
     public init(registry: SocketRegistry, identity: DaemonIdentity) {
         self.registry = registry
         self.identity = identity
+        snapshots = SnapshotManager(environment: registry.environment, registry: registry)
     }
 
     /// Set once mounted, so changes from outside requests reach the kernel's caches.
     public func setInvalidator(_ invalidator: (any KernelCacheInvalidator)?) {
         invalidatorBox.withLock { $0 = invalidator.map(KernelCacheInvalidatorRef.init) }
+        snapshots.setInvalidator { [weak self] names in
+            guard let invalidator = self?.invalidator else { return }
+            for name in names { invalidator.invalidateEntry(parent: InodeScheme.root, name: name) }
+        }
     }
 
     var environment: SocketEnvironment { registry.environment }
@@ -74,6 +82,7 @@ public final class AIFileSystem: FileSystem {
         case socketDirectory(Socket)
         case socketFile(Socket, SocketFile)
         case searchResult(Inode, query: String)
+        case snapshot(SnapshotInfo, SnapshotNode)
     }
 
     func node(_ inode: Inode) -> Node? {
@@ -86,6 +95,11 @@ public final class AIFileSystem: FileSystem {
         case InodeScheme.memorySearch: return .memorySearch
         case InodeScheme.snapshots: return .snapshots
         case _ where TeamFile(inode: inode) != nil: return .teamFile(TeamFile(inode: inode)!)
+        case _ where SnapshotNode.contains(inode):
+            guard let (id, node) = SnapshotNode.decode(inode), let info = snapshots.snapshot(id: id) else { return nil }
+            if case .socket(let index) = node, index >= info.sockets.count { return nil }
+            if case .file(let index, _) = node, index >= info.sockets.count { return nil }
+            return .snapshot(info, node)
         case _ where SearchNodes.contains(inode):
             return searchNodes.query(for: inode).map { .searchResult(inode, query: $0) }
         default:
@@ -114,6 +128,7 @@ public final class AIFileSystem: FileSystem {
         case .memory: return fixed(InodeScheme.memory, .directory, 0o555)
         case .memorySearch: return fixed(InodeScheme.memorySearch, .directory, 0o555)
         case .snapshots: return fixed(InodeScheme.snapshots, .directory, 0o755)
+        case .snapshot(let info, let node): return snapshotAttributes(info, node)
         case .socketDirectory(let socket):
             let i = socket.info
             return FileAttributes(inode: InodeScheme.inode(socket: socket.id, file: nil), kind: .directory,
@@ -186,7 +201,15 @@ public final class AIFileSystem: FileSystem {
             guard let file = TeamFile(name: text) else { return request.reply(error: .ENOENT) }
             request.reply(entry: entry(.teamFile(file)))
         case .snapshots:
-            request.reply(error: .ENOENT)
+            guard let info = snapshots.snapshot(named: text) else { return request.reply(error: .ENOENT) }
+            request.reply(entry: entry(.snapshot(info, .root)))
+        case .snapshot(let info, let node):
+            guard let child = snapshotChild(info, node, text) else {
+                if case .metadata = node { return request.reply(error: .ENOTDIR) }
+                if case .file = node { return request.reply(error: .ENOTDIR) }
+                return request.reply(error: .ENOENT)
+            }
+            request.reply(entry: entry(.snapshot(info, child)))
         case .daemonControl, .models, .socketFile, .searchResult, .teamFile:
             request.reply(error: .ENOTDIR)
         }
@@ -227,6 +250,8 @@ public final class AIFileSystem: FileSystem {
                     return request.reply(error: .EPERM)
                 }
             }
+        case .snapshot:
+            return request.reply(error: .EROFS)
         case .teamFile(let file):
             if ownershipChange { return request.reply(error: .EPERM) }
             if changes.size != nil, !file.writable { return request.reply(error: .EPERM) }
@@ -252,6 +277,8 @@ public final class AIFileSystem: FileSystem {
         guard case .root = parentNode else {
             if case .socketFile = parentNode { return request.reply(error: .ENOTDIR) }
             if case .teamFile = parentNode { return request.reply(error: .ENOTDIR) }
+            if case .snapshots = parentNode { return makeSnapshot(request, name: name) }
+            if case .snapshot = parentNode { return request.reply(error: .EROFS) }
             return request.reply(error: .EPERM)
         }
         if let text = name.string, RootEntry(rawValue: text) != nil { return request.reply(error: .EEXIST) }
@@ -278,6 +305,8 @@ public final class AIFileSystem: FileSystem {
             let caller = request.context
             let owner = socket.info.uid
             guard caller.uid == 0 || caller.uid == owner || caller.uid == identity.uid else { return request.reply(error: .EPERM) }
+            // Undo is possible: queued before the removal, the snapshot holds the socket.
+            snapshots.take(nil, trigger: .beforeRmdir)
             do {
                 try registry.remove(name: text)
                 request.replyOK()
@@ -293,7 +322,19 @@ public final class AIFileSystem: FileSystem {
         case .teamChat:
             request.reply(error: TeamFile(name: text) != nil ? .ENOTDIR : .ENOENT)
         case .snapshots:
-            request.reply(error: .ENOENT)
+            do {
+                try snapshots.delete(text)
+                request.replyOK()
+            } catch {
+                request.reply(error: error.errno)
+            }
+        case .snapshot(let info, let node):
+            // Inner directories of a snapshot "go" without effect, so rm -r reaches the snapshot.
+            guard let child = snapshotChild(info, node, text) else { return request.reply(error: .ENOENT) }
+            switch child {
+            case .sockets, .socket: request.replyOK()
+            default: request.reply(error: .ENOTDIR)
+            }
         case .daemonControl, .models, .socketFile, .searchResult, .teamFile:
             request.reply(error: .ENOTDIR)
         }
@@ -307,6 +348,14 @@ public final class AIFileSystem: FileSystem {
             // Files of a socket cannot be deleted; unlinking them succeeds and does nothing so
             // that `rm -r` reaches the rmdir.
             if SocketFile(name: text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
+        case .snapshot(let info, let node):
+            guard let child = snapshotChild(info, node, text) else { return request.reply(error: .ENOENT) }
+            switch child {
+            case .metadata, .file: request.replyOK()  // as in a socket: rm -r goes on
+            default: request.reply(error: .EISDIR)
+            }
+        case .snapshots:
+            request.reply(error: snapshots.snapshot(named: text) != nil ? .EISDIR : .ENOENT)
         case .teamChat:
             // As in a socket: so that `rm -r team-chat-all` reaches its rmdir (EPERM).
             if TeamFile(name: text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
@@ -344,6 +393,8 @@ public final class AIFileSystem: FileSystem {
         guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
         if case .socketFile = parentNode { return request.reply(error: .ENOTDIR) }
         if case .teamFile = parentNode { return request.reply(error: .ENOTDIR) }
+        if case .snapshot = parentNode { return request.reply(error: .EROFS) }
+        if case .snapshots = parentNode { return request.reply(error: .EROFS) }
         // Only the fixed files exist; nothing can be created (they are found by lookup first).
         request.reply(error: .EPERM)
     }
@@ -375,6 +426,12 @@ public final class AIFileSystem: FileSystem {
             }
         case .snapshots:
             entries.append(DirectoryEntry(name: "..", inode: InodeScheme.root, kind: .directory))
+            for info in snapshots.list() {
+                entries.append(DirectoryEntry(name: info.name, inode: SnapshotNode.inode(snapshot: info.id, .root), kind: .directory))
+            }
+        case .snapshot(let info, let node):
+            guard let listing = snapshotListing(info, node, inode: inode) else { return request.reply(error: .ENOTDIR) }
+            entries = listing
         case .daemonControl, .models, .socketFile, .searchResult, .teamFile:
             return request.reply(error: .ENOTDIR)
         }
@@ -431,6 +488,8 @@ public final class AIFileSystem: FileSystem {
         case .searchResult(_, let query):
             guard !wantsWrite else { return request.reply(error: .EACCES) }
             openSearch(request, query: query)
+        case .snapshot(let info, let node):
+            openSnapshotFile(request, info, node, wantsWrite: wantsWrite)
         case .teamFile(let file):
             if (wantsRead && !file.readable) || (wantsWrite && !file.writable) { return request.reply(error: .EACCES) }
             switch file {
@@ -475,6 +534,8 @@ public final class AIFileSystem: FileSystem {
         case let file as ChatFile:
             if let error = file.sendIfNeeded() { return request.reply(error: error) }
             file.stream.read(request, size: size, nonBlocking: info.isNonBlocking)
+        case let file as SnapshotContentFile:
+            request.reply(bytes: file.bytes.slice(offset: offset, size: size))
         case is TeamOutputFile:
             registry.team.readOutput(request, size: size, nonBlocking: info.isNonBlocking)
         case is TeamErrorFile:
@@ -551,75 +612,156 @@ public final class AIFileSystem: FileSystem {
         guard let lastNewline = file.pending.lastIndex(of: 0x0A) else { return request.reply(written: data.count) }
         let complete = Array(file.pending[...lastNewline])
         file.pending.removeFirst(lastNewline + 1)
+        runControl(complete, file: file, request: request, success: .written(data.count))
+    }
+
+    /// What a successful ctl write or close answers.
+    enum ControlSuccess {
+        case written(Int)
+        case ok
+        func reply(_ request: consuming Request) {
+            switch self {
+            case .written(let count): request.reply(written: count)
+            case .ok: request.replyOK()
+            }
+        }
+    }
+
+    /// Work a ctl command finishes later (a snapshot, a restore): call with the completion.
+    typealias Deferred = (@escaping @Sendable (Errno?) -> Void) -> Void
+
+    /// Applies ctl text and answers `request`: at once, or, when a command has to wait for the
+    /// store (snapshot, restore), once it is done; the loop thread never waits.
+    private func runControl(_ bytes: [UInt8], file: ControlFile, request: consuming Request, success: ControlSuccess) {
+        let deferred: Deferred?
         do {
-            try applyControl(complete, to: file)
-            request.reply(written: data.count)
+            deferred = try applyControl(bytes, to: file)
         } catch {
-            request.reply(error: error)
+            return request.reply(error: error)
+        }
+        guard let deferred else { return success.reply(request) }
+        let pending = PendingRequest(request, interruptible: false)
+        deferred { error in
+            guard let request = pending.take() else { return }
+            if let error { request.reply(error: error) } else { success.reply(request) }
         }
     }
 
     /// Parses and applies ctl text, all or nothing; the reason of a refusal goes to `error`.
-    private func applyControl(_ bytes: [UInt8], to file: ControlFile) throws(Errno) {
+    /// Returns the part that finishes later, if any.
+    private func applyControl(_ bytes: [UInt8], to file: ControlFile) throws(Errno) -> Deferred? {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             let error = ControlError("ctl text is not valid UTF-8")
-            file.socket?.reportRefused(error)
+            if let socket = file.socket { socket.reportRefused(error) } else { noteDaemonError(error.reason) }
             throw error.errno
         }
-        if let socket = file.socket {
+        guard let socket = file.socket else {
+            let commands: [DaemonCommand]
             do {
-                let commands = try ControlCommand.parseLines(text)
-                // A fork is checked before anything is applied (all or nothing), made after.
-                let forks = commands.compactMap { if case .fork(let name) = $0 { return name } else { return nil } }
-                for name in forks where registry.socket(named: name) != nil || RootEntry(rawValue: name) != nil {
-                    throw ControlError("fork: socket '\(name)' exists")
-                }
-                // A wire is checked before anything is applied too (ENOENT, ELOOP), made after.
-                for command in commands {
-                    if case .wire(let name) = command { try registry.checkWire(socket, to: name) }
-                }
-                try socket.apply(commands)
-                for command in commands {
-                    switch command {
-                    case .wire(let name): try registry.wire(socket, to: name)
-                    case .unwire: registry.unwire(socket)
-                    default: break
-                    }
-                }
-                for name in forks {
-                    try registry.fork(socket, to: name, uid: file.caller.uid, gid: file.caller.gid)
-                    invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
-                }
-            } catch let error as ControlError {
-                socket.reportRefused(error)
-                throw error.errno
-            } catch let error as SocketError {
-                socket.reportError(kind: "ctl", error.reason)
-                throw error.errno
+                commands = try DaemonCommand.parseLines(text)
             } catch {
-                throw error.asErrno
+                noteDaemonError(error.reason)
+                throw error.errno
             }
-        } else {
+            return { [self] done in runDaemon(commands[...], done: done) }
+        }
+        do {
+            let commands = try ControlCommand.parseLines(text)
+            // A fork is checked before anything is applied (all or nothing), made after.
+            let forks = commands.compactMap { if case .fork(let name) = $0 { return name } else { return nil } }
+            for name in forks where registry.socket(named: name) != nil || RootEntry(rawValue: name) != nil {
+                throw ControlError("fork: socket '\(name)' exists")
+            }
+            // A wire is checked before anything is applied too (ENOENT, ELOOP), made after.
+            for command in commands {
+                if case .wire(let name) = command { try registry.checkWire(socket, to: name) }
+            }
+            // So is a restore (ENOENT); it runs last, and the write is answered when it is done.
+            let restores = commands.compactMap { if case .restore(let name) = $0 { return name } else { return nil } }
+            if restores.count > 1 { throw ControlError("one restore per write") }
+            if let name = restores.first { try checkRestore(name, socket: socket) }
+            if commands.contains(.reset) { snapshots.take(nil, trigger: .beforeReset) }
+            try socket.apply(commands)
+            for command in commands {
+                switch command {
+                case .wire(let name): try registry.wire(socket, to: name)
+                case .unwire: registry.unwire(socket)
+                default: break
+                }
+            }
+            for name in forks {
+                try registry.fork(socket, to: name, uid: file.caller.uid, gid: file.caller.gid)
+                invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
+            }
+            guard let name = restores.first else { return nil }
+            return { [self] done in
+                snapshots.restore(name, socket: socket) { failure in
+                    if let failure { socket.reportError(kind: "ctl", "restore: \(failure.reason)") }
+                    done(failure?.errno)
+                }
+            }
+        } catch let error as ControlError {
+            socket.reportRefused(error)
+            throw error.errno
+        } catch let error as SocketError {
+            socket.reportError(kind: "ctl", error.reason)
+            throw error.errno
+        } catch {
+            throw error.asErrno
+        }
+    }
+
+    /// Whether `restore NAME` on `socket` can run: the snapshot exists and holds that socket.
+    private func checkRestore(_ name: String, socket: Socket) throws(SocketError) {
+        guard snapshots.isAvailable else { throw SocketError(.ENOTSUP, "restore: snapshots need the durable store") }
+        guard let info = snapshots.snapshot(named: name) else { throw SocketError(.ENOENT, "restore: no snapshot '\(name)'") }
+        guard info.sockets.contains(where: { $0.name == socket.name }) else {
+            throw SocketError(.ENOENT, "restore: snapshot '\(name)' has no socket '\(socket.name)'")
+        }
+    }
+
+    /// Runs `/ai/ctl` commands in order, stopping at the first failure (its reason shows as the
+    /// `error:` line of `/ai/ctl`); snapshots and restores wait for the store.
+    private func runDaemon(_ commands: ArraySlice<DaemonCommand>, done: @escaping @Sendable (Errno?) -> Void) {
+        guard let command = commands.first else { return done(nil) }
+        let rest = commands.dropFirst()
+        let next: @Sendable (SnapshotFailure?) -> Void = { [self] failure in
+            if let failure {
+                noteDaemonError(failure.reason)
+                return done(failure.errno)
+            }
+            runDaemon(rest, done: done)
+        }
+        switch command {
+        case .create(let name, let model):
             do {
-                try applyDaemon(try DaemonCommand.parseLines(text))
+                _ = try registry.create(name: FileName(name), model: model, uid: identity.uid, gid: identity.gid, mode: 0o755)
+                invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
+                next(nil)
             } catch {
-                throw error.asErrno
+                next(SnapshotFailure(error.errno, "create \(name): \(error.reason)"))
+            }
+        case .reload:
+            do {
+                try environment.reload()
+                next(nil)
+            } catch {
+                next(SnapshotFailure(error.errno, "reload: \(error.reason)"))
+            }
+        case .snapshot(let name):
+            snapshots.take(name, trigger: .manual) { result in
+                if case .failure(let failure) = result { next(SnapshotFailure(failure.errno, "snapshot: \(failure.reason)")) } else { next(nil) }
+            }
+        case .restore(let name):
+            snapshots.restore(name, socket: nil) { failure in
+                next(failure.map { SnapshotFailure($0.errno, "restore: \($0.reason)") })
             }
         }
     }
 
-    private func applyDaemon(_ commands: [DaemonCommand]) throws(SocketError) {
-        for command in commands {
-            switch command {
-            case .create(let name, let model):
-                _ = try registry.create(name: FileName(name), model: model, uid: identity.uid, gid: identity.gid, mode: 0o755)
-                invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
-            case .snapshot, .restore:
-                throw SocketError(.ENOTSUP, "snapshots are not available yet")
-            case .reload:
-                try environment.reload()
-            }
-        }
+    /// The last refused `/ai/ctl` command, shown as its `error:` line.
+    private func noteDaemonError(_ reason: String) {
+        daemonError.withLock { $0 = "\(WallClock.iso8601(WallClock.now())) \(reason)" }
     }
 
     public func flush(_ request: consuming Request, inode: Inode, handle: AnyObject?) {
@@ -656,12 +798,7 @@ public final class AIFileSystem: FileSystem {
             guard !file.pending.isEmpty else { return request.replyOK() }
             let rest = file.pending
             file.pending = []
-            do {
-                try applyControl(rest, to: file)
-                request.replyOK()
-            } catch {
-                request.reply(error: error)
-            }
+            runControl(rest, file: file, request: request, success: .ok)
         case let file as PromptFile:
             guard file.dirty else { return request.replyOK() }
             do {
@@ -742,6 +879,8 @@ public final class AIFileSystem: FileSystem {
             "default-model: \(environment.catalog().defaultModel)",
             "config: \(environment.configStatus)",
         ]
+        if snapshots.isAvailable { lines.append("snapshots: \(snapshots.list().count)") }
+        if let error = daemonError.withLock({ $0 }) { lines.append("error: \(error)") }
         for provider in environment.catalog().providerNames {
             lines.append("provider \(provider): ok")
         }

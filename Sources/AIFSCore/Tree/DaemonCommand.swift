@@ -3,9 +3,9 @@
 /// | command | effect |
 /// | --- | --- |
 /// | `create NAME [MODEL]` | like `mkdir /ai/NAME`, optionally with a model |
-/// | `snapshot [NAME]` | take a snapshot (not yet available: `ENOTSUP`) |
-/// | `restore NAME` | restore every socket (not yet available: `ENOTSUP`) |
-/// | `reload` | re-read the configuration (not yet available: `ENOTSUP`) |
+/// | `snapshot [NAME]` | take a snapshot now (named `manual-TIME` without NAME) |
+/// | `restore NAME` | every socket as it was in that snapshot (`ENOENT`) |
+/// | `reload` | re-read the configuration |
 public enum DaemonCommand: Equatable, Sendable {
     case create(String, model: String?)
     case snapshot(String?)
@@ -23,9 +23,11 @@ public enum DaemonCommand: Equatable, Sendable {
             return .create(args[0], model: args.count == 2 ? args[1] : nil)
         case "snapshot":
             guard args.count <= 1 else { throw ControlError("usage: snapshot [NAME]") }
+            if let name = args.first, let problem = SnapshotName.problem(with: name) { throw ControlError("snapshot: \(problem)") }
             return .snapshot(args.first)
         case "restore":
             guard args.count == 1 else { throw ControlError("usage: restore NAME") }
+            if let problem = SnapshotName.problem(with: args[0]) { throw ControlError("restore: \(problem)") }
             return .restore(args[0])
         case "reload":
             guard args.isEmpty else { throw ControlError("usage: reload") }

@@ -112,3 +112,49 @@ public enum TeamFile: UInt64, CaseIterable, Sendable {
     public var writable: Bool { self == .input || self == .ctl }
     var permissions: UInt32 { (readable ? 0o444 : 0) | (writable ? 0o222 : 0) }
 }
+
+/// Inodes of the nodes inside `/ai/snapshots/`, computed like a socket's:
+/// `1 << 61 | snapshotID << 24 | index << 4 | kind`. Index 0 is the snapshot itself (kind 0 its
+/// directory, 1 `metadata.json`, 2 `sockets/`); index i ≥ 1 is the i-th socket in it (kind 0 its
+/// directory, then its files, see ``SnapshotFile``). Snapshot ids are never reused, so a stale
+/// inode of a deleted snapshot answers `ENOENT`.
+public enum SnapshotNode: Equatable, Sendable {
+    case root
+    case metadata
+    case sockets
+    case socket(Int)
+    case file(Int, SnapshotFile)
+
+    static let base: Inode = 1 << 61
+
+    static func contains(_ inode: Inode) -> Bool { inode >= base && inode < base << 1 }
+
+    static func inode(snapshot: Int64, _ node: SnapshotNode) -> Inode {
+        let (index, kind): (Int, UInt64) = switch node {
+        case .root: (0, 0)
+        case .metadata: (0, 1)
+        case .sockets: (0, 2)
+        case .socket(let i): (i + 1, 0)
+        case .file(let i, let file): (i + 1, file.rawValue)
+        }
+        return base | UInt64(snapshot) << 24 | UInt64(index) << 4 | kind
+    }
+
+    static func decode(_ inode: Inode) -> (snapshot: Int64, node: SnapshotNode)? {
+        guard contains(inode) else { return nil }
+        let snapshot = Int64((inode & ~base) >> 24)
+        let index = Int((inode >> 4) & 0xFFFFF)
+        let kind = inode & 0xF
+        if index == 0 {
+            switch kind {
+            case 0: return (snapshot, .root)
+            case 1: return (snapshot, .metadata)
+            case 2: return (snapshot, .sockets)
+            default: return nil
+            }
+        }
+        if kind == 0 { return (snapshot, .socket(index - 1)) }
+        guard let file = SnapshotFile(rawValue: kind) else { return nil }
+        return (snapshot, .file(index - 1, file))
+    }
+}

@@ -1,0 +1,176 @@
+import Dispatch
+import FuseKit
+import Synchronization
+
+/// Snapshots and undo: takes, lists, deletes and restores snapshots, and takes the automatic
+/// ones (every `snapshots.interval`, and before every socket `rmdir`, `reset` and `restore`).
+///
+/// The list is kept in memory, so `ls /ai/snapshots` and `stat` never wait for the disk. A
+/// snapshot is an event in the store's queue like any other change (see ``SnapshotStore``), so
+/// it holds exactly what was recorded before it was asked for: one taken before an `rmdir` is
+/// queued before the removal, without waiting. Restores run on this manager's serial queue,
+/// never on the FUSE loop thread.
+public final class SnapshotManager: Sendable {
+    let environment: SocketEnvironment
+    private let registryBox = Mutex<WeakRegistry>(WeakRegistry())
+    private let catalog = Mutex<[SnapshotInfo]>([])
+    private let queue = DispatchQueue(label: "aifs.snapshots")
+    /// Names in the kernel's cache to drop when sockets change under it (set by the tree).
+    private let invalidateBox = Mutex<(@Sendable (Set<String>) -> Void)?>(nil)
+    private let timerStarted = Mutex(false)
+
+    public init(environment: SocketEnvironment, registry: SocketRegistry) {
+        self.environment = environment
+        registryBox.withLock { $0.value = registry }
+        if environment.store.supportsSnapshots {
+            let loaded = (try? environment.store.snapshotCatalog()) ?? []
+            catalog.withLock { $0 = loaded }
+        }
+    }
+
+    private var registry: SocketRegistry? { registryBox.withLock { $0.value } }
+    public var isAvailable: Bool { environment.store.supportsSnapshots }
+
+    func setInvalidator(_ invalidate: @escaping @Sendable (Set<String>) -> Void) {
+        invalidateBox.withLock { $0 = invalidate }
+    }
+
+    // MARK: The list
+
+    /// Every snapshot, oldest first.
+    public func list() -> [SnapshotInfo] { catalog.withLock { $0 } }
+    public func snapshot(named name: String) -> SnapshotInfo? { catalog.withLock { $0.first { $0.name == name } } }
+    public func snapshot(id: Int64) -> SnapshotInfo? { catalog.withLock { $0.first { $0.id == id } } }
+
+    // MARK: Taking and deleting
+
+    /// Takes a snapshot now (named, or `TRIGGER-TIME` when `name` is nil). `done`, if given, runs
+    /// once it is committed. `EINVAL` (bad name), `EEXIST`, `ENOTSUP` (no durable store).
+    public func take(_ name: String?, trigger: SnapshotTrigger,
+                     done: (@Sendable (Result<SnapshotInfo, SnapshotFailure>) -> Void)? = nil) {
+        guard isAvailable else {
+            done?(.failure(SnapshotFailure(.ENOTSUP, "snapshots need the durable store (this daemon runs with --store memory)")))
+            return
+        }
+        let now = WallClock.now()
+        let chosen: String
+        if let name {
+            if let problem = SnapshotName.problem(with: name) { done?(.failure(SnapshotFailure(.EINVAL, problem))); return }
+            if snapshot(named: name) != nil { done?(.failure(SnapshotFailure(.EEXIST, "snapshot '\(name)' exists"))); return }
+            chosen = name
+        } else {
+            chosen = SnapshotName.automatic(trigger, at: now) { [self] in snapshot(named: $0) != nil }
+        }
+        let ticket = SnapshotTicket(name: chosen, trigger: trigger, created: now, team: registry?.team.settings ?? TeamSettings(),
+                                    keepAutomatic: environment.limits.snapshotKeep)
+        environment.store.record([.snapshotTaken(ticket),
+                                  .memory(MemoryEntry(time: now, socket: "snapshots", kind: .event,
+                                                      content: "snapshot \(chosen) (\(trigger.rawValue))"))]) { [self] error in
+            let result: Result<SnapshotInfo, SnapshotFailure> = if let error {
+                .failure(SnapshotFailure(error, "the snapshot was not stored (\(error))"))
+            } else {
+                ticket.result ?? .failure(SnapshotFailure(.EIO, "the snapshot was not taken"))
+            }
+            catalog.withLock { list in
+                if case .success(let info) = result { list.append(info) }
+                list.removeAll { ticket.pruned.contains($0.id) }
+            }
+            done?(result)
+        }
+    }
+
+    /// Deletes a snapshot. `ENOENT` if there is none of that name.
+    public func delete(_ name: String) throws(SnapshotFailure) {
+        let removed = catalog.withLock { list -> Bool in
+            guard let index = list.firstIndex(where: { $0.name == name }) else { return false }
+            list.remove(at: index)
+            return true
+        }
+        guard removed else { throw SnapshotFailure(.ENOENT, "no snapshot '\(name)'") }
+        environment.store.record([.snapshotDeleted(name)])
+    }
+
+    /// Starts the automatic snapshots (every `snapshots.interval`, re-read at each one).
+    public func startAutomatic() {
+        guard isAvailable, timerStarted.withLock({ started in defer { started = true }; return !started }) else { return }
+        scheduleAutomatic()
+    }
+
+    private func scheduleAutomatic() {
+        let interval = max(0.05, environment.limits.snapshotInterval)
+        queue.asyncAfter(deadline: .now() + interval) { [self] in
+            take(nil, trigger: .auto)
+            scheduleAutomatic()
+        }
+    }
+
+    // MARK: Restoring
+
+    /// Restores every socket (`socket` nil) or one socket from snapshot `name`, after taking a
+    /// `before-restore` snapshot. Requests in flight are cancelled and say so in `error`.
+    /// `ENOENT` (no such snapshot, or no such socket in it), `ENOTSUP`. `done` runs when the
+    /// sockets are back.
+    public func restore(_ name: String, socket: Socket?, done: @escaping @Sendable (SnapshotFailure?) -> Void) {
+        guard isAvailable else {
+            return done(SnapshotFailure(.ENOTSUP, "snapshots need the durable store (this daemon runs with --store memory)"))
+        }
+        guard let info = snapshot(named: name) else { return done(SnapshotFailure(.ENOENT, "no snapshot '\(name)'")) }
+        if let socket, !info.sockets.contains(where: { $0.name == socket.name }) {
+            return done(SnapshotFailure(.ENOENT, "snapshot '\(name)' has no socket '\(socket.name)'"))
+        }
+        queue.async { [self] in
+            guard let registry else { return done(SnapshotFailure(.EIO, "the daemon is stopping")) }
+            take(nil, trigger: .beforeRestore)
+            let targets = socket.map { [$0] } ?? registry.all()
+            let reason = "restore of snapshot \(name)"
+            var interrupted: [SocketID: UInt64] = [:]
+            for target in targets {
+                if let message = target.suspendForRestore(reason) { interrupted[target.id] = message }
+            }
+            let scope: RestoreTicket.Scope = socket.map { .socket($0.id, name: $0.name) } ?? .all
+            let cancelled = interrupted
+            let ticket = RestoreTicket(snapshot: name, scope: scope)
+            environment.store.record([.snapshotRestored(ticket)]) { [self] error in
+                queue.async { [self] in
+                    finishRestore(ticket, targets: targets, interrupted: cancelled, storeError: error, done: done)
+                }
+            }
+        }
+    }
+
+    private func finishRestore(_ ticket: RestoreTicket, targets: [Socket], interrupted: [SocketID: UInt64],
+                               storeError: Errno?, done: @Sendable (SnapshotFailure?) -> Void) {
+        guard let registry else { return done(SnapshotFailure(.EIO, "the daemon is stopping")) }
+        var failure: SnapshotFailure?
+        var outcome = RestoreTicket.Outcome(restored: targets.map(\.id), removed: [], team: nil)
+        if let storeError {
+            failure = SnapshotFailure(storeError, "the restore was not stored (\(storeError))")
+        } else {
+            switch ticket.result {
+            case .success(let result): outcome = result
+            case .failure(let error): failure = error
+            case nil: failure = SnapshotFailure(.EIO, "the restore did not run")
+            }
+        }
+        // The suspended sockets come back as the store now holds them (restored or, after a
+        // failure, as they were).
+        let ids = Array(Set(outcome.restored + targets.map(\.id)))
+        let sockets = (try? environment.store.loadSockets(ids)) ?? []
+        let (names, fresh) = registry.replace(with: sockets, removed: outcome.removed)
+        if let team = outcome.team {
+            registry.team.apply([.mode(team.mode), .moderator(team.moderator), .timeout(team.timeout)])
+        }
+        for socket in fresh {
+            if failure == nil, outcome.restored.contains(socket.id) {
+                socket.reportError(kind: "restore", "restored from snapshot \(ticket.snapshot)")
+            }
+            if let message = interrupted[socket.id] {
+                socket.reportError(kind: "restore", "message \(message) was in flight and was cancelled by the restore")
+            }
+        }
+        invalidateBox.withLock { $0 }?(names)
+        environment.store.record([.memory(MemoryEntry(time: WallClock.now(), socket: "snapshots", kind: .event,
+                                                      content: "restore \(ticket.snapshot): \(failure?.reason ?? "done")"))])
+        done(failure)
+    }
+}

@@ -1,0 +1,158 @@
+import FuseKit
+
+/// `/ai/snapshots/`: one read-only directory per snapshot.
+///
+/// ```
+/// snapshots/NAME/metadata.json
+/// snapshots/NAME/sockets/SOCKET/{ctl,prompt,transcript}
+/// ```
+///
+/// `mkdir snapshots/NAME` takes one (`EEXIST`, `EINVAL` for a bad name, `ENOTSUP` without the
+/// durable store); `rmdir snapshots/NAME` deletes one (`ENOENT`). Inside a snapshot nothing
+/// can be written (`EROFS`); unlinking a file or removing an inner directory succeeds and does
+/// nothing, so that `rm -r snapshots/NAME` reaches the `rmdir` that deletes it. The files never
+/// change, so they are served through the kernel's page cache, with their true sizes.
+extension AIFileSystem {
+    /// Attributes of a node inside a snapshot: directories `0555`, files `0444`, every time the
+    /// snapshot's creation time.
+    func snapshotAttributes(_ info: SnapshotInfo, _ node: SnapshotNode) -> FileAttributes {
+        let inode = SnapshotNode.inode(snapshot: info.id, node)
+        let directory: Bool
+        var size = 0
+        switch node {
+        case .root, .sockets, .socket: directory = true
+        case .metadata:
+            directory = false
+            size = Self.metadataJSON(info).utf8.count
+        case .file(let index, let file):
+            directory = false
+            if index < info.sockets.count {
+                let socket = info.sockets[index]
+                switch file {
+                case .ctl: size = socket.ctlSize
+                case .prompt: size = socket.promptSize
+                case .transcript: size = socket.transcriptSize
+                }
+            }
+        }
+        return FileAttributes(inode: inode, kind: directory ? .directory : .regular, permissions: directory ? 0o555 : 0o444,
+                              linkCount: directory ? 2 : 1, uid: identity.uid, gid: identity.gid, size: UInt64(size),
+                              accessTime: info.created, modificationTime: info.created, changeTime: info.created)
+    }
+
+    /// The node named `name` inside snapshot node `node`, if any.
+    func snapshotChild(_ info: SnapshotInfo, _ node: SnapshotNode, _ name: String) -> SnapshotNode? {
+        switch node {
+        case .root:
+            if name == "metadata.json" { return .metadata }
+            if name == "sockets" { return .sockets }
+            return nil
+        case .sockets:
+            return info.sockets.firstIndex { $0.name == name }.map { .socket($0) }
+        case .socket(let index):
+            return SnapshotFile(name: name).map { .file(index, $0) }
+        case .metadata, .file:
+            return nil
+        }
+    }
+
+    func snapshotListing(_ info: SnapshotInfo, _ node: SnapshotNode, inode: Inode) -> [DirectoryEntry]? {
+        var entries = [DirectoryEntry(name: ".", inode: inode, kind: .directory)]
+        switch node {
+        case .root:
+            entries.append(DirectoryEntry(name: "..", inode: InodeScheme.snapshots, kind: .directory))
+            entries.append(DirectoryEntry(name: "metadata.json", inode: SnapshotNode.inode(snapshot: info.id, .metadata), kind: .regular))
+            entries.append(DirectoryEntry(name: "sockets", inode: SnapshotNode.inode(snapshot: info.id, .sockets), kind: .directory))
+        case .sockets:
+            entries.append(DirectoryEntry(name: "..", inode: SnapshotNode.inode(snapshot: info.id, .root), kind: .directory))
+            for (index, socket) in info.sockets.enumerated() {
+                entries.append(DirectoryEntry(name: socket.name, inode: SnapshotNode.inode(snapshot: info.id, .socket(index)), kind: .directory))
+            }
+        case .socket(let index):
+            entries.append(DirectoryEntry(name: "..", inode: SnapshotNode.inode(snapshot: info.id, .sockets), kind: .directory))
+            for file in SnapshotFile.allCases {
+                entries.append(DirectoryEntry(name: file.name, inode: SnapshotNode.inode(snapshot: info.id, .file(index, file)), kind: .regular))
+            }
+        case .metadata, .file:
+            return nil
+        }
+        return entries
+    }
+
+    /// Opens a file inside a snapshot: `metadata.json` at once, the others read from the store
+    /// off the loop thread (the open is answered when they arrive).
+    func openSnapshotFile(_ request: consuming Request, _ info: SnapshotInfo, _ node: SnapshotNode, wantsWrite: Bool) {
+        if wantsWrite { return request.reply(error: .EROFS) }
+        switch node {
+        case .metadata:
+            request.reply(open: SnapshotContentFile(Array(Self.metadataJSON(info).utf8)), options: [.keepCache])
+        case .file(let index, let file):
+            guard index < info.sockets.count else { return request.reply(error: .ENOENT) }
+            let pending = PendingRequest(request, interruptible: true)
+            environment.store.readSnapshotFile(state: info.sockets[index].state, file) { result in
+                guard let request = pending.take() else { return }
+                switch result {
+                case .success(let bytes): request.reply(open: SnapshotContentFile(bytes), options: [.keepCache])
+                case .failure(let failure): request.reply(error: failure.errno)
+                }
+            }
+        case .root, .sockets, .socket:
+            request.reply(error: .EISDIR)
+        }
+    }
+
+    /// `mkdir /ai/snapshots/NAME`: answered once the snapshot is committed.
+    func makeSnapshot(_ request: consuming Request, name: FileName) {
+        guard let text = name.string else { return request.reply(error: .EINVAL) }
+        let pending = PendingRequest(request, interruptible: false)
+        snapshots.take(text, trigger: .manual) { [self] result in
+            guard let request = pending.take() else { return }
+            switch result {
+            case .success(let info): request.reply(entry: entry(.snapshot(info, .root)))
+            case .failure(let failure): request.reply(error: failure.errno)
+            }
+        }
+    }
+
+    /// `metadata.json`: id, name, created_at, trigger and the socket names.
+    static func metadataJSON(_ info: SnapshotInfo) -> String {
+        let sockets = info.sockets.map { JSONText.string($0.name) }.joined(separator: ", ")
+        return """
+            {
+              "id": \(info.id),
+              "name": \(JSONText.string(info.name)),
+              "created_at": \(JSONText.string(WallClock.iso8601(info.created, fraction: true))),
+              "trigger": \(JSONText.string(info.trigger.rawValue)),
+              "sockets": [\(sockets)]
+            }
+
+            """
+    }
+}
+
+/// The bytes of a snapshot file, read once at open (they never change).
+final class SnapshotContentFile: OpenFile {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+}
+
+/// JSON string literals, escaped as RFC 8259 requires.
+enum JSONText {
+    static func string(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
