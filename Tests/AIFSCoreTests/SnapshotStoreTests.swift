@@ -1,0 +1,204 @@
+@testable import AIFSCore
+import Foundation
+import FuseKit
+import GRDB
+import Testing
+
+/// Snapshots in the store, without a mount: taking, sharing, restoring, retention.
+@Suite("snapshots in the store")
+struct SnapshotStoreTests {
+    typealias TempStore = StoreTests.TempStore
+
+    func take(_ store: SQLiteStore, _ name: String, _ trigger: SnapshotTrigger = .manual, keep: Int = 24) async -> Result<SnapshotInfo, SnapshotFailure> {
+        let ticket = SnapshotTicket(name: name, trigger: trigger, created: WallClock.now(), team: TeamSettings(), keepAutomatic: keep)
+        await withCheckedContinuation { continuation in store.record([.snapshotTaken(ticket)]) { _ in continuation.resume() } }
+        return ticket.result ?? .failure(SnapshotFailure(.EIO, "no result"))
+    }
+
+    func restore(_ store: SQLiteStore, _ name: String, _ scope: RestoreTicket.Scope) async -> Result<RestoreTicket.Outcome, SnapshotFailure> {
+        let ticket = RestoreTicket(snapshot: name, scope: scope)
+        await withCheckedContinuation { continuation in store.record([.snapshotRestored(ticket)]) { _ in continuation.resume() } }
+        return ticket.result ?? .failure(SnapshotFailure(.EIO, "no result"))
+    }
+
+    func file(_ store: SQLiteStore, _ state: Int64, _ file: SnapshotFile) async -> String {
+        await withCheckedContinuation { continuation in
+            store.readSnapshotFile(state: state, file) { result in
+                continuation.resume(returning: (try? result.get()).map { String(decoding: $0, as: UTF8.self) } ?? "<failed>")
+            }
+        }
+    }
+
+    /// `count` sockets with `messages` exchanges each, recorded as events (fast, no providers).
+    func populate(_ store: SQLiteStore, sockets count: Int, messages: Int, from first: SocketID = 1) async {
+        var events: [StoreEvent] = []
+        for id in first..<(first + SocketID(count)) {
+            let record = SocketRecord(id: id, name: "s\(id)", model: "echo", life: .active, headers: false, settings: [:],
+                                      prompt: Array("You are s\(id).".utf8), created: 1, lastActivity: 1, uid: 0, gid: 0,
+                                      mode: 0o755, messages: messages, tokensIn: 0, tokensOut: 0, nextMessageID: UInt64(messages + 1))
+            events.append(.socketCreated(record))
+            for n in 0..<messages {
+                let text = Array("message \(n) to s\(id): the quick brown fox jumps over the lazy dog".utf8)
+                events.append(.transcriptAppended(id, Array("[team-chat-to-s\(id)] id=\(n)\n".utf8) + text + [0x0A]))
+                events.append(.transcriptAppended(id, Array("[team-chat-from-s\(id)] id=\(n)\n".utf8) + text + [0x0A]))
+                events.append(.contextAppended(id, [Turn(role: .user, content: text), Turn(role: .assistant, content: text)]))
+            }
+        }
+        await withCheckedContinuation { continuation in store.record(events) { _ in continuation.resume() } }
+    }
+
+    @Test("a snapshot lists every socket with the sizes of its files; the files read back; names are unique")
+    func takeAndRead() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open()
+        defer { store.close() }
+        _ = try store.load()
+        await populate(store, sockets: 2, messages: 3)
+        let info = try await take(store, "first").get()
+        #expect(info.sockets.map(\.name) == ["s1", "s2"])
+        let transcript = await file(store, info.sockets[0].state, .transcript)
+        #expect(transcript.utf8.count == info.sockets[0].transcriptSize && transcript.hasPrefix("[team-chat-to-s1] id=0\n"))
+        #expect(await file(store, info.sockets[0].state, .prompt) == "You are s1.")
+        let ctl = await file(store, info.sockets[1].state, .ctl)
+        #expect(ctl.hasPrefix("name: s2\nmodel: echo\nstate: active\n") && ctl.utf8.count == info.sockets[1].ctlSize)
+        if case .failure(let failure) = await take(store, "first") { #expect(failure.errno == .EEXIST) } else { Issue.record("duplicate name taken") }
+        #expect(try store.snapshotCatalog().map(\.name) == ["first"])
+    }
+
+    @Test("24 snapshots of an idle store cost little more than one; a busy socket adds only its new transcript")
+    func sharing() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open()
+        defer { store.close() }
+        _ = try store.load()
+        await populate(store, sockets: 100, messages: 100)
+        _ = try await take(store, "one").get()
+        let one = try #require(store.snapshotStorageBytes())
+        for n in 2...24 { _ = try await take(store, "idle-\(n)").get() }
+        let idle = try #require(store.snapshotStorageBytes())
+        #expect(idle == one, "nothing changed, nothing new stored: \(one) vs \(idle)")
+        // One socket gets a new exchange before each of 5 more snapshots: its record and context
+        // are stored again (one state), its transcript only as the new segment.
+        var previous = idle
+        func segmentBytes() async throws -> Int {
+            try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT coalesce(sum(length(bytes)), 0) FROM snapshot_segment")! }
+        }
+        for n in 1...5 {
+            let entry = Array("[team-chat-to-s7] id=x\(n)\nnew words \(n)\n".utf8)
+            let segmentsBefore = try await segmentBytes()
+            await withCheckedContinuation { continuation in store.record([.transcriptAppended(7, entry)]) { _ in continuation.resume() } }
+            _ = try await take(store, "busy-\(n)").get()
+            let now = try #require(store.snapshotStorageBytes())
+            #expect(try await segmentBytes() - segmentsBefore == entry.count, "only the appended entry is new transcript storage")
+            #expect(now - previous < one / 100, "grew by \(now - previous) bytes, less than one socket's share of the first snapshot")
+            previous = now
+        }
+        let transcript = await file(store, try store.snapshotCatalog().last!.sockets[6].state, .transcript)
+        #expect(transcript.hasSuffix("[team-chat-to-s7] id=x5\nnew words 5\n") && transcript.contains("id=x1\nnew words 1\n"))
+        print("snapshot storage, 100 sockets x 100 exchanges: 1 snapshot \(one) bytes; 24 idle \(idle) bytes; +5 with one busy socket \(previous) bytes")
+    }
+
+    @Test("the figure for the closing note: 24 snapshots of 1,000 sockets x 100 messages (set AIFS_SNAPSHOT_FIGURES=1)",
+          .enabled(if: ProcessInfo.processInfo.environment["AIFS_SNAPSHOT_FIGURES"] == "1"))
+    func figures() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open()
+        defer { store.close() }
+        _ = try store.load()
+        for batch in 0..<10 { await populate(store, sockets: 100, messages: 100, from: SocketID(batch * 100 + 1)) }
+        let live = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT sum(length(bytes)) FROM transcript")! }
+        _ = try await take(store, "one").get()
+        let one = try #require(store.snapshotStorageBytes())
+        for n in 2...24 { _ = try await take(store, "s\(n)").get() }
+        let all = try #require(store.snapshotStorageBytes())
+        print("1,000 sockets x 100 messages: live transcripts \(live) bytes; 1 snapshot \(one) bytes; 24 snapshots \(all) bytes")
+    }
+
+    @Test("restore of everything: sockets made since go, deleted ones come back with context and transcript; one socket in place")
+    func restoreAll() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open()
+        defer { store.close() }
+        _ = try store.load()
+        await populate(store, sockets: 2, messages: 2)
+        _ = try await take(store, "before").get()
+        // Since: s1 removed, s3 made, s2 gets a new turn and a new name.
+        let s3 = SocketRecord(id: 3, name: "s3", model: "echo", life: .active, headers: false, settings: [:], prompt: [], created: 2,
+                              lastActivity: 2, uid: 0, gid: 0, mode: 0o755, messages: 0, tokensIn: 0, tokensOut: 0, nextMessageID: 1)
+        await withCheckedContinuation { continuation in
+            store.record([.socketRemoved(1), .socketCreated(s3), .contextAppended(2, [Turn(role: .user, content: Array("later".utf8))]),
+                          .transcriptAppended(2, Array("[later]\n".utf8))]) { _ in continuation.resume() }
+        }
+        let outcome = try await restore(store, "before", .all).get()
+        #expect(Set(outcome.restored) == [1, 2] && outcome.removed == [3])
+        let sockets = try store.loadSockets([1, 2, 3])
+        #expect(sockets.map(\.record.name) == ["s1", "s2"])
+        #expect(sockets[0].context.count == 4 && sockets[1].context.count == 4, "the later turn is gone")
+        let revived = String(decoding: sockets[0].transcript, as: UTF8.self)
+        #expect(revived.hasPrefix("[team-chat-to-s1] id=0\n") && revived.contains("\n[restore] "))
+        #expect(revived.hasSuffix(" snapshot=before\nrestored from snapshot before (taken \(WallClock.iso8601(try store.snapshotCatalog()[0].created)))\n"))
+        let kept = String(decoding: sockets[1].transcript, as: UTF8.self)
+        #expect(kept.contains("[later]\n") && kept.contains("[restore] "), "a live transcript is kept and gets a [restore] entry")
+        // One socket in place, from the snapshot's socket of the same name.
+        if case .failure(let failure) = await restore(store, "before", .socket(2, name: "nope")) {
+            #expect(failure.errno == .ENOENT && failure.reason == "snapshot 'before' has no socket 'nope'")
+        } else { Issue.record("restored a socket the snapshot does not have") }
+        if case .failure(let failure) = await restore(store, "missing", .all) { #expect(failure.errno == .ENOENT) } else { Issue.record("restored a missing snapshot") }
+    }
+
+    @Test("automatic snapshots beyond keep are deleted; manual ones never; deleting collects unused storage")
+    func retention() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open()
+        defer { store.close() }
+        _ = try store.load()
+        await populate(store, sockets: 3, messages: 2)
+        _ = try await take(store, "mine").get()
+        for n in 1...6 {
+            await withCheckedContinuation { continuation in
+                store.record([.transcriptAppended(1, Array("[tick \(n)]\n".utf8))]) { _ in continuation.resume() }
+            }
+            _ = try await take(store, "auto-\(n)", .auto, keep: 3).get()
+        }
+        #expect(try store.snapshotCatalog().map(\.name) == ["mine", "auto-4", "auto-5", "auto-6"])
+        let before = try #require(store.snapshotStorageBytes())
+        for name in ["auto-4", "auto-5", "auto-6"] {
+            await withCheckedContinuation { continuation in store.record([.snapshotDeleted(name)]) { _ in continuation.resume() } }
+        }
+        let after = try #require(store.snapshotStorageBytes())
+        #expect(after < before)
+        let states = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM socket_state")! }
+        #expect(states == 3, "only the states of 'mine' are left")
+    }
+
+    @Test("the snapshot codec round-trips a socket's state and refuses truncated data")
+    func codec() throws {
+        var snapshot = SocketSnapshot(record: SocketRecord(
+            id: 9, name: "x", model: "echo/slow", life: .inactive, headers: true, settings: [.temperature: "0.5", .capabilities: "sql"],
+            prompt: Array("p".utf8), created: 1.5, lastActivity: 2.5, uid: 1, gid: 2, mode: 0o700, messages: 3, tokensIn: 4,
+            tokensOut: 5, nextMessageID: 6, wire: "y"))
+        snapshot.context = [Turn(role: .user, content: [0xFF, 0x00]), Turn(role: .assistant, content: [])]
+        snapshot.queue = [InputMessage(id: 4, content: Array("q".utf8), headers: MessageHeaders(priorityHigh: true), uid: 1, time: 3,
+                                       route: .team(TeamTicket(round: 77, synthesis: true, team: nil)))]
+        snapshot.interrupted = 4
+        snapshot.output = RestoredStream(bytes: Array("out".utf8), failureMarks: [1, 3])
+        snapshot.errors = RestoredStream(bytes: Array("err\n".utf8))
+        let data = SnapshotCodec.encode(snapshot)
+        let back = try SnapshotCodec.decode(data)
+        #expect(back.record == snapshot.record && back.context == snapshot.context && back.interrupted == 4)
+        #expect(back.output == snapshot.output && back.errors == snapshot.errors)
+        #expect(back.queue.first?.route.storedForm == "team:77:synthesis" && back.queue.first?.headers.priorityHigh == true)
+        #expect(throws: StoreError.self) { try SnapshotCodec.decode(Array(data.dropLast(3))) }
+    }
+
+    @Test("snapshot names: 1-64 bytes of [A-Za-z0-9._-], not starting with '.'")
+    func names() {
+        for good in ["a", "before-rmdir-20261125T120209.099Z", String(repeating: "x", count: 64)] { #expect(SnapshotName.problem(with: good) == nil) }
+        for bad in ["", ".", "..", ".x", "a/b", String(repeating: "x", count: 65), "a b", "é"] { #expect(SnapshotName.problem(with: bad) != nil, "\(bad)") }
+    }
+}
