@@ -18,7 +18,23 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Starts `argv[0]` (a path) with `argv`, `environment`, stdin from /dev/null and stdout and
     /// stderr to the given descriptors (or to /dev/null when nil).
+    /// Serializes making pipes and spawning, so no child inherits a pipe another test is still
+    /// setting up (tests run in parallel; a daemon that inherited one would hold it open).
+    static let spawnLock = NSLock()
+
+    /// A pipe whose ends are close-on-exec (the child gets its end through dup2 only).
+    static func makePipe(_ fds: inout [Int32]) -> Bool {
+        spawnLock.lock()
+        defer { spawnLock.unlock() }
+        guard pipe(&fds) == 0 else { return false }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        return true
+    }
+
     init(_ argv: [String], environment: [String: String], stdout: Int32?, stderr: Int32?) throws {
+        Self.spawnLock.lock()
+        defer { Self.spawnLock.unlock() }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -29,7 +29,7 @@ final class MountedAIFS: @unchecked Sendable {
         mountpoint = Self.makeTempDirectory("aifs-mnt")
         logPath = mountpoint + ".log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let logFD = open(logPath, O_WRONLY | O_APPEND)
+        let logFD = open(logPath, O_WRONLY | O_APPEND | O_CLOEXEC)
         defer { close(logFD) }
         storePath = mountpoint + ".store/aifs.db"
         process = try ChildProcess([Self.binary, "mount", mountpoint, "-f", "--store", storePath],
@@ -106,7 +106,11 @@ enum Shell {
         env["XDG_DATA_HOME"] = scratch
         if environment["AIFS_STORE_PATH"] == nil { env["AIFS_STORE_PATH"] = scratch + "/store/aifs.db" }
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { return Result(status: -1, stdout: "", stderr: "pipe failed") }
+        // Close-on-exec: a child spawned meanwhile by another test (a daemon that outlives it)
+        // must not inherit these pipes, or this test's reader would wait for that daemon.
+        guard ChildProcess.makePipe(&outPipe), ChildProcess.makePipe(&errPipe) else {
+            return Result(status: -1, stdout: "", stderr: "pipe failed")
+        }
         let child: ChildProcess
         do {
             child = try ChildProcess(["/bin/bash", "-c", script], environment: env, stdout: outPipe[1], stderr: errPipe[1])

@@ -82,7 +82,7 @@ struct TeamChatMountTests {
             echo 'model fo/fast' > $M/a/ctl; echo 'model fo/slow' > $M/s/ctl; echo 'model fo/fast' > $M/c/ctl
             echo 'one two three' > $M/team-chat-all/input
             timeout 20 cat $M/team-chat-all/output | grep '^\\[team-chat-from-' | tr '\\n' ' '; echo
-            echo 'timeout 0.5' > $M/team-chat-all/ctl
+            echo 'timeout 1' > $M/team-chat-all/ctl
             echo 'four five six seven eight nine' > $M/team-chat-all/input
             start=$(date +%s%N)
             timeout 20 cat $M/team-chat-all/output > $D/out; echo "rc=$?"
@@ -93,7 +93,7 @@ struct TeamChatMountTests {
             """)
         #expect(r.stdout.hasPrefix("[team-chat-from-a] [team-chat-from-c] [team-chat-from-s] \n")
                 || r.stdout.hasPrefix("[team-chat-from-c] [team-chat-from-a] [team-chat-from-s] \n"), "\(r)")
-        #expect(r.stdout.contains("rc=0\ntook-under-3s: 1\n[team-chat-from-s] [error] timed out after 0.5 s\n2\n1\n"), "\(r)")
+        #expect(r.stdout.contains("rc=0\ntook-under-3s: 1\n[team-chat-from-s] [error] timed out after 1 s\n2\n1\n"), "\(r)")
     }
 
     @Test("discuss: in round 2, a's request to the provider carries b's round-1 reply (checked at the fake server)")
