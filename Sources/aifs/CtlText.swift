@@ -16,19 +16,21 @@ struct CtlText {
     subscript(key: String) -> String? { pairs.first { $0.key == key }?.value }
 
     /// For JSON: whole numbers become numbers, `-` (nothing) becomes null, the rest stays text.
-    /// Keys of the form `provider NAME` are gathered under `providers`.
+    /// Keys of two words, `KIND NAME`, are gathered by kind: `provider echo: ok` becomes
+    /// `"provider": {"echo": "ok"}`.
     var jsonObject: [String: Any] {
         var object: [String: Any] = [:]
-        var providers: [String: Any] = [:]
+        var groups: [String: [String: Any]] = [:]
         for (key, value) in pairs {
             let converted: Any = value == "-" ? NSNull() : (Int(value).map { $0 as Any } ?? value)
-            if key.hasPrefix("provider ") {
-                providers[String(key.dropFirst("provider ".count))] = converted
+            let words = key.split(separator: " ", maxSplits: 1)
+            if words.count == 2 {
+                groups[String(words[0]), default: [:]][String(words[1])] = converted
             } else {
                 object[key] = converted
             }
         }
-        if !providers.isEmpty { object["providers"] = providers }
+        for (kind, members) in groups where object[kind] == nil { object[kind] = members }
         return object
     }
 }

@@ -15,7 +15,7 @@ struct StatusTests {
                 $AIFS status --json $M | python3 -c '
                 import json, sys
                 s = json.load(sys.stdin)
-                print(s["mountpoint"] == sys.argv[1], s["daemon"]["sockets"], s["daemon"]["providers"]["echo"])
+                print(s["mountpoint"] == sys.argv[1], s["daemon"]["sockets"], s["daemon"]["provider"]["echo"])
                 for x in s["sockets"]:
                     print(x["name"], x["model"], x["state"], x["queued"], x["tokens-in"], x["tokens-out"], x["wire"], x["owner"])
                 ' $M
