@@ -14,7 +14,10 @@ import Foundation
 /// (`defaults`, `noauto`, `nofail`, `_netdev`, `x-*`, …) are dropped; `config=FILE` and
 /// `store=PATH` become `--config` and `--store`; the rest go to FUSE as `-o`.
 enum MountHelper {
-    static let subcommands: Set<String> = ["mount", "unmount", "status", "doctor", "help"]
+    /// The names `aifs` takes as its first argument: never the SOURCE of a helper call.
+    static var subcommands: Set<String> {
+        Set(AIFSCommand.configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"])
+    }
 
     /// Options that only mount(8) and fstab use.
     static let mountOnly: Set<String> = ["defaults", "auto", "noauto", "user", "users", "nouser",

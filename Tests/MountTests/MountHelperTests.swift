@@ -22,6 +22,8 @@ struct MountHelperTests {
     func leftAlone() throws {
         #expect(try MountHelper.translate(["aifs", "mount", "/ai", "-o", "allow_other"]) == nil)
         #expect(try MountHelper.translate(["aifs", "status", "/ai"]) == nil)
+        #expect(try MountHelper.translate(["aifs", "unmount", "/ai", "-o", "x"]) == nil, "a subcommand stays a subcommand")
+        #expect(MountHelper.subcommands.isSuperset(of: ["mount", "unmount", "status", "doctor", "help"]), "taken from AIFSCommand's subcommands")
         #expect(try MountHelper.translate(["aifs", "statu", "/ai"]) == nil, "no -o: the usual 'unexpected argument' error")
         #expect(try MountHelper.translate(["aifs", "--help"]) == nil)
         #expect(try MountHelper.translate(["aifs"]) == nil)
