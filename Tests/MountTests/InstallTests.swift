@@ -28,7 +28,7 @@ struct InstallTests {
             cleanup() {
                 grep -q " $D " /proc/mounts && umount -l $D
                 ./mount --uninstall >/dev/null 2>&1
-                rm -rf $P
+                rm -rf $P "/run/aifs/$(echo $D | sed 's|/|%2F|g').log"
             }
             trap cleanup EXIT
             # The daemon the mount started, and the wait for it to exit after umount.
