@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `aifs`: mount AI models as files.
 @main
@@ -15,6 +16,22 @@ struct AIFSCommand: AsyncParsableCommand {
         subcommands: [MountCommand.self, UnmountCommand.self, StatusCommand.self, DoctorCommand.self,
                       SnapshotCommand.self, SnapshotsCommand.self, RestoreCommand.self]
     )
+
+    /// The entry point: a mount helper call (`mount -t fuse.aifs`, see ``MountHelper``) becomes
+    /// `aifs mount …`; anything else is parsed as usual.
+    static func main() async {
+        let arguments: [String]?
+        do {
+            arguments = try MountHelper.translate(CommandLine.arguments)
+        } catch {
+            FileHandle.standardError.write(Data("aifs: \(error)\n".utf8))
+            Foundation.exit(1)
+        }
+        if arguments != nil, ProcessInfo.processInfo.environment["PATH"] == nil {
+            setenv("PATH", MountHelper.defaultPath, 1)
+        }
+        await main(arguments)
+    }
 }
 
 /// A failure at run time (not a usage mistake): printed as `Error: …` without the usage text.

@@ -109,23 +109,23 @@ struct MountCommand: AsyncParsableCommand {
         if let store { arguments += ["--store", store == "memory" ? store : RuntimePaths.absolute(store)] }
         let pid = try Spawner.spawnDetached(executable: Spawner.selfExecutable(), arguments: arguments, logPath: log)
         let started = Date()
-        var announced = false
+        var progress = WaitProgress(label: "aifs: waiting for the mount at \(path) to answer")
         while true {
             if MountTable.isAIFS(path), FileManager.default.fileExists(atPath: path + "/ctl") {
+                progress.finish()
                 print("aifs: mounted at \(path) (pid \(pid), log \(log))")
                 return
             }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
+                progress.finish()
                 let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(10).joined(separator: "\n") ?? ""
                 throw CLIError("the daemon exited before the mount answered. Last log lines (\(log)):\n\(tail)")
             }
             let waited = Date().timeIntervalSince(started)
-            if waited > 1, !announced {
-                FileHandle.standardError.write(Data("aifs: waiting for the mount at \(path) to answer…\n".utf8))
-                announced = true
-            }
+            progress.update(waited: waited)
             if waited > 30 {
+                progress.finish()
                 kill(pid, SIGTERM)
                 throw CLIError("the mount did not answer within 30 s; see \(log)")
             }
