@@ -15,6 +15,7 @@ struct ExamplesTests {
         ("chain.sh", "[team-chat-to-editor]"),
         ("stream.py", "'six\\n'"),
         ("team-chat.sh", "[team-chat-from-carol] [synthesis]"),
+        ("undo.sh", "--- notes is back; its transcript:\n2\n[restore] "),
         ("pipeline.sh", "--- piped: editor says\nWrite a limerick about pipes.\n"),
         ("review-code.sh", "+    return a - b\n== style ==\nReview this change:\ndiff --git a/calc.py b/calc.py\n"),
         ("memory-search.sh", "-- reload OR install, then only what the dev socket saw (column 3)\ndev\tinput\ndev\treply\n-- down*: a prefix\ndev\tinput\ndev\treply\n"),
