@@ -216,4 +216,16 @@ struct HTTPProviderTests {
             #expect(!message.contains("SECRET"))
         }
     }
+
+    @Test("a server that echoes the key in an error body or a stream error is redacted")
+    func echoedKeyRedacted() async throws {
+        try await withServer { server in
+            server.enqueue(.status(401, body: "{\"error\":{\"message\":\"Incorrect API key provided: sk-ant-SECRET-123.\"}}"))
+            let message = await failure(provider(server, .openai, key: "sk-ant-SECRET-123"))
+            #expect(message == "fakeai: HTTP 401: Incorrect API key provided: [redacted].", "\(message)")
+            server.enqueue(.errorEvent(openAI: true, message: "key sk-ant-SECRET-123 is revoked"))
+            let streamed = await failure(provider(server, .openai, key: "sk-ant-SECRET-123"))
+            #expect(!streamed.contains("SECRET") && streamed.contains("key [redacted] is revoked"), "\(streamed)")
+        }
+    }
 }

@@ -123,7 +123,7 @@ public struct HTTPModelProvider: Provider {
         }
         guard response.status.code == 200 else {
             let text = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
-            let message = "HTTP \(response.status.code): \(Self.errorMessage(in: text, status: response.status))"
+            let message = "HTTP \(response.status.code): \(redacted(Self.errorMessage(in: text, status: response.status)))"
             if RetryPolicy.isRetryable(status: Int(response.status.code)) {
                 throw RetryableFailure(message: message, retryAfterMs: response.headers.first(name: "retry-after-ms"),
                                        retryAfter: response.headers.first(name: "retry-after"))
@@ -150,7 +150,7 @@ public struct HTTPModelProvider: Provider {
                         case .anthropic: deltas = try AnthropicWire.decode(event)
                         }
                     } catch {
-                        throw ProviderError("\(settings.name): malformed stream data: \(error)")
+                        throw ProviderError("\(settings.name): malformed stream data: \(redacted("\(error)"))")
                     }
                     for delta in deltas {
                         switch delta {
@@ -166,9 +166,9 @@ public struct HTTPModelProvider: Provider {
                             finished = true
                         case .error(let message):
                             if !streamed.any, Self.looksTransient(message) {
-                                throw RetryableFailure(message: "error in the stream: \(message)")
+                                throw RetryableFailure(message: "error in the stream: \(redacted(message))")
                             }
-                            throw ProviderError("\(settings.name): error in the stream: \(message)")
+                            throw ProviderError("\(settings.name): error in the stream: \(redacted(message))")
                         }
                     }
                 }
@@ -227,6 +227,23 @@ public struct HTTPModelProvider: Provider {
     }
 
     /// The `error.message` of a JSON error body, else the start of the body, else the reason phrase.
+    /// `text` with every secret this provider sends (its API key, the values of configured
+    /// headers) replaced by `[redacted]`: a server that echoes a key in an error body must not
+    /// put it into `error`, memory or a log.
+    func redacted(_ text: String) -> String {
+        var secrets = settings.headers.map(\.1)
+        if let key = settings.apiKey { secrets.append(key) }
+        var result = text
+        for secret in secrets where secret.count >= 6 {
+            result = result.replacingOccurrences(of: secret, with: "[redacted]")
+            // Also the bare token of an "Authorization: Bearer TOKEN" header value.
+            if secret.hasPrefix("Bearer "), secret.count > 13 {
+                result = result.replacingOccurrences(of: String(secret.dropFirst(7)), with: "[redacted]")
+            }
+        }
+        return result
+    }
+
     static func errorMessage(in body: String, status: HTTPResponseStatus) -> String {
         if let data = body.data(using: .utf8),
            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
