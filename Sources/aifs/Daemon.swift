@@ -36,7 +36,8 @@ struct Daemon {
         environment.setReloader(reload)
         let registry = SocketRegistry(environment: environment, restoring: contents)
         let fileSystem = AIFileSystem(registry: registry,
-                                      identity: DaemonIdentity(version: AIFSCommand.version, mountpoint: mountpoint))
+                                      identity: DaemonIdentity(version: AIFSCommand.version, mountpoint: mountpoint,
+                                                                multiUser: options.contains("allow_other")))
         let session = try FuseSession(mountpoint: mountpoint, options: options, fileSystem: fileSystem)
         fileSystem.setInvalidator(session)
         session.start()

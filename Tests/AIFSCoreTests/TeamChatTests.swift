@@ -38,7 +38,7 @@ final class TeamTestProvider: Provider, @unchecked Sendable {
 enum TeamTestSupport {
     static func send(_ team: TeamChat, _ text: String) async -> Errno? {
         await withCheckedContinuation { continuation in
-            team.send(Array(text.utf8), uid: 0) { continuation.resume(returning: $0) }
+            team.send(Array(text.utf8), caller: Caller(uid: 0, gid: 0)) { continuation.resume(returning: $0) }
         }
     }
 

@@ -19,6 +19,8 @@ public struct Configuration: Sendable, Equatable {
     /// `[snapshots] interval`, `[snapshots] keep` (used by the snapshots issue).
     public var snapshotInterval: Double = 3600
     public var snapshotKeep = 24
+    /// `[limits]`: message, queue, socket, prompt, ctl and reply limits.
+    public var limits = Limits()
 
     public init() {}
 

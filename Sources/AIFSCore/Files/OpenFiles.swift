@@ -94,10 +94,10 @@ final class ChatFile: OpenFile {
 
 /// `team-chat-all/input`: the bytes of one team message, sent at the first flush that has any.
 final class TeamInputFile: OpenFile {
-    let uid: UInt32
+    let caller: Caller
     var buffer: [UInt8] = []
     var failure: Errno?
-    init(uid: UInt32) { self.uid = uid }
+    init(caller: Caller) { self.caller = caller }
 }
 
 /// `team-chat-all/output`: the stream; holds nothing but the poll registration key.

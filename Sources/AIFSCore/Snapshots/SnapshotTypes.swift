@@ -31,6 +31,10 @@ public struct SnapshotSocketInfo: Sendable, Equatable {
     public var ctlSize: Int
     public var promptSize: Int
     public var transcriptSize: Int
+    /// The socket's owner and mode when the snapshot was taken: its files are as private.
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public var mode: UInt32 = 0o700
 }
 
 /// The files of a socket inside a snapshot.

@@ -29,13 +29,13 @@ public enum ControlCommand: Equatable, Sendable {
     case unwire
     case restore(String)
 
-    /// Longest ctl line accepted.
+    /// Longest ctl line accepted by default (`[limits] ctl_line`).
     public static let maxLineLength = 4096
 
     /// Parses one line (without its newline). Blank lines and `#` comments are not commands:
     /// ``parseLines(_:)`` skips them.
-    public static func parse(_ line: String) throws(ControlError) -> ControlCommand {
-        guard line.utf8.count <= maxLineLength else { throw ControlError("line longer than \(maxLineLength) bytes") }
+    public static func parse(_ line: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> ControlCommand {
+        guard line.utf8.count <= maxLine else { throw ControlError("line longer than \(maxLine) bytes") }
         let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard let verb = words.first else { throw ControlError("empty command") }
         let args = Array(words.dropFirst())
@@ -93,12 +93,12 @@ public enum ControlCommand: Equatable, Sendable {
     }
 
     /// Parses every line of `text`; all or nothing.
-    public static func parseLines(_ text: String) throws(ControlError) -> [ControlCommand] {
+    public static func parseLines(_ text: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> [ControlCommand] {
         var commands: [ControlCommand] = []
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             let line = rawLine.trimmingSpaces()
             if line.isEmpty || line.hasPrefix("#") { continue }
-            commands.append(try parse(String(line)))
+            commands.append(try parse(String(line), maxLine: maxLine))
         }
         return commands
     }

@@ -81,15 +81,28 @@ extension Socket {
     }
 
     /// Streams reply text from the work in flight into `output`.
+    /// A reply that would pass `[limits] reply_bytes` is cut there: what fits is kept, the
+    /// request ends as answered, and `error` says where it was cut.
     func appendReply(_ work: Work, _ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
-        state.withLock { s in
-            guard s.current === work else { return }
+        let limit = environment.limits.maxReplyBytes
+        let next: Work? = state.withLock { s in
+            guard s.current === work else { return nil }
+            let room = limit - work.reply.count
+            let kept = bytes.count <= room ? bytes : Array(bytes.prefix(max(0, room)))
             writeReplyHeaderLocked(&s, work)
-            appendOutputLocked(&s, work, bytes)
-            work.reply.append(contentsOf: bytes)
-            deliverLocked(&s)
+            appendOutputLocked(&s, work, kept)
+            work.reply.append(contentsOf: kept)
+            guard bytes.count > room else {
+                deliverLocked(&s)
+                return nil
+            }
+            work.cut = true
+            addErrorLocked(&s, "request", "message \(work.message.id): reply cut at \(limit) bytes ([limits] reply_bytes)")
+            endCurrentLocked(&s, .completed)
+            return startNextLocked(&s)
         }
+        launch(next)
     }
 
     func appendReasoning(_ work: Work, _ bytes: [UInt8]) {
@@ -158,7 +171,8 @@ extension Socket {
             let turns = [Turn(role: .user, content: work.message.content), Turn(role: .assistant, content: work.reply)]
             s.context.append(contentsOf: turns)
             events.append(.contextAppended(id, turns))
-            let entry = transcriptEntry(header: "[team-chat-from-\(s.name)] \(WallClock.iso8601(now)) id=\(messageID)", body: work.reply)
+            let entry = transcriptEntry(header: "[team-chat-from-\(s.name)] \(WallClock.iso8601(now)) id=\(messageID)" + (work.cut ? " [cut]" : ""),
+                                        body: work.reply)
             appendTranscriptLocked(&s, entry, record: false)
             events.append(.transcriptAppended(id, entry))
             events.append(memoryEvent(s, .reply, String(decoding: work.reply, as: UTF8.self),

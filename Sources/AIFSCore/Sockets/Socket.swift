@@ -117,6 +117,8 @@ public final class Socket: @unchecked Sendable {
         var outputStart: Int?
         var wroteHeader = false
         var cancelled = false
+        /// The reply reached `[limits] reply_bytes` and was cut there.
+        var cut = false
         /// The socket this reply goes to instead of `output` (the wire in force when it started).
         let forwardTo: Socket?
         init(message: InputMessage, forwardTo: Socket?) {

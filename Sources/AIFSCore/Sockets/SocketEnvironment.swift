@@ -31,6 +31,7 @@ public final class SocketEnvironment: Sendable {
         catalogBox.withLock { $0 = catalog }
         templatesBox.withLock { $0 = loaded.configuration.socketTemplates }
         limitsBox.withLock {
+            $0 = loaded.configuration.limits
             $0.unresponsiveAfter = loaded.configuration.unresponsiveAfter
             $0.snapshotInterval = loaded.configuration.snapshotInterval
             $0.snapshotKeep = loaded.configuration.snapshotKeep
@@ -60,8 +61,8 @@ public final class SocketEnvironment: Sendable {
     public var configStatus: String { configStatusBox.withLock { $0 } }
 }
 
-/// Configurable limits, each with the errno it fails with.
-public struct Limits: Sendable {
+/// Configurable limits (`[limits]` in the configuration), each with the errno it fails with.
+public struct Limits: Sendable, Equatable {
     /// Largest message (`EFBIG`).
     public var maxMessageBytes = 1 << 20
     /// Unanswered messages per socket (`EAGAIN`).
@@ -72,6 +73,10 @@ public struct Limits: Sendable {
     public var maxPromptBytes = 1 << 20
     /// Largest write to a `ctl` in one open (`EINVAL`).
     public var maxControlBytes = 64 * 1024
+    /// Longest `ctl` line (`EINVAL`).
+    public var maxControlLine = 4096
+    /// Longest reply kept: a reply over it is cut there, the request ends, and `error` says so.
+    public var maxReplyBytes = 1 << 20
     /// Failed requests in a row after which a socket becomes `unresponsive` (0: never).
     public var unresponsiveAfter = 5
     /// Seconds between automatic snapshots (`[snapshots] interval`).

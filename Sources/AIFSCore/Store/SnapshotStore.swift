@@ -53,7 +53,7 @@ struct SnapshotStore {
         let socket: Int64 = row["id"]
         let version: Int64 = row["version"]
         if let existing = try Row.fetchOne(db, sql: """
-            SELECT id, name, length(ctl) AS ctl_size, length(prompt) AS prompt_size, transcript_size
+            SELECT id, name, length(ctl) AS ctl_size, length(prompt) AS prompt_size, transcript_size, uid, gid, mode
             FROM socket_state WHERE socket = ? AND version = ?
             """, arguments: [socket, version]) {
             return Self.info(existing, socket: socket)
@@ -90,22 +90,26 @@ struct SnapshotStore {
         }
         let ctl = SnapshotText.control(snapshot)
         try db.execute(sql: """
-            INSERT INTO socket_state (socket, version, name, body, prompt, ctl, last_seq, transcript_size)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO socket_state (socket, version, name, body, prompt, ctl, last_seq, transcript_size, uid, gid, mode)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [socket, version, snapshot.record.name, Data(SnapshotCodec.encode(snapshot)), Data(snapshot.record.prompt),
-                             ctl, lastSeq, transcriptSize])
+                             ctl, lastSeq, transcriptSize, Int64(snapshot.record.uid), Int64(snapshot.record.gid),
+                             Int64(snapshot.record.mode)])
         let state = db.lastInsertedRowID
         for (position, segment) in segments.enumerated() {
             try db.execute(sql: "INSERT INTO state_segment (state, position, segment) VALUES (?, ?, ?)",
                            arguments: [state, position, segment])
         }
         return SnapshotSocketInfo(socket: SocketID(socket), name: snapshot.record.name, state: state, ctlSize: ctl.utf8.count,
-                                  promptSize: snapshot.record.prompt.count, transcriptSize: transcriptSize)
+                                  promptSize: snapshot.record.prompt.count, transcriptSize: transcriptSize,
+                                  uid: snapshot.record.uid, gid: snapshot.record.gid, mode: snapshot.record.mode)
     }
 
     private static func info(_ row: Row, socket: Int64) -> SnapshotSocketInfo {
         SnapshotSocketInfo(socket: SocketID(socket), name: row["name"], state: row["id"], ctlSize: row["ctl_size"],
-                           promptSize: row["prompt_size"], transcriptSize: row["transcript_size"])
+                           promptSize: row["prompt_size"], transcriptSize: row["transcript_size"],
+                           uid: UInt32(truncatingIfNeeded: row["uid"] as Int64), gid: UInt32(truncatingIfNeeded: row["gid"] as Int64),
+                           mode: UInt32(truncatingIfNeeded: row["mode"] as Int64))
     }
 
     // MARK: Deleting
@@ -137,7 +141,7 @@ struct SnapshotStore {
         }
         for row in try Row.fetchAll(db, sql: """
             SELECT ss.snapshot, st.socket, st.id, st.name, length(st.ctl) AS ctl_size, length(st.prompt) AS prompt_size,
-                   st.transcript_size
+                   st.transcript_size, st.uid, st.gid, st.mode
             FROM snapshot_socket ss JOIN socket_state st ON st.id = ss.state ORDER BY ss.snapshot, ss.position
             """) {
             byID[row["snapshot"]]?.sockets.append(Self.info(row, socket: row["socket"]))

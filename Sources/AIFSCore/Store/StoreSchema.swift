@@ -175,6 +175,15 @@ enum StoreSchema {
                 CREATE INDEX snapshot_socket_state ON snapshot_socket(state);
                 """)
         }
+        migrator.registerMigration("v4: snapshot owners") { db in
+            try db.execute(sql: """
+                -- A snapshot's socket keeps its owner and mode, so its files stay as private as
+                -- the socket was.
+                ALTER TABLE socket_state ADD COLUMN uid INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE socket_state ADD COLUMN gid INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE socket_state ADD COLUMN mode INTEGER NOT NULL DEFAULT 448;  -- 0700
+                """)
+        }
         return migrator
     }
 }

@@ -90,13 +90,17 @@ public final class TeamChat: Sendable {
     /// message is durably queued everywhere it could go), or, when no member took it, why:
     /// `ENOENT` (a named socket does not exist; nothing is sent), `ENXIO` (no active socket),
     /// or the refusal of the only members (`EHOSTDOWN`, `EAGAIN`). Reasons go to `error`.
-    public func send(_ bytes: [UInt8], uid: UInt32, done: @escaping @Sendable (Errno?) -> Void) {
+    ///
+    /// With several users (`allow_other`), a broadcast reaches only the sockets the writer may
+    /// write to, and a directed send to a socket they may not write to fails with `EACCES`.
+    public func send(_ bytes: [UInt8], caller: Caller, done: @escaping @Sendable (Errno?) -> Void) {
+        let uid = caller.uid
         guard let registry else { return done(.EIO) }
         let (headers, content) = MessageHeaders.parse(bytes, recipients: true)
         let broadcast = headers.recipients.isEmpty
         var targets: [Socket] = []
         if broadcast {
-            targets = registry.all().filter { $0.life == .active }
+            targets = registry.all().filter { $0.life == .active && $0.allows(.write, caller) }
             if targets.isEmpty {
                 reportError(kind: "team", "no active socket to broadcast to; message not sent")
                 return done(.ENXIO)
@@ -110,6 +114,11 @@ public final class TeamChat: Sendable {
             if !missing.isEmpty {
                 reportError(kind: "team", "no socket named \(missing.joined(separator: ", ")); message not sent")
                 return done(.ENOENT)
+            }
+            let denied = targets.filter { !$0.allows(.write, caller) }.map(\.name)
+            if !denied.isEmpty {
+                reportError(kind: "team", "uid \(uid) may not write to \(denied.joined(separator: ", ")); message not sent")
+                return done(.EACCES)
             }
         }
         let names = targets.map(\.name)

@@ -50,8 +50,8 @@ public enum TeamCommand: Equatable, Sendable {
     case moderator(String?)
     case timeout(Double)
 
-    public static func parse(_ line: String) throws(ControlError) -> TeamCommand {
-        guard line.utf8.count <= ControlCommand.maxLineLength else { throw ControlError("line longer than \(ControlCommand.maxLineLength) bytes") }
+    public static func parse(_ line: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> TeamCommand {
+        guard line.utf8.count <= maxLine else { throw ControlError("line longer than \(maxLine) bytes") }
         let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard let verb = words.first else { throw ControlError("empty command") }
         let args = Array(words.dropFirst())
@@ -75,12 +75,12 @@ public enum TeamCommand: Equatable, Sendable {
     }
 
     /// Parses every line of `text`; all or nothing. Blank lines and `#` comments are skipped.
-    public static func parseLines(_ text: String) throws(ControlError) -> [TeamCommand] {
+    public static func parseLines(_ text: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> [TeamCommand] {
         var commands: [TeamCommand] = []
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             let line = rawLine.trimmingSpaces()
             if line.isEmpty || line.hasPrefix("#") { continue }
-            commands.append(try parse(String(line)))
+            commands.append(try parse(String(line), maxLine: maxLine))
         }
         return commands
     }

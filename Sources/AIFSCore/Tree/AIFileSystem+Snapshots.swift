@@ -35,8 +35,20 @@ extension AIFileSystem {
                 }
             }
         }
-        return FileAttributes(inode: inode, kind: directory ? .directory : .regular, permissions: directory ? 0o555 : 0o444,
-                              linkCount: directory ? 2 : 1, uid: identity.uid, gid: identity.gid, size: UInt64(size),
+        // A socket's directory and files keep the socket's owner and read bits (never write).
+        var permissions: UInt32 = directory ? 0o555 : 0o444
+        var owner = (identity.uid, identity.gid)
+        let socketIndex: Int? = switch node {
+        case .socket(let index), .file(let index, _): index
+        default: nil
+        }
+        if let socketIndex, socketIndex < info.sockets.count {
+            let socket = info.sockets[socketIndex]
+            permissions &= socket.mode & 0o555
+            owner = (socket.uid, socket.gid)
+        }
+        return FileAttributes(inode: inode, kind: directory ? .directory : .regular, permissions: permissions,
+                              linkCount: directory ? 2 : 1, uid: owner.0, gid: owner.1, size: UInt64(size),
                               accessTime: info.created, modificationTime: info.created, changeTime: info.created)
     }
 

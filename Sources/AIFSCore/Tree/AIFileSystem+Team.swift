@@ -28,7 +28,7 @@ extension AIFileSystem {
         file.buffer = []
         // close() returns once every member's copy is committed; the loop thread moves on.
         let pending = PendingRequest(request, interruptible: false)
-        registry.team.send(message, uid: file.uid) { error in
+        registry.team.send(message, caller: file.caller) { error in
             guard let request = pending.take() else { return }
             if let error { request.reply(error: error) } else { request.replyOK() }
         }
@@ -59,7 +59,7 @@ extension AIFileSystem {
             throw .EINVAL
         }
         do {
-            registry.team.apply(try TeamCommand.parseLines(text))
+            registry.team.apply(try TeamCommand.parseLines(text, maxLine: environment.limits.maxControlLine))
         } catch {
             registry.team.reportError(kind: "ctl", error.reason)
             throw error.errno

@@ -12,8 +12,12 @@ public struct DaemonIdentity: Sendable {
     public var pid: Int32
     public var uid: UInt32
     public var gid: UInt32
+    /// Mounted with `allow_other`: other users reach the mount and the kernel checks permission
+    /// bits, so `/ai` is `1777` (anyone may make a socket; only its owner may remove it).
+    public var multiUser: Bool
     public init(version: String, mountpoint: String, started: Double = WallClock.now(),
-                pid: Int32 = getpid(), uid: UInt32 = getuid(), gid: UInt32 = getgid()) {
+                pid: Int32 = getpid(), uid: UInt32 = getuid(), gid: UInt32 = getgid(), multiUser: Bool = false) {
+        self.multiUser = multiUser
         self.version = version
         self.mountpoint = mountpoint
         self.started = started
@@ -118,12 +122,13 @@ public final class AIFileSystem: FileSystem {
                            accessTime: started, modificationTime: started, changeTime: started)
         }
         switch node {
-        case .root: return fixed(InodeScheme.root, .directory, 0o755)
+        case .root: return fixed(InodeScheme.root, .directory, identity.multiUser ? 0o1777 : 0o755)
         case .daemonControl: return fixed(InodeScheme.daemonControl, .regular, 0o644, size: daemonControlText().utf8.count)
         case .models: return fixed(InodeScheme.models, .regular, 0o444, size: modelsText().utf8.count)
         case .teamChat: return fixed(InodeScheme.teamChat, .directory, 0o755)
         case .teamFile(let file):
-            return fixed(InodeScheme.inode(team: file), .regular, file.permissions,
+            // The team chat's settings are the daemon's: only its user (or root) changes them.
+            return fixed(InodeScheme.inode(team: file), .regular, file == .ctl ? 0o644 : file.permissions,
                          size: file == .ctl ? registry.team.controlText().utf8.count : 0)
         case .memory: return fixed(InodeScheme.memory, .directory, 0o555)
         case .memorySearch: return fixed(InodeScheme.memorySearch, .directory, 0o555)
@@ -230,6 +235,8 @@ public final class AIFileSystem: FileSystem {
                 let info = socket.info
                 guard caller.uid == 0 || caller.uid == info.uid else { return request.reply(error: .EPERM) }
                 if (changes.uid.map { $0 != info.uid } ?? false) && caller.uid != 0 { return request.reply(error: .EPERM) }
+                // As chgrp: an owner who is not root may only give the socket to their own group.
+                if let gid = changes.gid, gid != info.gid, caller.uid != 0, gid != caller.gid { return request.reply(error: .EPERM) }
                 socket.setOwnership(mode: changes.mode, uid: changes.uid, gid: changes.gid)
             }
             if changes.size != nil { return request.reply(error: .EISDIR) }
@@ -302,9 +309,11 @@ public final class AIFileSystem: FileSystem {
                 return request.reply(error: fixed.kind == .directory ? .EPERM : .ENOTDIR)
             }
             guard let socket = registry.socket(named: text) else { return request.reply(error: .ENOENT) }
-            let caller = request.context
-            let owner = socket.info.uid
-            guard caller.uid == 0 || caller.uid == owner || caller.uid == identity.uid else { return request.reply(error: .EPERM) }
+            let caller = Caller(uid: request.context.uid, gid: request.context.gid)
+            guard socket.isOwned(by: caller, daemonUID: identity.uid) else {
+                socket.reportError(kind: "rmdir", "uid \(caller.uid) may not remove this socket (only its owner or root)")
+                return request.reply(error: .EPERM)
+            }
             // Undo is possible: queued before the removal, the snapshot holds the socket.
             snapshots.take(nil, trigger: .beforeRmdir)
             do {
@@ -493,7 +502,7 @@ public final class AIFileSystem: FileSystem {
         case .teamFile(let file):
             if (wantsRead && !file.readable) || (wantsWrite && !file.writable) { return request.reply(error: .EACCES) }
             switch file {
-            case .input: request.reply(open: TeamInputFile(uid: request.context.uid), options: [.directIO, .nonSeekable])
+            case .input: request.reply(open: TeamInputFile(caller: Caller(uid: request.context.uid, gid: request.context.gid)), options: [.directIO, .nonSeekable])
             case .output: request.reply(open: TeamOutputFile(), options: [.directIO, .nonSeekable])
             case .error: request.reply(open: TeamErrorFile(), options: [.directIO, .nonSeekable])
             case .ctl: request.reply(open: TeamControlFile(text: registry.team.controlText()), options: [.directIO])
@@ -504,14 +513,25 @@ public final class AIFileSystem: FileSystem {
     }
 
     /// Runs the query off the loop thread; the open is answered (or interrupted) meanwhile.
+    /// A user sees only hits of sockets they may read (and of `team-chat-all` and `snapshots`,
+    /// which every user of the mount shares); hits of removed sockets only root and the daemon's
+    /// user see.
     private func openSearch(_ request: consuming Request, query: String) {
+        let caller = Caller(uid: request.context.uid, gid: request.context.gid)
+        let privileged = caller.isRoot || caller.uid == identity.uid
         let pending = PendingRequest(request, interruptible: true)
-        environment.store.search(query, limit: Self.searchLimit) { result in
+        environment.store.search(query, limit: privileged ? Self.searchLimit : Self.searchLimit * 5) { [self] result in
             guard let request = pending.take() else { return }
             let file: SearchResultFile
             switch result {
-            case .success(let hits):
-                file = SearchResultFile(text: hits.map { $0.line + "\n" }.joined(), failed: false)
+            case .success(var hits):
+                if !privileged {
+                    hits = hits.filter { hit in
+                        if hit.socket == "team-chat-all" || hit.socket == "snapshots" { return true }
+                        return registry.socket(named: hit.socket)?.allows(.read, caller) ?? false
+                    }
+                }
+                file = SearchResultFile(text: hits.prefix(Self.searchLimit).map { $0.line + "\n" }.joined(), failed: false)
             case .failure(let error):
                 file = SearchResultFile(text: "aifs: \(error.message)\n", failed: true)
             }
@@ -658,7 +678,7 @@ public final class AIFileSystem: FileSystem {
         guard let socket = file.socket else {
             let commands: [DaemonCommand]
             do {
-                commands = try DaemonCommand.parseLines(text)
+                commands = try DaemonCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
             } catch {
                 noteDaemonError(error.reason)
                 throw error.errno
@@ -666,15 +686,26 @@ public final class AIFileSystem: FileSystem {
             return { [self] done in runDaemon(commands[...], done: done) }
         }
         do {
-            let commands = try ControlCommand.parseLines(text)
+            let commands = try ControlCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
             // A fork is checked before anything is applied (all or nothing), made after.
             let forks = commands.compactMap { if case .fork(let name) = $0 { return name } else { return nil } }
             for name in forks where registry.socket(named: name) != nil || RootEntry(rawValue: name) != nil {
                 throw ControlError("fork: socket '\(name)' exists")
             }
-            // A wire is checked before anything is applied too (ENOENT, ELOOP), made after.
+            // Only the owner (or root, or the daemon's user) may reset or restore a socket.
+            let caller = Caller(uid: file.caller.uid, gid: file.caller.gid)
+            for command in commands where !socket.isOwned(by: caller, daemonUID: identity.uid) {
+                if command == .reset { throw SocketError(.EPERM, "reset: only the socket's owner or root may reset it") }
+                if case .restore = command { throw SocketError(.EPERM, "restore: only the socket's owner or root may restore it") }
+            }
+            // A wire is checked before anything is applied too (ENOENT, ELOOP, and EACCES when
+            // the caller may not write to the target's input), made after.
             for command in commands {
-                if case .wire(let name) = command { try registry.checkWire(socket, to: name) }
+                guard case .wire(let name) = command else { continue }
+                try registry.checkWire(socket, to: name)
+                if let target = registry.socket(named: name), !target.allows(.write, caller) {
+                    throw SocketError(.EACCES, "wire: uid \(caller.uid) may not write to \(name)'s input")
+                }
             }
             // So is a restore (ENOENT); it runs last, and the write is answered when it is done.
             let restores = commands.compactMap { if case .restore(let name) = $0 { return name } else { return nil } }
@@ -829,7 +860,7 @@ public final class AIFileSystem: FileSystem {
             file.socket.forgetPoll(owner: file)
         case let file as TeamInputFile:
             if file.failure == nil, !file.buffer.isEmpty {
-                registry.team.send(file.buffer, uid: file.uid) { _ in }
+                registry.team.send(file.buffer, caller: file.caller) { _ in }
                 file.buffer = []
             }
         case let file as TeamOutputFile:

@@ -12,8 +12,8 @@ public enum DaemonCommand: Equatable, Sendable {
     case restore(String)
     case reload
 
-    public static func parse(_ line: String) throws(ControlError) -> DaemonCommand {
-        guard line.utf8.count <= ControlCommand.maxLineLength else { throw ControlError("line too long") }
+    public static func parse(_ line: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> DaemonCommand {
+        guard line.utf8.count <= maxLine else { throw ControlError("line longer than \(maxLine) bytes") }
         let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard let verb = words.first else { throw ControlError("empty command") }
         let args = Array(words.dropFirst())
@@ -37,12 +37,12 @@ public enum DaemonCommand: Equatable, Sendable {
         }
     }
 
-    public static func parseLines(_ text: String) throws(ControlError) -> [DaemonCommand] {
+    public static func parseLines(_ text: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> [DaemonCommand] {
         var commands: [DaemonCommand] = []
         for rawLine in text.split(separator: "\n") {
             let line = rawLine.trimmingSpaces()
             if line.isEmpty || line.hasPrefix("#") { continue }
-            commands.append(try parse(String(line)))
+            commands.append(try parse(String(line), maxLine: maxLine))
         }
         return commands
     }
