@@ -304,6 +304,10 @@ public final class Socket: @unchecked Sendable {
     /// is called then (or at once when refused), never on the caller's thread for a commit.
     public func submit(_ bytes: [UInt8], uid: UInt32, done: @escaping @Sendable (Errno?) -> Void) {
         let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
+        if content.isEmpty {
+            reportError(kind: "input", "the message has headers but no content; nothing was queued")
+            return done(.EINVAL)
+        }
         if let refusal = accept(content, headers: headers, uid: uid, route: .output, origin: .input, done: done) { done(refusal) }
     }
 
@@ -312,6 +316,10 @@ public final class Socket: @unchecked Sendable {
     /// context and memory. `EHOSTDOWN`, `EAGAIN`, `ENOENT` as for `input`.
     public func submitChat(_ bytes: [UInt8], uid: UInt32, into chat: ChatStream) -> Errno? {
         let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
+        if content.isEmpty {
+            reportError(kind: "chat", "the message has headers but no content; nothing was sent")
+            return .EINVAL
+        }
         return accept(content, headers: headers, uid: uid, route: .chat(chat), origin: .chat, done: nil)
     }
 

@@ -98,6 +98,10 @@ public final class TeamChat: Sendable {
         guard let registry else { return done(.EIO) }
         let (headers, content) = MessageHeaders.parse(bytes, recipients: true)
         let broadcast = headers.recipients.isEmpty
+        if content.isEmpty {
+            reportError(kind: "team", "the message has headers but no content; message not sent")
+            return done(.EINVAL)
+        }
         var targets: [Socket] = []
         if broadcast {
             targets = registry.all().filter { $0.life == .active && $0.allows(.write, caller) }
