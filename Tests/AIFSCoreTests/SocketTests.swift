@@ -50,6 +50,22 @@ struct SocketTests {
         #expect(replies == ["first one two", "urgent", "second"])
     }
 
+    @Test("a reply over [limits] reply_bytes is cut there, the request ends answered, error and transcript say so")
+    func replyCut() async throws {
+        var limits = Limits()
+        limits.maxReplyBytes = 10
+        let socket = try makeRegistry(limits: limits).create(name: FileName("r"), uid: 0, gid: 0, mode: 0o755)
+        #expect(await submit(socket, "0123456789abcdefghijklmnopqrstuvwxyz\n") == nil)
+        try await idle(socket)
+        let out = socket.state.withLock { $0.output.read(max: 1000) }
+        #expect(out == .bytes(Array("0123456789\n".utf8)))
+        #expect(String(decoding: socket.readErrors(max: 4096), as: UTF8.self).contains("request message 1: reply cut at 10 bytes ([limits] reply_bytes)"))
+        #expect(transcript(socket).contains("[team-chat-from-r] ") && transcript(socket).contains(" id=1 [cut]\n0123456789\n"))
+        #expect(await submit(socket, "short\n") == nil)
+        try await idle(socket)
+        #expect(socket.state.withLock { $0.output.read(max: 1000) } == .bytes(Array("short\n".utf8)), "the next message is answered")
+    }
+
     @Test("a full queue refuses with EAGAIN and says so in error")
     func queueFull() async throws {
         var limits = Limits()
