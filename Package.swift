@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "aifs", targets: ["aifs"]),
         .library(name: "FuseKit", targets: ["FuseKit"]),
         .library(name: "AIFSCore", targets: ["AIFSCore"]),
+        .library(name: "RedisKit", targets: ["RedisKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -34,10 +35,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The hiredis C client (Debian's libhiredis-dev) and its Swift wrapper, for the Redis store.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "RedisKit", dependencies: ["CHiredis"]),
         .target(
             name: "AIFSCore",
             dependencies: [
                 "FuseKit",
+                "RedisKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -58,6 +63,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FuseKitTests", dependencies: ["FuseKit"]),
+        .testTarget(name: "RedisKitTests", dependencies: ["RedisKit"]),
         .testTarget(
             name: "AIFSCoreTests",
             dependencies: [
