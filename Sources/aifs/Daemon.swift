@@ -34,6 +34,15 @@ struct Daemon {
         let environment = SocketEnvironment(store: socketStore, catalog: .from(configuration.configuration))
         environment.apply(configuration, catalog: .from(configuration.configuration))
         environment.setReloader(reload)
+        // The Redis backend: this daemon's sockets follow the shared log (docs/distributed.md).
+        var cluster: ClusterNode?
+        if let url = configuration.configuration.redisURL {
+            let node = try ClusterNode(url: url, position: contents.clusterPosition)
+            environment.setCluster(node)
+            cluster = node
+            logger.info("joining the shared namespace", metadata: ["redis": "\(url)", "daemon": "\(node.id)",
+                                                                   "from": "\(contents.clusterPosition)"])
+        }
         let registry = SocketRegistry(environment: environment, restoring: contents)
         let fileSystem = AIFileSystem(registry: registry,
                                       identity: DaemonIdentity(version: AIFSCommand.version, mountpoint: mountpoint,
@@ -42,6 +51,7 @@ struct Daemon {
         fileSystem.setInvalidator(session)
         session.start()
         fileSystem.snapshots.startAutomatic()
+        cluster?.start(applier: fileSystem) { position in socketStore.record([.clusterPosition(position)]) }
 
         try? RuntimePaths.ensureDirectory()
         let pidFile = RuntimePaths.pidFile(for: mountpoint)
@@ -55,6 +65,7 @@ struct Daemon {
             gracefulShutdownSignals: [.sigterm, .sigint, .sighup],
             logger: logger))
         try await group.run()
+        if let cluster { await MountService.onThread { cluster.stop() } }
         // Everything recorded before the stop is written before the process ends.
         await MountService.onThread { socketStore.close() }
         logger.info("unmounted", metadata: ["mountpoint": "\(mountpoint)"])

@@ -161,6 +161,8 @@ struct TableReader {
     let readableByOthers: Bool
     var warnings: [String] = []
     var setDefaultModel = false
+    var sawRedisBackend = false
+    var pendingRedisURL: String?
 
     func error(_ key: String, _ message: String) -> ConfigError {
         ConfigError(file: file, line: lines.line(of: key), key: key, message)
@@ -200,14 +202,33 @@ struct TableReader {
                 for k in table.keys {
                     switch k {
                     case "path": config.storePath = try string(table, "store.path")
+                    case "backend":
+                        let backend = try string(table, "store.backend")
+                        guard backend == "sqlite" || backend == "redis" else {
+                            throw error("store.backend", "'\(backend)' is not 'sqlite' or 'redis'")
+                        }
+                        sawRedisBackend = backend == "redis"
+                        if !sawRedisBackend { config.redisURL = nil }
+                    case "url":
+                        let url = try string(table, "store.url")
+                        guard url.hasPrefix("redis://") else { throw error("store.url", "'\(url)' is not a redis://HOST:PORT/DB URL") }
+                        pendingRedisURL = url
                     case "durability":
                         let text = try string(table, "store.durability")
                         guard let value = StoreOptions.Durability(rawValue: text) else {
                             throw error("store.durability", "'\(text)' is not 'process' or 'power'")
                         }
                         config.storeDurability = value
-                    default: throw error("store.\(k)", "unknown key (known: path, durability)")
+                    default: throw error("store.\(k)", "unknown key (known: path, durability, backend, url)")
                     }
+                }
+                if sawRedisBackend {
+                    guard let url = pendingRedisURL ?? config.redisURL else {
+                        throw error("store.backend", "backend = \"redis\" needs url = \"redis://HOST:PORT/DB\"")
+                    }
+                    config.redisURL = url
+                } else if let url = pendingRedisURL, config.redisURL != nil {
+                    config.redisURL = url
                 }
             case "memory":
                 let table = try self.table(root, key)

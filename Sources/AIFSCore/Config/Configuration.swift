@@ -19,6 +19,9 @@ public struct Configuration: Sendable, Equatable {
     /// `[snapshots] interval`, `[snapshots] keep` (used by the snapshots issue).
     public var snapshotInterval: Double = 3600
     public var snapshotKeep = 24
+    /// `[store] backend = "redis"` with `url = "redis://HOST:PORT/DB"`: one namespace shared by
+    /// every daemon on that Redis (see docs/distributed.md); nil for the embedded SQLite store.
+    public var redisURL: String?
     /// `[limits]`: message, queue, socket, prompt, ctl and reply limits.
     public var limits = Limits()
 

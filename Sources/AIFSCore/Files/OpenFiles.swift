@@ -70,9 +70,12 @@ final class ChatFile: OpenFile {
     let stream = ChatStream()
     var buffer: [UInt8] = []
     var sent = false
-    init(socket: Socket, uid: UInt32) {
+    /// How the message is sent (with the Redis backend, through the log).
+    let send: ([UInt8], UInt32, ChatStream) -> Errno?
+    init(socket: Socket, uid: UInt32, send: (([UInt8], UInt32, ChatStream) -> Errno?)? = nil) {
         self.socket = socket
         self.uid = uid
+        self.send = send ?? { [socket] bytes, uid, stream in socket.submitChat(bytes, uid: uid, into: stream) }
     }
 
     /// Sends the message if it has not gone yet; nil, or why it was refused.
@@ -84,7 +87,7 @@ final class ChatFile: OpenFile {
             return nil
         }
         defer { buffer = [] }
-        if let error = socket.submitChat(buffer, uid: uid, into: stream) {
+        if let error = send(buffer, uid, stream) {
             stream.finish()
             return error
         }

@@ -79,6 +79,11 @@ public final class SnapshotManager: Sendable {
         }
     }
 
+    /// A free name for a snapshot taken now by `trigger` (`TRIGGER-TIME`).
+    public func automaticName(_ trigger: SnapshotTrigger) -> String {
+        SnapshotName.automatic(trigger, at: WallClock.now()) { [self] in snapshot(named: $0) != nil }
+    }
+
     /// Deletes a snapshot. `ENOENT` if there is none of that name.
     public func delete(_ name: String) throws(SnapshotFailure) {
         let removed = catalog.withLock { list -> Bool in
@@ -99,7 +104,12 @@ public final class SnapshotManager: Sendable {
     private func scheduleAutomatic() {
         let interval = max(0.05, environment.limits.snapshotInterval)
         queue.asyncAfter(deadline: .now() + interval) { [self] in
-            take(nil, trigger: .auto)
+            if let cluster = environment.cluster {
+                // One daemon of a cluster (the leader) takes them, for everyone, through the log.
+                if cluster.isLeader { cluster.post(.snapshot(name: automaticName(.auto), trigger: SnapshotTrigger.auto.rawValue)) }
+            } else {
+                take(nil, trigger: .auto)
+            }
             scheduleAutomatic()
         }
     }
@@ -118,9 +128,12 @@ public final class SnapshotManager: Sendable {
         if let socket, !info.sockets.contains(where: { $0.name == socket.name }) {
             return done(SnapshotFailure(.ENOENT, "snapshot '\(name)' has no socket '\(socket.name)'"))
         }
+        // Named and timed here, on the caller's thread: a cluster applies this at the log entry's time.
+        let beforeName = automaticName(.beforeRestore)
+        let beforeTime = WallClock.now()
         queue.async { [self] in
             guard let registry else { return done(SnapshotFailure(.EIO, "the daemon is stopping")) }
-            take(nil, trigger: .beforeRestore)
+            WallClock.applying(at: beforeTime) { take(beforeName, trigger: .beforeRestore) }
             let targets = socket.map { [$0] } ?? registry.all()
             let reason = "restore of snapshot \(name)"
             var interrupted: [SocketID: UInt64] = [:]

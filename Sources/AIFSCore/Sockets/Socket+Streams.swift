@@ -18,6 +18,22 @@ extension Socket {
             if result != .nothing { return .answer(result) }
             return s.isPending(upstream: upstream) && !s.closed ? .park : .answer(.nothing)
         }
+        if case .answer(.nothing) = decision, let cluster = environment.cluster, !nonBlocking {
+            // End of file only once everything already in the shared log is applied here.
+            let pending = PendingRequest(request, interruptible: true, onInterrupt: { [weak self] in self?.dropParked() })
+            let key = ObjectIdentifier(pending)
+            state.withLock { s in s.parkedReads.append(ParkedRead(pending: pending, size: size, awaitingCatchUp: true)) }
+            cluster.catchUp { [weak self] in
+                guard let self else { return }
+                state.withLock { s in
+                    if let index = s.parkedReads.firstIndex(where: { ObjectIdentifier($0.pending) == key }) {
+                        s.parkedReads[index].awaitingCatchUp = false
+                    }
+                    deliverLocked(&s)
+                }
+            }
+            return
+        }
         switch decision {
         case .answer(let result):
             Self.answer(request, with: result)
@@ -77,7 +93,7 @@ extension Socket {
                 guard let request = first.pending.take() else { s.parkedReads.removeFirst(); continue }
                 s.parkedReads.removeFirst()
                 Self.answer(request, with: readOutputLocked(&s, max: first.size))
-            } else if !pending {
+            } else if !pending && !first.awaitingCatchUp {
                 s.parkedReads.removeFirst()
                 first.pending.take()?.reply(bytes: [])
             } else {

@@ -10,11 +10,23 @@ extension Socket {
         let work = Work(message: message, forwardTo: message.route.isOutput ? s.wire : nil)
         s.current = work
         if message.chat == nil { recordLocked(s, [.requestStarted(id, messageID: message.id)]) }
+        // Here rather than when the provider is called, so that every daemon of a cluster trims
+        // the same turns at the same point.
+        trimContextLocked(&s, adding: message.content)
         return work
     }
 
+    /// Starts the provider for the work in flight. With the Redis backend only the socket's
+    /// owner does; every other daemon follows its reply through the log.
     func launch(_ work: Work?) {
         guard let work else { return }
+        if let cluster = environment.cluster, !cluster.owns(id) { return }
+        let started = state.withLock { _ -> Bool in
+            guard !work.launched else { return false }
+            work.launched = true
+            return true
+        }
+        guard started else { return }
         environment.counters.requestStarted()
         let task = Task.detached { [self] in await self.run(work) }
         state.withLock { _ in
@@ -22,11 +34,22 @@ extension Socket {
         }
     }
 
+    /// The end of the provider's work: applied here, or, with the Redis backend, logged for
+    /// every daemon to apply.
+    private func conclude(_ work: Work, _ outcome: Outcome) {
+        guard let cluster = environment.cluster else { return finish(work, outcome) }
+        let (kind, reason): (String, String) = switch outcome {
+        case .completed: ("completed", "")
+        case .failed(let reason): ("failed", reason)
+        case .cancelled(let reason): ("cancelled", reason)
+        }
+        cluster.post(.end(socket: id, message: work.message.id, outcome: kind, reason: reason))
+    }
+
     private func run(_ work: Work) async {
         let prepared: (ProviderRequest, any Provider, Double?)? = state.withLock { s in
             guard s.current === work else { return nil }
             guard let (provider, model) = environment.catalog().resolve(s.model) else { return nil }
-            trimContextLocked(&s, adding: work.message.content)
             // Team-chat discussion notes are user turns of their own; providers get them merged
             // into the next user turn, so roles alternate as the APIs require.
             let turns = Turn.mergingConsecutive(s.context + [Turn(role: .user, content: work.message.content)])
@@ -34,10 +57,14 @@ extension Socket {
             return (ProviderRequest(model: model, systemPrompt: s.prompt, turns: turns, settings: s.settings), provider, timeout)
         }
         guard let (request, provider, timeout) = prepared else {
-            finish(work, .failed("model is not configured"))
+            conclude(work, .failed("model is not configured"))
             return
         }
-        let sink = WorkSink(socket: self, work: work)
+        let sink: any ReplySink = if let cluster = environment.cluster {
+            ClusterSink(cluster: cluster, socket: id, message: work.message.id)
+        } else {
+            WorkSink(socket: self, work: work)
+        }
         do {
             if let timeout {
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -52,11 +79,11 @@ extension Socket {
             } else {
                 try await provider.respond(to: request, into: sink)
             }
-            finish(work, .completed)
+            conclude(work, .completed)
         } catch is CancellationError {
-            finish(work, .cancelled("request cancelled"))
+            conclude(work, .cancelled("request cancelled"))
         } catch {
-            finish(work, .failed("\(error)"))
+            conclude(work, .failed("\(error)"))
         }
     }
 
@@ -157,7 +184,7 @@ extension Socket {
         s.current = nil
         work.cancelled = true
         work.task?.cancel()
-        environment.counters.requestEnded()
+        if work.launched { environment.counters.requestEnded() }
         let now = WallClock.now()
         s.lastActivity = now
         let messageID = work.message.id

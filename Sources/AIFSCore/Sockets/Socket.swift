@@ -104,6 +104,9 @@ public final class Socket: @unchecked Sendable {
     struct ParkedRead {
         let pending: PendingRequest
         let size: Int
+        /// With the Redis backend, a read about to get end of file first waits until this
+        /// daemon has applied everything in the log (a write that finished elsewhere is seen).
+        var awaitingCatchUp = false
     }
 
     /// The request in flight. Only the socket's lock touches it.
@@ -119,6 +122,8 @@ public final class Socket: @unchecked Sendable {
         var cancelled = false
         /// The reply reached `[limits] reply_bytes` and was cut there.
         var cut = false
+        /// A provider task was started for it here (with the Redis backend, only on the owner).
+        var launched = false
         /// The socket this reply goes to instead of `output` (the wire in force when it started).
         let forwardTo: Socket?
         init(message: InputMessage, forwardTo: Socket?) {
@@ -340,6 +345,16 @@ public final class Socket: @unchecked Sendable {
         accept(content, headers: MessageHeaders(), uid: uid, route: .output, origin: .wire(from: source), done: nil)
     }
 
+    /// A message from the cluster log (Redis backend), applied on every daemon alike: queued at
+    /// once. Nil, or why it was refused (the reason is in `error` on every daemon).
+    func applySubmit(_ content: [UInt8], priorityHigh: Bool, uid: UInt32, route: ReplyRoute, origin: MessageOrigin) -> Errno? {
+        if content.isEmpty {
+            reportError(kind: origin.kind, "the message has headers but no content; nothing was queued")
+            return .EINVAL
+        }
+        return accept(content, headers: MessageHeaders(priorityHigh: priorityHigh), uid: uid, route: route, origin: origin, done: nil)
+    }
+
     /// The one way into the queue. Checks admission, writes the transcript entry and records
     /// the message. Returns why it was refused (then `done` is not called). Messages from
     /// `input` and the team chat join the queue once the store has committed them (`done`
@@ -347,7 +362,8 @@ public final class Socket: @unchecked Sendable {
     @discardableResult
     private func accept(_ content: [UInt8], headers: MessageHeaders, uid: UInt32, route: ReplyRoute, origin: MessageOrigin,
                         done: (@Sendable (Errno?) -> Void)?) -> Errno? {
-        var immediate = false
+        // With the Redis backend the log entry being applied is the durable copy: queue at once.
+        var immediate = environment.cluster != nil
         switch origin {
         case .chat, .wire: immediate = true
         case .input, .team, .synthesis: break
@@ -504,7 +520,7 @@ public final class Socket: @unchecked Sendable {
                 work.task?.cancel()
                 work.message.chat?.finish(failed: true)
                 s.current = nil
-                environment.counters.requestEnded()
+                if work.launched { environment.counters.requestEnded() }
             }
             for message in s.queue { message.chat?.finish(failed: true) }
             while !s.parkedReads.isEmpty {

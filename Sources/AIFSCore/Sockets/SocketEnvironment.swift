@@ -7,6 +7,10 @@ public final class SocketEnvironment: Sendable {
     public let counters = DaemonCounters()
     /// The pipeline graph of `wire NAME`.
     public let wiring = Wiring()
+    private let clusterBox = Mutex<ClusterNode?>(nil)
+    /// With `[store] backend = "redis"`: this daemon's place in the shared namespace.
+    public var cluster: ClusterNode? { clusterBox.withLock { $0 } }
+    public func setCluster(_ node: ClusterNode) { clusterBox.withLock { $0 = node } }
     private let catalogBox: Mutex<ModelCatalog>
     private let limitsBox: Mutex<Limits>
     private let templatesBox = Mutex<[String: SocketTemplate]>([:])

@@ -16,6 +16,7 @@ struct BatchWriter {
     private var team: TeamSettings?
     /// Sockets this batch changed: their `version` moves at `finish()` (see SnapshotStore).
     private var touched: Set<SocketID> = []
+    private var clusterPosition: String?
     private var teamCursors: [StreamKind: Int] = [:]
 
     struct StreamKey: Hashable {
@@ -105,6 +106,8 @@ struct BatchWriter {
             }
         case .snapshotDeleted(let name):
             _ = try SnapshotStore(db: db).delete(name: name)
+        case .clusterPosition(let position):
+            clusterPosition = position
         case .snapshotRestored(let ticket):
             try finish()
             do {
@@ -156,6 +159,11 @@ struct BatchWriter {
             try execute("UPDATE socket SET version = version + 1 WHERE id = ?", [Int64(socket)])
         }
         touched = []
+        if let clusterPosition {
+            try execute("INSERT INTO cluster_meta (key, value) VALUES ('position', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        [clusterPosition])
+        }
+        clusterPosition = nil
         saves = [:]
         cursors = [:]
         team = nil
@@ -194,7 +202,7 @@ extension StoreEvent {
              .streamAppended(let id, _, _, _, _), .streamRead(let id, _, _):
             return id
         case .socketRemoved, .memory, .teamSaved, .teamStreamAppended, .teamStreamRead, .snapshotTaken, .snapshotDeleted,
-             .snapshotRestored:
+             .snapshotRestored, .clusterPosition:
             return nil
         }
     }

@@ -62,6 +62,8 @@ public struct StoreContents: Sendable {
     public var nextSocketID: SocketID = InodeScheme.firstSocketID
     /// The team chat's settings and unread streams.
     public var team = TeamSnapshot()
+    /// With the Redis backend: the last log id this replica applied ("0-0": none).
+    public var clusterPosition = "0-0"
     public init(sockets: [SocketSnapshot] = [], nextSocketID: SocketID = InodeScheme.firstSocketID) {
         self.sockets = sockets
         self.nextSocketID = nextSocketID

@@ -45,6 +45,8 @@ public enum StoreEvent: Sendable {
     case snapshotDeleted(String)
     /// Rewrite live sockets from a snapshot (the ticket gets the result).
     case snapshotRestored(RestoreTicket)
+    /// The Redis backend applied the shared log up to this id (kept with what it produced).
+    case clusterPosition(String)
 }
 
 /// The two consumable streams of a socket.

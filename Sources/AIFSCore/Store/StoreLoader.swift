@@ -16,6 +16,7 @@ struct StoreLoader {
             contents.sockets.append(try snapshot(row, tidy: true))
         }
         contents.team = try team()
+        contents.clusterPosition = try String.fetchOne(db, sql: "SELECT value FROM cluster_meta WHERE key = 'position'") ?? "0-0"
         return contents
     }
 

@@ -184,6 +184,16 @@ enum StoreSchema {
                 ALTER TABLE socket_state ADD COLUMN mode INTEGER NOT NULL DEFAULT 448;  -- 0700
                 """)
         }
+        migrator.registerMigration("v5: cluster position") { db in
+            try db.execute(sql: """
+                -- With the Redis backend this database is the daemon's replica: how far into the
+                -- shared log it has applied.
+                CREATE TABLE cluster_meta (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    value TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

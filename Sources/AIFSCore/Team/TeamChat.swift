@@ -141,12 +141,26 @@ public final class TeamChat: Sendable {
         let tally = Tally(expected: targets.count, done: done)
         for (socket, name) in zip(targets, names) {
             let ticket = TeamTicket(round: round.id, synthesis: false, team: self)
-            socket.submitTeam(content, priorityHigh: headers.priorityHigh, uid: uid, ticket: ticket, broadcast: broadcast) { [self] error in
+            handOver(content, to: socket, priorityHigh: headers.priorityHigh, uid: uid, ticket: ticket, broadcast: broadcast) { [self] error in
                 if let error { memberFinished(ticket, socket: socket.id, name: name, .failed(Self.refusal(error))) }
                 tally.arrive(error)
             }
         }
         scheduleTimeout(round: round.id, phase: .members, after: round.timeout)
+    }
+
+    /// Gives one member its copy: queued here, or with the Redis backend logged for every
+    /// daemon (the member's owner answers it; its reply comes back here through the log).
+    private func handOver(_ content: [UInt8], to socket: Socket, priorityHigh: Bool, uid: UInt32, ticket: TeamTicket, broadcast: Bool,
+                          done: @escaping @Sendable (Errno?) -> Void) {
+        guard let cluster = environment.cluster else {
+            return socket.submitTeam(content, priorityHigh: priorityHigh, uid: uid, ticket: ticket, broadcast: broadcast, done: done)
+        }
+        let kind = ticket.synthesis ? "synthesis" : (broadcast ? "broadcast" : "team")
+        cluster.post(.submit(socket: socket.id, content: content, priorityHigh: priorityHigh, uid: uid,
+                             route: ReplyRoute.team(ticket).storedForm, kind: kind)) { result in
+            if case .done(let error) = result { done(error) } else { done(nil) }
+        }
     }
 
     /// A refusal's errno in words, for the inline error line.
@@ -220,13 +234,19 @@ public final class TeamChat: Sendable {
             }
             guard added, let socket else { return }
             let ticket = TeamTicket(round: id, synthesis: true, team: self)
-            socket.submitTeam(prompt, priorityHigh: false, uid: 0, ticket: ticket, broadcast: false) { [self] error in
+            handOver(prompt, to: socket, priorityHigh: false, uid: 0, ticket: ticket, broadcast: false) { [self] error in
                 if let error { memberFinished(ticket, socket: socket.id, name: moderator, .failed(Self.refusal(error))) }
             }
             scheduleTimeout(round: id, phase: .synthesis, after: timeout)
         case .discuss(let id, let notes):
             guard let registry else { return }
-            for note in notes { registry.socket(id: note.socket)?.addDiscussion(note.text, round: id) }
+            for note in notes {
+                if let cluster = environment.cluster {
+                    cluster.post(.discussion(socket: note.socket, text: note.text, round: id)) { _ in }
+                } else {
+                    registry.socket(id: note.socket)?.addDiscussion(note.text, round: id)
+                }
+            }
         }
     }
 
@@ -251,7 +271,11 @@ public final class TeamChat: Sendable {
             return (cancel, followUp)
         }
         for socket in outcome.cancel {
-            registry?.socket(id: socket)?.cancelTeamMessage(round: id, reason: "team chat round \(reason)")
+            if let cluster = environment.cluster {
+                cluster.post(.teamCancel(socket: socket, round: id, reason: "team chat round \(reason)")) { _ in }
+            } else {
+                registry?.socket(id: socket)?.cancelTeamMessage(round: id, reason: "team chat round \(reason)")
+            }
         }
         if let followUp = outcome.followUp { run(followUp) }
     }

@@ -116,6 +116,19 @@ extension AIFileSystem {
     /// `mkdir /ai/snapshots/NAME`: answered once the snapshot is committed.
     func makeSnapshot(_ request: consuming Request, name: FileName) {
         guard let text = name.string else { return request.reply(error: .EINVAL) }
+        if let cluster = environment.cluster {
+            guard snapshots.isAvailable else { return request.reply(error: .ENOTSUP) }
+            if SnapshotName.problem(with: text) != nil { return request.reply(error: .EINVAL) }
+            if snapshots.snapshot(named: text) != nil { return request.reply(error: .EEXIST) }
+            let pending = PendingRequest(request, interruptible: false)
+            cluster.post(.snapshot(name: text, trigger: SnapshotTrigger.manual.rawValue)) { [self] result in
+                guard let request = pending.take() else { return }
+                if let error = Self.errno(of: result) { return request.reply(error: error) }
+                guard let info = snapshots.snapshot(named: text) else { return request.reply(error: .EIO) }
+                request.reply(entry: entry(.snapshot(info, .root)))
+            }
+            return
+        }
         let pending = PendingRequest(request, interruptible: false)
         snapshots.take(text, trigger: .manual) { [self] result in
             guard let request = pending.take() else { return }

@@ -59,7 +59,12 @@ extension AIFileSystem {
             throw .EINVAL
         }
         do {
-            registry.team.apply(try TeamCommand.parseLines(text, maxLine: environment.limits.maxControlLine))
+            let commands = try TeamCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
+            if let cluster = environment.cluster {
+                cluster.post(.teamControl(text: text)) { _ in }  // every daemon's team chat
+            } else {
+                registry.team.apply(commands)
+            }
         } catch {
             registry.team.reportError(kind: "ctl", error.reason)
             throw error.errno

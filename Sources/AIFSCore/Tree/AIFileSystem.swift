@@ -51,6 +51,10 @@ public final class AIFileSystem: FileSystem {
     public static let searchLimit = 100
     private let invalidatorBox = Mutex<KernelCacheInvalidatorRef?>(nil)
     private let daemonError = Mutex<String?>(nil)
+    /// With the Redis backend: `chat` streams of this daemon waiting for their message to be
+    /// applied, by token.
+    let clusterChats = Mutex<[UInt64: ChatStream]>([:])
+    let nextChatToken = Mutex<UInt64>(1)
 
     /// Seconds the kernel may cache names and stable attributes.
     static let entryTimeout = 1.0
@@ -237,6 +241,17 @@ public final class AIFileSystem: FileSystem {
                 if (changes.uid.map { $0 != info.uid } ?? false) && caller.uid != 0 { return request.reply(error: .EPERM) }
                 // As chgrp: an owner who is not root may only give the socket to their own group.
                 if let gid = changes.gid, gid != info.gid, caller.uid != 0, gid != caller.gid { return request.reply(error: .EPERM) }
+                if let cluster = environment.cluster {
+                    if changes.size != nil { return request.reply(error: .EISDIR) }
+                    let pending = PendingRequest(request, interruptible: false)
+                    cluster.post(.ownership(socket: socket.id, mode: changes.mode.map { $0 & 0o7777 }, uid: changes.uid, gid: changes.gid)) { [self] result in
+                        guard let request = pending.take() else { return }
+                        if let error = Self.errno(of: result) { return request.reply(error: error) }
+                        let node = Node.socketDirectory(socket)
+                        request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
+                    }
+                    return
+                }
                 socket.setOwnership(mode: changes.mode, uid: changes.uid, gid: changes.gid)
             }
             if changes.size != nil { return request.reply(error: .EISDIR) }
@@ -250,6 +265,16 @@ public final class AIFileSystem: FileSystem {
                     if let promptFile = handle as? PromptFile {
                         promptFile.buffer = Self.resized(promptFile.buffer, to: size)
                         promptFile.dirty = true
+                    } else if let cluster = environment.cluster {
+                        let bytes = Self.resized(socket.prompt, to: size)
+                        let pending = PendingRequest(request, interruptible: false)
+                        cluster.post(.prompt(socket: socket.id, bytes: bytes)) { [self] result in
+                            guard let request = pending.take() else { return }
+                            if let error = Self.errno(of: result) { return request.reply(error: error) }
+                            let node = Node.socketFile(socket, .prompt)
+                            request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
+                        }
+                        return
                     } else {
                         do { try socket.setPrompt(Self.resized(socket.prompt, to: size)) } catch { return request.reply(error: error.errno) }
                     }
@@ -292,6 +317,24 @@ public final class AIFileSystem: FileSystem {
         let caller = request.context
         var permissions = mode & 0o777
         if permissions == 0 { permissions = 0o755 }
+        if let cluster = environment.cluster {
+            if let problem = SocketName.problem(with: name) {
+                _ = problem
+                return request.reply(error: .EINVAL)
+            }
+            guard let text = name.string else { return request.reply(error: .EINVAL) }
+            if registry.socket(named: text) != nil { return request.reply(error: .EEXIST) }
+            let pending = PendingRequest(request, interruptible: false)
+            cluster.post(.create(name: text, model: nil, uid: caller.uid, gid: caller.gid, mode: permissions)) { [self] result in
+                guard let request = pending.take() else { return }
+                if case .created(let id) = result, let socket = registry.socket(id: id) {
+                    request.reply(entry: entry(.socketDirectory(socket)))
+                } else {
+                    request.reply(error: Self.errno(of: result) ?? .EIO)
+                }
+            }
+            return
+        }
         do {
             let socket = try registry.create(name: name, uid: caller.uid, gid: caller.gid, mode: permissions)
             request.reply(entry: entry(.socketDirectory(socket)))
@@ -315,6 +358,10 @@ public final class AIFileSystem: FileSystem {
                 return request.reply(error: .EPERM)
             }
             // Undo is possible: queued before the removal, the snapshot holds the socket.
+            if let cluster = environment.cluster {
+                if snapshots.isAvailable { cluster.post(.snapshot(name: snapshots.automaticName(.beforeRmdir), trigger: "before-rmdir")) }
+                return answerLater(request) { done in cluster.post(.remove(name: text)) { done(Self.errno(of: $0)) } }
+            }
             snapshots.take(nil, trigger: .beforeRmdir)
             do {
                 try registry.remove(name: text)
@@ -331,6 +378,10 @@ public final class AIFileSystem: FileSystem {
         case .teamChat:
             request.reply(error: TeamFile(name: text) != nil ? .ENOTDIR : .ENOENT)
         case .snapshots:
+            if let cluster = environment.cluster {
+                guard snapshots.snapshot(named: text) != nil else { return request.reply(error: .ENOENT) }
+                return answerLater(request) { done in cluster.post(.snapshotDelete(name: text)) { done(Self.errno(of: $0)) } }
+            }
             do {
                 try snapshots.delete(text)
                 request.replyOK()
@@ -390,6 +441,11 @@ public final class AIFileSystem: FileSystem {
         if RootEntry(rawValue: oldText) != nil { return request.reply(error: .EPERM) }
         guard newParent == InodeScheme.root else { return request.reply(error: .EXDEV) }
         if let newText = newName.string, RootEntry(rawValue: newText) != nil { return request.reply(error: .EINVAL) }
+        if let cluster = environment.cluster {
+            if SocketName.problem(with: newName) != nil { return request.reply(error: .EINVAL) }
+            guard let newText = newName.string else { return request.reply(error: .EINVAL) }
+            return answerLater(request) { done in cluster.post(.rename(from: oldText, to: newText)) { done(Self.errno(of: $0)) } }
+        }
         do {
             try registry.rename(from: oldText, to: newName)
             request.replyOK()
@@ -492,7 +548,7 @@ public final class AIFileSystem: FileSystem {
                 request.reply(open: TranscriptFile(socket: socket))
             case .chat:
                 do { try socket.checkAcceptsInput() } catch { return request.reply(error: error.errno) }
-                request.reply(open: ChatFile(socket: socket, uid: request.context.uid), options: [.directIO, .nonSeekable])
+                request.reply(open: ChatFile(socket: socket, uid: request.context.uid, send: chatSender(socket)), options: [.directIO, .nonSeekable])
             }
         case .searchResult(_, let query):
             guard !wantsWrite else { return request.reply(error: .EACCES) }
@@ -675,16 +731,117 @@ public final class AIFileSystem: FileSystem {
             if let socket = file.socket { socket.reportRefused(error) } else { noteDaemonError(error.reason) }
             throw error.errno
         }
-        guard let socket = file.socket else {
-            let commands: [DaemonCommand]
+        let caller = Caller(uid: file.caller.uid, gid: file.caller.gid)
+        guard let cluster = environment.cluster else {
+            if let socket = file.socket { return try applySocketControl(text, socket: socket, caller: caller) }
+            return try applyDaemonControl(text)
+        }
+        // With the Redis backend the text is checked here, then applied by every daemon in log
+        // order; the write is answered once it has been applied here.
+        if let socket = file.socket {
             do {
-                commands = try DaemonCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
+                _ = try ControlCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
             } catch {
-                noteDaemonError(error.reason)
+                socket.reportRefused(error)
                 throw error.errno
             }
-            return { [self] done in runDaemon(commands[...], done: done) }
+            let id = socket.id
+            return { done in
+                cluster.post(.control(socket: id, text: text, uid: caller.uid, gid: caller.gid)) { done(Self.errno(of: $0)) }
+            }
         }
+        let commands: [DaemonCommand]
+        do {
+            commands = try DaemonCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
+        } catch {
+            noteDaemonError(error.reason)
+            throw error.errno
+        }
+        if commands.contains(.reload) {
+            do {
+                try environment.reload()  // this daemon's own configuration
+            } catch {
+                noteDaemonError("reload: \(error.reason)")
+                throw error.errno
+            }
+        }
+        let shared = text.split(separator: "\n").filter { $0.trimmingSpaces() != "reload" }.joined(separator: "\n")
+        guard commands.contains(where: { $0 != .reload }) else { return nil }
+        return { done in
+            cluster.post(.daemonControl(text: shared, uid: caller.uid, gid: caller.gid)) { done(Self.errno(of: $0)) }
+        }
+    }
+
+    /// A message from `input`: committed here, or with the Redis backend logged and applied by
+    /// every daemon (`done` once applied here).
+    func submit(_ bytes: [UInt8], to socket: Socket, uid: UInt32, done: @escaping @Sendable (Errno?) -> Void) {
+        guard let cluster = environment.cluster else { return socket.submit(bytes, uid: uid, done: done) }
+        let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
+        if content.isEmpty {
+            socket.reportError(kind: "input", "the message has headers but no content; nothing was queued")
+            return done(.EINVAL)
+        }
+        cluster.post(.submit(socket: socket.id, content: content, priorityHigh: headers.priorityHigh, uid: uid, route: "", kind: "input")) {
+            let error = Self.errno(of: $0)
+            if error == .EIO, !cluster.isConnected {
+                socket.reportError(kind: "store", "redis unreachable (\(cluster.lastError)); the message was not stored, send it again")
+            }
+            done(error)
+        }
+    }
+
+    /// With the Redis backend a chat message goes through the log; its reply comes back to
+    /// this daemon's descriptor (by token). A refusal ends the stream and says so in `error`.
+    func chatSender(_ socket: Socket) -> (([UInt8], UInt32, ChatStream) -> Errno?)? {
+        guard let cluster = environment.cluster else { return nil }
+        return { [self] bytes, uid, stream in
+            let (headers, content) = MessageHeaders.parse(bytes, recipients: false)
+            if content.isEmpty {
+                socket.reportError(kind: "chat", "the message has headers but no content; nothing was sent")
+                return .EINVAL
+            }
+            let token = nextChatToken.withLock { t -> UInt64 in defer { t += 1 }; return t }
+            clusterChats.withLock { $0[token] = stream }
+            cluster.post(.submit(socket: socket.id, content: content, priorityHigh: headers.priorityHigh, uid: uid,
+                                 route: "chat:\(cluster.id):\(token)", kind: "chat")) { [self] result in
+                if Self.errno(of: result) != nil {
+                    clusterChats.withLock { _ = $0.removeValue(forKey: token) }
+                    stream.finish(failed: true)
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Parks `request` until `work` calls back, then answers OK or the errno.
+    func answerLater(_ request: consuming Request, _ work: (@escaping @Sendable (Errno?) -> Void) -> Void) {
+        let pending = PendingRequest(request, interruptible: false)
+        work { error in
+            guard let request = pending.take() else { return }
+            if let error { request.reply(error: error) } else { request.replyOK() }
+        }
+    }
+
+    static func errno(of result: ClusterResult) -> Errno? {
+        if case .done(let error) = result { return error }
+        return nil
+    }
+
+    /// `/ai/ctl` commands, parsed and run here.
+    func applyDaemonControl(_ text: String) throws(Errno) -> Deferred? {
+        let commands: [DaemonCommand]
+        do {
+            commands = try DaemonCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
+        } catch {
+            noteDaemonError(error.reason)
+            throw error.errno
+        }
+        return { [self] done in runDaemon(commands[...], done: done) }
+    }
+
+    /// A socket's ctl commands, parsed, checked all first and applied here (all or nothing);
+    /// the reason of a refusal goes to `error`. Returns the part that finishes later (restore).
+    func applySocketControl(_ text: String, socket: Socket, caller: Caller) throws(Errno) -> Deferred? {
         do {
             let commands = try ControlCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
             // A fork is checked before anything is applied (all or nothing), made after.
@@ -693,7 +850,6 @@ public final class AIFileSystem: FileSystem {
                 throw ControlError("fork: socket '\(name)' exists")
             }
             // Only the owner (or root, or the daemon's user) may reset or restore a socket.
-            let caller = Caller(uid: file.caller.uid, gid: file.caller.gid)
             for command in commands where !socket.isOwned(by: caller, daemonUID: identity.uid) {
                 if command == .reset { throw SocketError(.EPERM, "reset: only the socket's owner or root may reset it") }
                 if case .restore = command { throw SocketError(.EPERM, "restore: only the socket's owner or root may restore it") }
@@ -721,8 +877,9 @@ public final class AIFileSystem: FileSystem {
                 }
             }
             for name in forks {
-                try registry.fork(socket, to: name, uid: file.caller.uid, gid: file.caller.gid)
+                let copy = try registry.fork(socket, to: name, uid: caller.uid, gid: caller.gid)
                 invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
+                environment.cluster?.claimIfOrigin(copy.id)
             }
             guard let name = restores.first else { return nil }
             return { [self] done in
@@ -753,7 +910,7 @@ public final class AIFileSystem: FileSystem {
 
     /// Runs `/ai/ctl` commands in order, stopping at the first failure (its reason shows as the
     /// `error:` line of `/ai/ctl`); snapshots and restores wait for the store.
-    private func runDaemon(_ commands: ArraySlice<DaemonCommand>, done: @escaping @Sendable (Errno?) -> Void) {
+    func runDaemon(_ commands: ArraySlice<DaemonCommand>, done: @escaping @Sendable (Errno?) -> Void) {
         guard let command = commands.first else { return done(nil) }
         let rest = commands.dropFirst()
         let next: @Sendable (SnapshotFailure?) -> Void = { [self] failure in
@@ -766,8 +923,9 @@ public final class AIFileSystem: FileSystem {
         switch command {
         case .create(let name, let model):
             do {
-                _ = try registry.create(name: FileName(name), model: model, uid: identity.uid, gid: identity.gid, mode: 0o755)
+                let socket = try registry.create(name: FileName(name), model: model, uid: identity.uid, gid: identity.gid, mode: 0o755)
                 invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
+                environment.cluster?.claimIfOrigin(socket.id)
                 next(nil)
             } catch {
                 next(SnapshotFailure(error.errno, "create \(name): \(error.reason)"))
@@ -791,7 +949,7 @@ public final class AIFileSystem: FileSystem {
     }
 
     /// The last refused `/ai/ctl` command, shown as its `error:` line.
-    private func noteDaemonError(_ reason: String) {
+    func noteDaemonError(_ reason: String) {
         daemonError.withLock { $0 = "\(WallClock.iso8601(WallClock.now())) \(reason)" }
     }
 
@@ -809,7 +967,7 @@ public final class AIFileSystem: FileSystem {
             file.buffer = []
             // close() returns only once the message is committed; the loop thread moves on.
             let pending = PendingRequest(request, interruptible: false)
-            file.socket.submit(message, uid: file.uid) { error in
+            submit(message, to: file.socket, uid: file.uid) { error in
                 guard let request = pending.take() else { return }
                 if let error { request.reply(error: error) } else { request.replyOK() }
             }
@@ -832,6 +990,13 @@ public final class AIFileSystem: FileSystem {
             runControl(rest, file: file, request: request, success: .ok)
         case let file as PromptFile:
             guard file.dirty else { return request.replyOK() }
+            if let cluster = environment.cluster {
+                guard file.buffer.count <= environment.limits.maxPromptBytes else { return request.reply(error: .EFBIG) }
+                file.dirty = false
+                let socket = file.socket.id
+                let bytes = file.buffer
+                return answerLater(request) { done in cluster.post(.prompt(socket: socket, bytes: bytes)) { done(Self.errno(of: $0)) } }
+            }
             do {
                 try file.socket.setPrompt(file.buffer)
                 file.dirty = false
@@ -851,11 +1016,17 @@ public final class AIFileSystem: FileSystem {
         case let file as InputFile:
             // Bytes no flush committed (e.g. the writer was killed) are still one message.
             if file.failure == nil, !file.buffer.isEmpty {
-                file.socket.submit(file.buffer, uid: file.uid) { _ in }
+                submit(file.buffer, to: file.socket, uid: file.uid) { _ in }
                 file.buffer = []
             }
         case let file as PromptFile:
-            if file.dirty { try? file.socket.setPrompt(file.buffer) }
+            if file.dirty {
+                if let cluster = environment.cluster {
+                    cluster.post(.prompt(socket: file.socket.id, bytes: file.buffer)) { _ in }
+                } else {
+                    try? file.socket.setPrompt(file.buffer)
+                }
+            }
         case let file as OutputFile:
             file.socket.forgetPoll(owner: file)
         case let file as TeamInputFile:
@@ -910,6 +1081,11 @@ public final class AIFileSystem: FileSystem {
             "default-model: \(environment.catalog().defaultModel)",
             "config: \(environment.configStatus)",
         ]
+        if let cluster = environment.cluster {
+            lines.append("cluster: \(cluster.url) daemon \(cluster.id), \(cluster.isConnected ? "connected" : "unreachable: \(cluster.lastError)")")
+            lines.append("cluster-position: \(cluster.position)")
+            lines.append("owned: \(sockets.filter { cluster.owns($0.id) }.count)")
+        }
         if snapshots.isAvailable { lines.append("snapshots: \(snapshots.list().count)") }
         if let error = daemonError.withLock({ $0 }) { lines.append("error: \(error)") }
         for provider in environment.catalog().providerNames {
@@ -928,7 +1104,7 @@ public final class AIFileSystem: FileSystem {
         environment.catalog().modelIDs.joined(separator: "\n") + "\n"
     }
 
-    private var invalidator: (any KernelCacheInvalidator)? {
+    var invalidator: (any KernelCacheInvalidator)? {
         invalidatorBox.withLock { $0?.value }
     }
 }

@@ -1,0 +1,377 @@
+import Foundation
+import FuseKit
+import Logging
+import RedisKit
+import Synchronization
+
+/// What applying a cluster entry produced, for the daemon that waits on it.
+public enum ClusterResult: Sendable {
+    case done(Errno?)
+    case created(SocketID)
+}
+
+/// Applies cluster entries to this daemon (the filesystem implements it).
+public protocol ClusterApplier: AnyObject, Sendable {
+    /// Applies one entry, in log order, on the tailer thread.
+    func apply(_ entry: ClusterEntry) -> ClusterResult
+    /// This daemon now owns `socket` (its lease was free): start answering it.
+    func tookOver(_ socket: SocketID)
+    /// Socket ids this daemon knows (to hold leases for).
+    func socketIDs() -> [SocketID]
+}
+
+/// This daemon's membership in a shared namespace on Redis (`[store] backend = "redis"`).
+///
+/// Three threads, none of them Swift's cooperative pool or the FUSE loop:
+/// - the **writer** appends entries to the log stream (`XADD aifs:log`), in the order they
+///   were posted. A command whose daemon waits for it fails at once with `EIO` while Redis is
+///   unreachable; the owner's work entries wait and are retried, in order;
+/// - the **tailer** reads the log (`XREAD BLOCK`) and applies every entry, in order, then tells
+///   the waiting daemon the result (it answers its FUSE request then). It remembers how far it
+///   got in the local store, so a restarted daemon catches up from there;
+/// - the **keeper** (every second): heartbeat (`ZADD aifs:daemons`), renews the leases of the
+///   sockets it owns (`aifs:owner:ID`, 3 s) and takes any socket whose lease has lapsed — its
+///   owner stopped — so another daemon answers its queue within a few seconds.
+public final class ClusterNode: @unchecked Sendable {
+    public let id: String
+    public let url: String
+    static let logKey = "aifs:log"
+    static let daemonsKey = "aifs:daemons"
+    static let leaderKey = "aifs:leader"
+    static func ownerKey(_ socket: SocketID) -> String { "aifs:owner:\(socket)" }
+    /// Seconds a lease lasts without renewal.
+    public static let leaseSeconds = 3.0
+
+    private let logger = Logger(label: "aifs.cluster")
+    private weak var applierRef: (any ClusterApplier)?
+    private let applierLock = NSLock()
+    private var applier: (any ClusterApplier)? {
+        applierLock.lock(); defer { applierLock.unlock() }
+        return applierRef
+    }
+
+    private struct Pending {
+        let bytes: [UInt8]
+        /// A command: fails at once while Redis is down.
+        let waits: Bool
+        let token: UInt64
+    }
+    private struct State {
+        var outbox: [Pending] = []
+        var completions: [UInt64: @Sendable (ClusterResult) -> Void] = [:]
+        var nextToken: UInt64 = 1
+        var nextSequence: UInt64 = 1
+        /// The last sequence applied per origin (duplicates are skipped).
+        var applied: [String: UInt64] = [:]
+        var connected = true
+        var lastError = ""
+        /// The last log id applied here.
+        var position = "0-0"
+        var barriers: [(id: String, done: @Sendable () -> Void)] = []
+        var owned: Set<SocketID> = []
+        var leader = false
+        var stopped = false
+        /// The origin of the entry the tailer is applying.
+        var applyingOrigin: String?
+    }
+    private let state: Mutex<State>
+    private let outboxSignal = NSCondition()
+    private let control: RedisConnection
+    private let controlQueue = DispatchQueue(label: "aifs.cluster.control")
+    /// Called after each entry is applied (the daemon records the position in its replica).
+    private var onApplied: (@Sendable (String) -> Void)?
+
+    public init(url: String, position: String) throws {
+        _ = try RedisConnection.parse(url: url)
+        self.url = url
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        id = "\(String(cString: host))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        control = try RedisConnection(url: url)
+        state = Mutex(State(position: position))
+    }
+
+    /// Starts the threads; entries are applied to `applier` from now on.
+    public func start(applier: any ClusterApplier, onApplied: @escaping @Sendable (String) -> Void) {
+        applierLock.lock(); applierRef = applier; applierLock.unlock()
+        self.onApplied = onApplied
+        Thread { [self] in writerLoop() }.start()
+        Thread { [self] in tailerLoop() }.start()
+        controlQueue.async { [self] in keep() }
+    }
+
+    /// Stops the threads and gives up this daemon's leases, so others take over at once.
+    public func stop() {
+        let owned = state.withLock { s -> Set<SocketID> in
+            s.stopped = true
+            return s.owned
+        }
+        outboxSignal.lock(); outboxSignal.broadcast(); outboxSignal.unlock()
+        controlQueue.sync {
+            for socket in owned { _ = try? control.command(["EVAL", Self.releaseScript, "1", Self.ownerKey(socket), id]) }
+            _ = try? control.command(["EVAL", Self.releaseScript, "1", Self.leaderKey, id])
+            _ = try? control.command(["ZREM", Self.daemonsKey, id])
+        }
+    }
+
+    // MARK: Posting
+
+    /// Appends an entry to the log. With `done`, the entry is a command this daemon waits for:
+    /// `done` gets what applying it here produced, or `EIO` (reason in ``lastError``) when it
+    /// could not be stored. Without it, the entry is work, retried until stored.
+    public func post(_ body: ClusterEntry.Body, done: (@Sendable (ClusterResult) -> Void)? = nil) {
+        let refused: Bool = state.withLock { s in
+            if let done, !s.connected || s.stopped { _ = done; return true }
+            var token: UInt64 = 0
+            if let done {
+                token = s.nextToken
+                s.nextToken += 1
+                s.completions[token] = done
+            }
+            let entry = ClusterEntry(origin: id, time: WallClock.now(), token: token, sequence: s.nextSequence, body: body)
+            s.nextSequence += 1
+            s.outbox.append(Pending(bytes: ClusterEntryCodec.encode(entry), waits: done != nil, token: token))
+            return false
+        }
+        if refused {
+            done?(.done(.EIO))
+            return
+        }
+        outboxSignal.lock(); outboxSignal.signal(); outboxSignal.unlock()
+    }
+
+    /// Why the last Redis call failed ("" while connected).
+    public var lastError: String { state.withLock { $0.lastError } }
+    public var isConnected: Bool { state.withLock { $0.connected } }
+
+    private func setConnected(_ connected: Bool, _ error: String = "") {
+        let failed: [@Sendable (ClusterResult) -> Void] = state.withLock { s in
+            let was = s.connected
+            s.connected = connected
+            s.lastError = error
+            guard was, !connected else { return [] }
+            // Commands still waiting to be stored fail now; work waits for Redis.
+            let commands = s.outbox.filter(\.waits)
+            s.outbox.removeAll(where: \.waits)
+            return commands.compactMap { s.completions.removeValue(forKey: $0.token) }
+        }
+        if !connected { logger.warning("redis unreachable: \(error)") }
+        for done in failed { done(.done(.EIO)) }
+    }
+
+    private func writerLoop() {
+        let redis = try! RedisConnection(url: url)
+        while true {
+            outboxSignal.lock()
+            while state.withLock({ $0.outbox.isEmpty && !$0.stopped }) { outboxSignal.wait() }
+            outboxSignal.unlock()
+            guard let next = state.withLock({ s -> Pending? in s.stopped ? nil : s.outbox.first }) else { return }
+            do {
+                let arguments = [Array("XADD".utf8), Array(Self.logKey.utf8), Array("*".utf8), Array("e".utf8), next.bytes]
+                let reply: RedisValue
+                do {
+                    reply = try redis.command(arguments)
+                } catch {
+                    // A connection left over from before Redis restarted fails once: try a fresh one.
+                    redis.close()
+                    reply = try redis.command(arguments)
+                }
+                if case .error(let message) = reply { throw RedisError(.reply, message) }
+                state.withLock { s in if !s.outbox.isEmpty { s.outbox.removeFirst() } }
+                if !isConnected { setConnected(true) }
+            } catch {
+                let reason = (error as? RedisError)?.message ?? "\(error)"
+                let isHead = state.withLock { s in s.outbox.first?.token == next.token && s.outbox.first?.bytes == next.bytes }
+                if next.waits, isHead {
+                    let done = state.withLock { s -> (@Sendable (ClusterResult) -> Void)? in
+                        s.outbox.removeFirst()
+                        return s.completions.removeValue(forKey: next.token)
+                    }
+                    done?(.done(.EIO))
+                }
+                setConnected(false, reason)
+                usleep(200_000)
+            }
+        }
+    }
+
+    // MARK: Tailing
+
+    private func tailerLoop() {
+        let redis = try! RedisConnection(url: url, timeout: 5)
+        while !state.withLock({ $0.stopped }) {
+            let from = state.withLock { $0.position }
+            let reply: RedisValue
+            do {
+                reply = try redis.command(["XREAD", "COUNT", "500", "BLOCK", "1000", "STREAMS", Self.logKey, from].map { Array($0.utf8) },
+                                          readTimeout: 5)
+            } catch {
+                setConnected(false, (error as? RedisError)?.message ?? "\(error)")
+                usleep(200_000)
+                continue
+            }
+            if case .error(let message) = reply {
+                logger.error("XREAD failed: \(message)")
+                usleep(200_000)
+                continue
+            }
+            if !isConnected { setConnected(true) }
+            for record in reply.array?.first?.array?.dropFirst().first?.array ?? [] {
+                guard let fields = record.array, fields.count == 2, let logID = fields[0].string else { continue }
+                let values = fields[1].array ?? []
+                if values.count >= 2, let bytes = values[1].bytes {
+                    applyLogged(bytes, logID: logID)
+                }
+                state.withLock { $0.position = logID }
+            }
+            releaseBarriers()
+        }
+    }
+
+    private func applyLogged(_ bytes: [UInt8], logID: String) {
+        let entry: ClusterEntry
+        do {
+            entry = try ClusterEntryCodec.decode(bytes)
+        } catch {
+            logger.error("skipped log entry \(logID): \(error)")
+            return
+        }
+        guard let applier else { return }
+        let duplicate = state.withLock { s -> Bool in
+            if entry.sequence != 0, let last = s.applied[entry.origin], entry.sequence <= last { return true }
+            s.applied[entry.origin] = entry.sequence
+            return false
+        }
+        if duplicate {
+            logger.warning("skipped a duplicate log entry \(logID) from \(entry.origin)")
+            return
+        }
+        state.withLock { $0.applyingOrigin = entry.origin }
+        let result = WallClock.applying(at: entry.time) { applier.apply(entry) }
+        state.withLock { $0.applyingOrigin = nil }
+        onApplied?(logID)
+        if entry.origin == id, entry.token != 0,
+           let done = state.withLock({ $0.completions.removeValue(forKey: entry.token) }) {
+            done(result)
+        }
+    }
+
+    /// The last log id applied here (kept in the local store with the state it produced).
+    public var position: String { state.withLock { $0.position } }
+
+    /// Calls `done` once everything in the log *now* has been applied here: a read that must
+    /// decide "nothing more is coming" sees every write that finished before it.
+    public func catchUp(_ done: @escaping @Sendable () -> Void) {
+        controlQueue.async { [self] in
+            let last: String
+            do {
+                let reply = try control.command(["XREVRANGE", Self.logKey, "+", "-", "COUNT", "1"])
+                last = reply.array?.first?.array?.first?.string ?? "0-0"
+            } catch {
+                return done()  // Redis is down: decide on what is here
+            }
+            let ready = state.withLock { s -> Bool in
+                if Self.compare(s.position, last) >= 0 { return true }
+                s.barriers.append((last, done))
+                return false
+            }
+            if ready { done() }
+        }
+    }
+
+    private func releaseBarriers() {
+        let ready = state.withLock { s -> [@Sendable () -> Void] in
+            let position = s.position
+            let due = s.barriers.filter { Self.compare(position, $0.id) >= 0 }
+            s.barriers.removeAll { Self.compare(position, $0.id) >= 0 }
+            return due.map(\.done)
+        }
+        for done in ready { done() }
+    }
+
+    /// Orders stream ids `MS-SEQ`.
+    static func compare(_ a: String, _ b: String) -> Int {
+        func parts(_ s: String) -> (UInt64, UInt64) {
+            let p = s.split(separator: "-")
+            return (UInt64(p.first ?? "0") ?? 0, UInt64(p.count > 1 ? p[1] : "0") ?? 0)
+        }
+        let (x, y) = (parts(a), parts(b))
+        return x < y ? -1 : (x == y ? 0 : 1)
+    }
+
+    // MARK: Leases
+
+    public func owns(_ socket: SocketID) -> Bool { state.withLock { $0.owned.contains(socket) } }
+    public var isLeader: Bool { state.withLock { $0.leader } }
+
+    /// Claims a new socket this daemon made (so it answers it, unless another daemon already does).
+    public func claim(_ socket: SocketID) {
+        controlQueue.async { [self] in
+            if let reply = try? control.command(["SET", Self.ownerKey(socket), id, "NX", "PX", "\(Int(Self.leaseSeconds * 1000))"]),
+               reply == .status("OK") {
+                state.withLock { _ = $0.owned.insert(socket) }
+                applier?.tookOver(socket)
+            }
+        }
+    }
+
+    /// Whether the entry being applied was written by this daemon.
+    public var applyingLocalEntry: Bool { state.withLock { $0.applyingOrigin == id } }
+
+    /// Claims a socket made by an entry this daemon wrote (called while applying it).
+    public func claimIfOrigin(_ socket: SocketID) {
+        if applyingLocalEntry { claim(socket) }
+    }
+
+    /// Forgets a removed socket's lease.
+    public func release(_ socket: SocketID) {
+        let mine = state.withLock { $0.owned.remove(socket) != nil }
+        guard mine else { return }
+        controlQueue.async { [self] in _ = try? control.command(["EVAL", Self.releaseScript, "1", Self.ownerKey(socket), id]) }
+    }
+
+    /// Renews what it owns, takes what nobody owns: returns 1 (renewed), 2 (taken), 0 (another's).
+    static let leaseScript = """
+        local out = {}
+        for i, key in ipairs(KEYS) do
+          local owner = redis.call('GET', key)
+          if owner == ARGV[1] then
+            redis.call('PEXPIRE', key, ARGV[2]); out[i] = 1
+          elseif not owner then
+            redis.call('SET', key, ARGV[1], 'PX', ARGV[2]); out[i] = 2
+          else
+            out[i] = 0
+          end
+        end
+        return out
+        """
+    static let releaseScript = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
+
+    private func keep() {
+        guard !state.withLock({ $0.stopped }) else { return }
+        defer { controlQueue.asyncAfter(deadline: .now() + 1) { [self] in keep() } }
+        let ttl = "\(Int(Self.leaseSeconds * 1000))"
+        do {
+            _ = try control.command(["ZADD", Self.daemonsKey, "\(Int(WallClock.now() * 1000))", id])
+            let leader = try control.command(["EVAL", Self.leaseScript, "1", Self.leaderKey, id, ttl])
+            state.withLock { $0.leader = leader.array?.first?.int ?? 0 > 0 }
+            let sockets = applier?.socketIDs() ?? []
+            var taken: [SocketID] = []
+            for chunk in stride(from: 0, to: sockets.count, by: 500) {
+                let part = Array(sockets[chunk..<min(sockets.count, chunk + 500)])
+                let reply = try control.command(["EVAL", Self.leaseScript, "\(part.count)"] + part.map(Self.ownerKey) + [id, ttl])
+                let codes = reply.array?.map { $0.int ?? 0 } ?? []
+                state.withLock { s in
+                    for (socket, code) in zip(part, codes) {
+                        if code == 0 { s.owned.remove(socket) } else { s.owned.insert(socket) }
+                    }
+                }
+                taken += zip(part, codes).filter { $0.1 == 2 }.map(\.0)
+            }
+            if !isConnected { setConnected(true) }
+            for socket in taken { applier?.tookOver(socket) }
+        } catch {
+            setConnected(false, (error as? RedisError)?.message ?? "\(error)")
+        }
+    }
+}
