@@ -9,15 +9,8 @@ struct BadInputTests {
 
     @Test("at least 40 bad inputs, each with its errno and a clear error line; every socket still answers after")
     func table() async {
-        let dir = MountedAIFS.makeTempDirectory("aifs-bad")
-        let r = await Shell.run("""
-            M=\(dir)/mnt; C=\(dir)/config.toml; mkdir -p $M
-            trap '$AIFS unmount $M >/dev/null 2>&1; umount -l $M 2>/dev/null' EXIT
-            printf '[limits]\\nqueue = 3\\n' > $C
-            $AIFS mount $M --config $C >/dev/null || exit 1
-            python3 '\(Self.directory)/bad_input_table.py' $M
-            """, timeout: 120)
-        _ = await Shell.run("grep -q ' \(dir)/mnt ' /proc/mounts && umount -l '\(dir)/mnt'; rm -rf '\(dir)'")
+        let r = await MountedAIFS.script(config: "[limits]\nqueue = 3\n",
+                                         "python3 '\(Self.directory)/bad_input_table.py' $M")
         let summary = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
         print("bad-input table: \(summary)")
         let checks = Int(summary.split(separator: " ").first ?? "") ?? 0

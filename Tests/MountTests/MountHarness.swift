@@ -71,6 +71,21 @@ final class MountedAIFS: @unchecked Sendable {
         await mount.stop()
     }
 
+    /// Mounts a fresh daemon with `config` (TOML) on `$M` in a temp directory, runs `body`
+    /// (bash), and always unmounts and removes it all.
+    static func script(config: String, _ body: String, timeout: Double = 120) async -> Shell.Result {
+        let dir = makeTempDirectory("aifs-conf")
+        try? config.write(toFile: dir + "/config.toml", atomically: true, encoding: .utf8)
+        let r = await Shell.run("""
+            M=\(dir)/mnt; C=\(dir)/config.toml; mkdir -p $M
+            trap '$AIFS unmount $M >/dev/null 2>&1; umount -l $M 2>/dev/null' EXIT
+            $AIFS mount $M --config $C >/dev/null || exit 1
+            \(body)
+            """, timeout: timeout)
+        _ = await Shell.run("grep -q ' \(dir)/mnt ' /proc/mounts && umount -l '\(dir)/mnt'; rm -rf '\(dir)'")
+        return r
+    }
+
     /// Runs a bash script with `M` set to the mountpoint.
     func sh(_ script: String, timeout: Double = 60) async -> Shell.Result {
         await Shell.run(script, environment: ["M": mountpoint], timeout: timeout)

@@ -86,18 +86,12 @@ struct SnapshotMountTests {
 
     @Test("retention: with a 1 s interval and keep = 3, after 6 s there are 3 automatic snapshots and every manual one")
     func retention() async {
-        let dir = MountedAIFS.makeTempDirectory("aifs-snap")
-        let r = await Shell.run("""
-            M=\(dir)/mnt; C=\(dir)/config.toml; mkdir -p $M
-            trap '$AIFS unmount $M >/dev/null 2>&1; umount -l $M 2>/dev/null' EXIT
-            printf '[snapshots]\\ninterval = "1s"\\nkeep = 3\\n' > $C
-            $AIFS mount $M --config $C >/dev/null || exit 1
+        let r = await MountedAIFS.script(config: "[snapshots]\ninterval = \"1s\"\nkeep = 3\n", """
             mkdir $M/a $M/snapshots/keep-me $M/snapshots/me-too
             sleep 6
             echo "auto: $(ls $M/snapshots | grep -c '^auto-')"
             ls $M/snapshots | grep -v '^auto-' | tr '\\n' ' '; echo
             """, timeout: 60)
-        _ = await Shell.run("grep -q ' \(dir)/mnt ' /proc/mounts && umount -l '\(dir)/mnt'; rm -rf '\(dir)'")
         #expect(r.stdout == "auto: 3\nkeep-me me-too \n", "\(r)")
     }
 

@@ -54,6 +54,35 @@ public struct SocketError: Error, ErrnoConvertible, CustomStringConvertible {
     public var description: String { reason }
 }
 
+extension SocketInfo {
+    /// The `key: value` text of `ctl`: the SPEC keys, then each setting that is set. Without
+    /// `live` (a snapshot's copy) the keys that only mean something now (`in-flight`) are left out.
+    func controlText(live: Bool) -> String {
+        var lines = [
+            "name: \(name)",
+            "model: \(model)",
+            "state: \(state.rawValue)",
+            "created: \(WallClock.iso8601(created))",
+            "last-activity: \(WallClock.iso8601(lastActivity))",
+            "queued: \(queued)",
+        ]
+        if live { lines.append("in-flight: \(inFlight ? 1 : 0)") }
+        lines += [
+            "unread-bytes: \(unreadBytes)",
+            "messages: \(messages)",
+            "tokens-in: \(tokensIn)",
+            "tokens-out: \(tokensOut)",
+            "wire: \(wire ?? "-")",
+            "headers: \(headers ? "on" : "off")",
+            "owner: \(uid):\(gid)",
+        ]
+        for setting in Setting.allCases {
+            if let value = settings[setting] { lines.append("\(setting.rawValue): \(value)") }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
 /// A point-in-time copy of what `getattr`, `ls` and `ctl` show about a socket.
 public struct SocketInfo: Sendable {
     public var id: SocketID
@@ -255,29 +284,7 @@ public final class Socket: @unchecked Sendable {
     public var life: SocketState { state.withLock { $0.life } }
 
     /// The `key: value` text of `ctl`.
-    public func controlText() -> String {
-        let i = info
-        var lines = [
-            "name: \(i.name)",
-            "model: \(i.model)",
-            "state: \(i.state.rawValue)",
-            "created: \(WallClock.iso8601(i.created))",
-            "last-activity: \(WallClock.iso8601(i.lastActivity))",
-            "queued: \(i.queued)",
-            "in-flight: \(i.inFlight ? 1 : 0)",
-            "unread-bytes: \(i.unreadBytes)",
-            "messages: \(i.messages)",
-            "tokens-in: \(i.tokensIn)",
-            "tokens-out: \(i.tokensOut)",
-            "wire: \(i.wire ?? "-")",
-            "headers: \(i.headers ? "on" : "off")",
-            "owner: \(i.uid):\(i.gid)",
-        ]
-        for setting in Setting.allCases {
-            if let value = i.settings[setting] { lines.append("\(setting.rawValue): \(value)") }
-        }
-        return lines.joined(separator: "\n") + "\n"
-    }
+    public func controlText() -> String { info.controlText(live: true) }
 
     // MARK: Input
 

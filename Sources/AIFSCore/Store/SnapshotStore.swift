@@ -276,24 +276,10 @@ struct SnapshotStore {
 enum SnapshotText {
     static func control(_ s: SocketSnapshot) -> String {
         let r = s.record
-        var lines = [
-            "name: \(r.name)",
-            "model: \(r.model)",
-            "state: \(r.life.rawValue)",
-            "created: \(WallClock.iso8601(r.created))",
-            "last-activity: \(WallClock.iso8601(r.lastActivity))",
-            "queued: \(s.queue.count)",
-            "unread-bytes: \(s.output.bytes.count)",
-            "messages: \(r.messages)",
-            "tokens-in: \(r.tokensIn)",
-            "tokens-out: \(r.tokensOut)",
-            "wire: \(r.wire.isEmpty ? "-" : r.wire)",
-            "headers: \(r.headers ? "on" : "off")",
-            "owner: \(r.uid):\(r.gid)",
-        ]
-        for setting in Setting.allCases {
-            if let value = r.settings[setting] { lines.append("\(setting.rawValue): \(value)") }
-        }
-        return lines.joined(separator: "\n") + "\n"
+        return SocketInfo(id: r.id, name: r.name, model: r.model, state: r.life, headers: r.headers, settings: r.settings,
+                          created: r.created, lastActivity: r.lastActivity, queued: s.queue.count, inFlight: false,
+                          unreadBytes: s.output.bytes.count, messages: r.messages, tokensIn: r.tokensIn, tokensOut: r.tokensOut,
+                          uid: r.uid, gid: r.gid, mode: r.mode, promptSize: r.prompt.count, transcriptSize: 0,
+                          transcriptModified: r.created, wire: r.wire.isEmpty ? nil : r.wire).controlText(live: false)
     }
 }

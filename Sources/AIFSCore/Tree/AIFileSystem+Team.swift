@@ -35,20 +35,19 @@ extension AIFileSystem {
     }
 
     func writeTeamControl(_ request: consuming Request, _ file: TeamControlFile, _ data: UnsafeRawBufferPointer) {
-        file.pending.append(contentsOf: data)
-        if file.pending.count > environment.limits.maxControlBytes {
-            file.pending = []
+        switch Self.completeLines(&file.pending, adding: data, limit: environment.limits.maxControlBytes) {
+        case .overLimit:
             registry.team.reportError(kind: "ctl", "ctl write over \(environment.limits.maxControlBytes) bytes")
-            return request.reply(error: .EINVAL)
-        }
-        guard let lastNewline = file.pending.lastIndex(of: 0x0A) else { return request.reply(written: data.count) }
-        let complete = Array(file.pending[...lastNewline])
-        file.pending.removeFirst(lastNewline + 1)
-        do {
-            try applyTeamControl(complete)
+            request.reply(error: .EINVAL)
+        case .none:
             request.reply(written: data.count)
-        } catch {
-            request.reply(error: error)
+        case .lines(let complete):
+            do {
+                try applyTeamControl(complete)
+                request.reply(written: data.count)
+            } catch {
+                request.reply(error: error)
+            }
         }
     }
 

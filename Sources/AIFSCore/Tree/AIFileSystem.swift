@@ -677,18 +677,37 @@ public final class AIFileSystem: FileSystem {
     }
 
     private func writeControl(_ request: consuming Request, _ file: ControlFile, _ data: UnsafeRawBufferPointer) {
-        file.pending.append(contentsOf: data)
-        if file.pending.count > environment.limits.maxControlBytes {
-            file.pending = []
-            let error = ControlError("ctl write over \(environment.limits.maxControlBytes) bytes")
-            file.socket?.reportRefused(error)
-            return request.reply(error: .EINVAL)
+        switch Self.completeLines(&file.pending, adding: data, limit: environment.limits.maxControlBytes) {
+        case .overLimit:
+            file.socket?.reportRefused(ControlError("ctl write over \(environment.limits.maxControlBytes) bytes"))
+            request.reply(error: .EINVAL)
+        case .none:
+            request.reply(written: data.count)
+        case .lines(let complete):
+            runControl(complete, file: file, request: request, success: .written(data.count))
         }
-        // Apply every complete line now, so a bad command fails this write (what `echo` sees).
-        guard let lastNewline = file.pending.lastIndex(of: 0x0A) else { return request.reply(written: data.count) }
-        let complete = Array(file.pending[...lastNewline])
-        file.pending.removeFirst(lastNewline + 1)
-        runControl(complete, file: file, request: request, success: .written(data.count))
+    }
+
+    /// What a write to a ctl file leaves to apply now.
+    enum CompleteLines {
+        case overLimit
+        case none
+        case lines([UInt8])
+    }
+
+    /// Adds `data` to a ctl descriptor's pending bytes and takes every complete line, so a bad
+    /// command fails this very write (what `echo` sees); a partial last line waits for more (or
+    /// for close). Over `limit` pending bytes everything pending is dropped.
+    static func completeLines(_ pending: inout [UInt8], adding data: UnsafeRawBufferPointer, limit: Int) -> CompleteLines {
+        pending.append(contentsOf: data)
+        if pending.count > limit {
+            pending = []
+            return .overLimit
+        }
+        guard let lastNewline = pending.lastIndex(of: 0x0A) else { return .none }
+        let complete = Array(pending[...lastNewline])
+        pending.removeFirst(lastNewline + 1)
+        return .lines(complete)
     }
 
     /// What a successful ctl write or close answers.
@@ -750,13 +769,7 @@ public final class AIFileSystem: FileSystem {
                 cluster.post(.control(socket: id, text: text, uid: caller.uid, gid: caller.gid)) { done(Self.errno(of: $0)) }
             }
         }
-        let commands: [DaemonCommand]
-        do {
-            commands = try DaemonCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
-        } catch {
-            noteDaemonError(error.reason)
-            throw error.errno
-        }
+        let commands = try parseDaemonControl(text)
         if commands.contains(.reload) {
             do {
                 try environment.reload()  // this daemon's own configuration
@@ -829,14 +842,18 @@ public final class AIFileSystem: FileSystem {
 
     /// `/ai/ctl` commands, parsed and run here.
     func applyDaemonControl(_ text: String) throws(Errno) -> Deferred? {
-        let commands: [DaemonCommand]
+        let commands = try parseDaemonControl(text)
+        return { [self] done in runDaemon(commands[...], done: done) }
+    }
+
+    /// `/ai/ctl` text as commands; a refusal becomes the `error:` line of `/ai/ctl`.
+    private func parseDaemonControl(_ text: String) throws(Errno) -> [DaemonCommand] {
         do {
-            commands = try DaemonCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
+            return try DaemonCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
         } catch {
             noteDaemonError(error.reason)
             throw error.errno
         }
-        return { [self] done in runDaemon(commands[...], done: done) }
     }
 
     /// A socket's ctl commands, parsed, checked all first and applied here (all or nothing);
