@@ -4,8 +4,26 @@ import FuseKit
 /// with every request on that descriptor and drops it after `release`.
 class OpenFile {}
 
+/// A message being written on one descriptor (`input`, `team-chat-all/input`).
+protocol MessageDraft: AnyObject {
+    var buffer: [UInt8] { get set }
+    /// Once a write failed (`EFBIG`), the whole message is refused.
+    var failure: Errno? { get set }
+}
+
+extension MessageDraft {
+    /// Whether adding `count` bytes would pass `limit`; if so the message is dropped and
+    /// every later write and the close fail with `EFBIG`.
+    func overflows(adding count: Int, limit: Int) -> Bool {
+        guard buffer.count + count > limit else { return false }
+        failure = .EFBIG
+        buffer = []
+        return true
+    }
+}
+
 /// `input`: the bytes of one message, committed at the first flush that has any.
-final class InputFile: OpenFile {
+final class InputFile: OpenFile, MessageDraft {
     let socket: Socket
     let uid: UInt32
     var buffer: [UInt8] = []
@@ -96,7 +114,7 @@ final class ChatFile: OpenFile {
 }
 
 /// `team-chat-all/input`: the bytes of one team message, sent at the first flush that has any.
-final class TeamInputFile: OpenFile {
+final class TeamInputFile: OpenFile, MessageDraft {
     let caller: Caller
     var buffer: [UInt8] = []
     var failure: Errno?

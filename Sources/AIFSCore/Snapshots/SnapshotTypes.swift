@@ -38,7 +38,7 @@ public struct SnapshotSocketInfo: Sendable, Equatable {
 }
 
 /// The files of a socket inside a snapshot.
-public enum SnapshotFile: UInt64, CaseIterable, Sendable {
+public enum SnapshotFile: UInt64, CaseIterable, Sendable, NamedFile {
     case ctl = 1, prompt, transcript
     public var name: String {
         switch self {
@@ -47,22 +47,11 @@ public enum SnapshotFile: UInt64, CaseIterable, Sendable {
         case .transcript: return "transcript"
         }
     }
-    public init?(name: String) {
-        guard let file = Self.allCases.first(where: { $0.name == name }) else { return nil }
-        self = file
-    }
 }
 
-/// A snapshot operation that failed: its errno and the reason for `error`.
-public struct SnapshotFailure: Error, ErrnoConvertible, CustomStringConvertible, Sendable {
-    public let errno: Errno
-    public let reason: String
-    public init(_ errno: Errno, _ reason: String) {
-        self.errno = errno
-        self.reason = reason
-    }
-    public var description: String { reason }
-}
+/// A snapshot operation that failed: its errno and the reason for `error` (the same shape as a
+/// socket's refusals).
+public typealias SnapshotFailure = SocketError
 
 /// Snapshot names: 1–64 bytes of `[A-Za-z0-9._-]`, not starting with `.` (as socket names).
 public enum SnapshotName {

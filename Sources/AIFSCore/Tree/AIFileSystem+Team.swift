@@ -11,9 +11,7 @@ extension AIFileSystem {
     func writeTeamInput(_ request: consuming Request, _ file: TeamInputFile, _ data: UnsafeRawBufferPointer) {
         if let failure = file.failure { return request.reply(error: failure) }
         let limit = environment.limits.maxMessageBytes
-        if file.buffer.count + data.count > limit {
-            file.failure = .EFBIG
-            file.buffer = []
+        if file.overflows(adding: data.count, limit: limit) {
             registry.team.reportError(kind: "input", "message over \(limit) bytes refused (EFBIG); nothing was sent")
             return request.reply(error: .EFBIG)
         }

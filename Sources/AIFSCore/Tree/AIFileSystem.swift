@@ -663,9 +663,7 @@ public final class AIFileSystem: FileSystem {
     private func writeInput(_ request: consuming Request, _ file: InputFile, _ data: UnsafeRawBufferPointer) {
         if let failure = file.failure { return request.reply(error: failure) }
         let limit = environment.limits.maxMessageBytes
-        if file.buffer.count + data.count > limit {
-            file.failure = .EFBIG
-            file.buffer = []
+        if file.overflows(adding: data.count, limit: limit) {
             file.socket.reportError(kind: "input", "message over \(limit) bytes refused (EFBIG); nothing was queued")
             return request.reply(error: .EFBIG)
         }

@@ -33,7 +33,7 @@ public enum InodeScheme {
 
 /// The files of a socket directory: one table drives `lookup`, `readdir`, modes and `open`
 /// (acme's `Dirtab`).
-public enum SocketFile: UInt64, CaseIterable, Sendable {
+public enum SocketFile: UInt64, CaseIterable, Sendable, NamedFile {
     case input = 1, output, error, ctl, prompt, transcript, chat
 
     public var name: String {
@@ -48,10 +48,6 @@ public enum SocketFile: UInt64, CaseIterable, Sendable {
         }
     }
 
-    public init?(name: String) {
-        guard let file = SocketFile.allCases.first(where: { $0.name == name }) else { return nil }
-        self = file
-    }
 
     public var readable: Bool { self != .input }
     public var writable: Bool { self == .input || self == .ctl || self == .prompt || self == .chat }
@@ -86,7 +82,7 @@ enum RootEntry: String, CaseIterable {
 }
 
 /// The files of `team-chat-all/` (one table for lookup, readdir, modes and open).
-public enum TeamFile: UInt64, CaseIterable, Sendable {
+public enum TeamFile: UInt64, CaseIterable, Sendable, NamedFile {
     case input = 1, output, error, ctl
 
     public var name: String {
@@ -98,10 +94,6 @@ public enum TeamFile: UInt64, CaseIterable, Sendable {
         }
     }
 
-    public init?(name: String) {
-        guard let file = TeamFile.allCases.first(where: { $0.name == name }) else { return nil }
-        self = file
-    }
 
     init?(inode: Inode) {
         guard inode >= 8, inode <= 11 else { return nil }
@@ -156,5 +148,17 @@ public enum SnapshotNode: Equatable, Sendable {
         if kind == 0 { return (snapshot, .socket(index - 1)) }
         guard let file = SnapshotFile(rawValue: kind) else { return nil }
         return (snapshot, .file(index - 1, file))
+    }
+}
+
+/// A fixed file of a directory table: found by its name.
+public protocol NamedFile: CaseIterable {
+    var name: String { get }
+}
+
+extension NamedFile {
+    public init?(name: String) {
+        guard let file = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = file
     }
 }
