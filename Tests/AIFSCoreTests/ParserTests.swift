@@ -175,3 +175,33 @@ struct OutputBufferTests {
         #expect(got == expected)
     }
 }
+
+@Suite("stream decoding")
+struct WireDecodeTests {
+    /// Found by FuzzTests: Foundation's JSON parser drops a raw U+FEFF at the start of a string
+    /// or right after an escape, so a reply chunk starting with one lost it.
+    @Test("U+FEFF in reply text is kept, wherever it stands in the JSON string")
+    func byteOrderMarkInText() throws {
+        for text in ["\u{FEFF}8", "\u{12}\u{FEFF}8", "\n\u{FEFF}b", "a\u{FEFF}", "\u{FEFF}\u{FEFF}"] {
+            var escaped = ""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\n": escaped += "\\n"
+                case "\u{12}": escaped += "\\u0012"
+                default: escaped.unicodeScalars.append(scalar)
+                }
+            }
+            let anthropic = SSEEvent(event: "content_block_delta",
+                                     data: "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\(escaped)\"}}")
+            #expect(try AnthropicWire.decode(anthropic) == [.text(text)])
+            let openAI = SSEEvent(data: "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\(escaped)\"}}]}")
+            let deltas = try OpenAIWire.decode(openAI)
+            #expect(deltas.count == 1)
+            guard case .text(let got) = deltas.first else { continue }
+            #expect(Array(got.unicodeScalars) == Array(text.unicodeScalars), "\(text.debugDescription)")
+        }
+        // A byte order mark before the object is skipped as before; elsewhere outside a string it is not JSON.
+        #expect(try OpenAIWire.decode(SSEEvent(data: "\u{FEFF}{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}")) == [.text("x")])
+        #expect(throws: WireError.self) { try OpenAIWire.decode(SSEEvent(data: "{\u{FEFF}\"choices\":[]}")) }
+    }
+}
