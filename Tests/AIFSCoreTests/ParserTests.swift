@@ -53,6 +53,18 @@ struct ControlCommandTests {
         #expect(throws: ControlError.self) { try ControlCommand.parse(String(repeating: "x", count: 5000)) }
     }
 
+    /// Found by FuzzTests: `\r\n` is one Swift character, so splitting the text at the
+    /// character `\n` kept `reset\r\n` whole and refused it as "unknown command".
+    @Test("CRLF line ends work in all three ctl files, as LF ones do")
+    func crlf() throws {
+        #expect(try ControlCommand.parseLines("\r\n") == [])
+        #expect(try ControlCommand.parseLines("reset\r\n") == [.reset])
+        #expect(try ControlCommand.parseLines("headers on\r\n# note\r\n\r\nset temperature 0.5\r\n") == [.headers(true), .set(.temperature, "0.5")])
+        #expect(try TeamCommand.parseLines("mode discuss\r\ntimeout 5\r\n") == [.mode(.discuss), .timeout(5)])
+        #expect(try DaemonCommand.parseLines("reload\r\ncreate a\r\n") == [.reload, .create("a", model: nil)])
+        #expect(throws: ControlError.self) { try ControlCommand.parseLines("reset\r\nbogus\r\n") }
+    }
+
     @Test("set capabilities takes free text, quoted or not, up to 200 bytes")
     func capabilities() throws {
         #expect(try ControlCommand.parse("set capabilities \"writes SQL, reviews code\"") == .set(.capabilities, "writes SQL, reviews code"))
