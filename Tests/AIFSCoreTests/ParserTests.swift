@@ -216,4 +216,21 @@ struct WireDecodeTests {
         #expect(try OpenAIWire.decode(SSEEvent(data: "\u{FEFF}{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}")) == [.text("x")])
         #expect(throws: WireError.self) { try OpenAIWire.decode(SSEEvent(data: "{\u{FEFF}\"choices\":[]}")) }
     }
+
+    /// Found by FuzzTests: as characters, `:` or a space followed by a combining mark or an
+    /// emoji modifier is one character, so `data:\u{1F3FB}` lost its whole line and
+    /// `data: \u{301}x` kept the space; the EventSource rules work on unicode scalars.
+    @Test("SSE fields are split at the first ':' scalar, and lose one space scalar")
+    func sseScalars() {
+        func events(_ lines: [String]) -> [SSEEvent] {
+            var parser = SSEParser()
+            return lines.compactMap { parser.push(line: $0) } + [parser.finish()].compactMap { $0 }
+        }
+        func data(_ lines: [String]) -> [[Unicode.Scalar]] { events(lines).map { Array($0.data.unicodeScalars) } }
+        #expect(data(["data:\u{1F3FB}", ""]) == [["\u{1F3FB}"]])
+        #expect(data(["data: \u{301}x", ""]) == [["\u{301}", "x"]])
+        #expect(data(["data:  \u{301}x"]) == [[" ", "\u{301}", "x"]])
+        #expect(events(["event:\u{301}e", "data:1", ""]).map { $0.event.map { Array($0.unicodeScalars) } } == [["\u{301}", "e"]])
+        #expect(data([":\u{301} a comment", "data:1", ""]) == [["1"]])
+    }
 }
