@@ -217,6 +217,16 @@ struct WireDecodeTests {
         #expect(throws: WireError.self) { try OpenAIWire.decode(SSEEvent(data: "{\u{FEFF}\"choices\":[]}")) }
     }
 
+    /// Found by FuzzTests: `{"error":""}` in an OpenAI stream gave an error with no words at
+    /// all, so `error` said "error in the stream: " and nothing more.
+    @Test("an OpenAI stream error always says something")
+    func emptyStreamError() throws {
+        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":\"\"}")) == [.error("unknown error")])
+        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":{\"message\":\"\"}}")) == [.error("unknown error")])
+        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":{\"message\":\"\",\"type\":\"server_error\"}}")) == [.error("server_error: unknown error")])
+        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":\"overloaded\"}")) == [.error("overloaded")])
+    }
+
     /// Found by FuzzTests: as characters, `:` or a space followed by a combining mark or an
     /// emoji modifier is one character, so `data:\u{1F3FB}` lost its whole line and
     /// `data: \u{301}x` kept the space; the EventSource rules work on unicode scalars.

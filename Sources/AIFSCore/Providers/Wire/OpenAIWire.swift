@@ -14,11 +14,12 @@ public enum OpenAIWire {
         let object = try WireError.object(data)
         if let error = object["error"] {
             if let error = error as? [String: Any] {
-                let message = error["message"] as? String ?? "unknown error"
+                let message = (error["message"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "unknown error"
                 if let type = error["type"] as? String ?? error["code"] as? String { return [.error("\(type): \(message)")] }
                 return [.error(message)]
             }
-            return [.error("\(error)")]
+            let message = "\(error)"
+            return [.error(message.isEmpty ? "unknown error" : message)]
         }
         var deltas: [StreamDelta] = []
         if let choices = object["choices"] as? [[String: Any]], let delta = choices.first?["delta"] as? [String: Any] {
