@@ -217,6 +217,22 @@ struct WireDecodeTests {
         #expect(throws: WireError.self) { try OpenAIWire.decode(SSEEvent(data: "{\u{FEFF}\"choices\":[]}")) }
     }
 
+    /// Found by FuzzTests (a mutated Anthropic stream with `"input_tokens":-6`): the decoders
+    /// passed any Int on, so a broken or hostile server could make a socket's token totals
+    /// negative (`SnapshotCodec.encode` then trapped on `UInt64(tokensIn)`, taking the daemon
+    /// down at the next snapshot) or overflow them (`+=` traps). Counts outside 0...2^32 count 0.
+    @Test("token counts from the wire are never negative or huge")
+    func usageCounts() throws {
+        func anthropic(_ data: String) throws -> [StreamDelta] { try AnthropicWire.decode(SSEEvent(data: data)) }
+        #expect(try anthropic("{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":-6,\"\":1}}}") == [.usage(input: 0, output: 0)])
+        #expect(try anthropic("{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":9223372036854775807}}}") == [.usage(input: 0, output: 0)])
+        #expect(try anthropic("{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":-1}}") == [.usage(input: 0, output: 0)])
+        #expect(try anthropic("{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":12}}") == [.usage(input: 0, output: 12)])
+        let openAI = try OpenAIWire.decode(SSEEvent(data: "{\"choices\":[],\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":9223372036854775807}}"))
+        #expect(openAI == [.usage(input: 0, output: 0)])
+        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}")) == [.usage(input: 3, output: 4)])
+    }
+
     /// Found by FuzzTests: `{"error":""}` in an OpenAI stream gave an error with no words at
     /// all, so `error` said "error in the stream: " and nothing more.
     @Test("an OpenAI stream error always says something")

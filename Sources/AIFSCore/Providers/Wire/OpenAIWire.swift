@@ -29,7 +29,8 @@ public enum OpenAIWire {
             if let content = delta["content"] as? String, !content.isEmpty { deltas.append(.text(content)) }
         }
         if let usage = object["usage"] as? [String: Any] {
-            deltas.append(.usage(input: usage["prompt_tokens"] as? Int ?? 0, output: usage["completion_tokens"] as? Int ?? 0))
+            deltas.append(.usage(input: StreamDelta.tokens(usage["prompt_tokens"] as? Int ?? 0),
+                                 output: StreamDelta.tokens(usage["completion_tokens"] as? Int ?? 0)))
         }
         return deltas
     }

@@ -7,6 +7,11 @@ public enum StreamDelta: Equatable, Sendable {
     case done
     /// The server reported an error inside the stream.
     case error(String)
+
+    /// A token count as the server sent it, if it is one: a whole number from 0 to 2^32, else 0.
+    /// A socket adds these up; a negative one made its totals negative, which trapped when a
+    /// snapshot encoded them, and a huge one overflowed the sum.
+    static func tokens(_ count: Int) -> Int { (0...(1 << 32)).contains(count) ? count : 0 }
 }
 
 /// Stream data that does not follow the wire format (e.g. `data:` that is not JSON).
