@@ -193,8 +193,8 @@ struct CtlFuzzTests {
 
     /// Runs a dialect's checks on `input`: the text decoded lossily (the parsers take any
     /// string), as the daemon would only see it if it is valid UTF-8.
-    static func run(_ tally: Tally, _ input: FuzzInput, _ checkText: (String) -> Void) {
-        tally.input()
+    static func run(_ tally: Tally, _ input: FuzzInput, _ checkText: (String) -> Void) async {
+        await tally.input()
         checkText(String(decoding: input.bytes, as: UTF8.self))
     }
 
@@ -255,7 +255,7 @@ struct CtlFuzzTests {
         let tally = Tally("ctl parser (socket ctl)")
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.text(.socket)) { input in
-            Self.run(tally, input) { text in
+            await Self.run(tally, input) { text in
                 Self.checkLines(text, tally, parse: ControlCommand.parse, parseLines: ControlCommand.parseLines) { line, command in
                     Self.checkAccepted(line, command, tally)
                 }
@@ -279,7 +279,7 @@ struct CtlFuzzTests {
         let tally = Tally("ctl parser (team ctl)")
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.text(.team)) { input in
-            Self.run(tally, input) { text in
+            await Self.run(tally, input) { text in
                 Self.checkLines(text, tally, parse: TeamCommand.parse, parseLines: TeamCommand.parseLines) { line, command in
                     switch command {
                     case .moderator(let n?): tally.check(SocketName.isValid(n), "moderator \(n.debugDescription)")
@@ -310,7 +310,7 @@ struct CtlFuzzTests {
         let tally = Tally("ctl parser (/ai/ctl)")
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.text(.daemon)) { input in
-            Self.run(tally, input) { text in
+            await Self.run(tally, input) { text in
                 Self.checkLines(text, tally, parse: DaemonCommand.parse, parseLines: DaemonCommand.parseLines) { line, command in
                     switch command {
                     case .snapshot(let n?), .restore(let n):

@@ -91,7 +91,7 @@ struct HeaderFuzzTests {
         let tally = Tally("header parser")
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.messages) { input in
-            tally.input()
+            await tally.input()
             let m = input.bytes
             for allow in [true, false] {
                 let (headers, content) = MessageHeaders.parse(m, recipients: allow)
@@ -137,7 +137,7 @@ struct HeaderFuzzTests {
         }
         await propertyCheck(count: Fuzz.inputs, input: inputs) { value in
             let (head, expected, content) = value
-            tally.input()
+            await tally.input()
             let (headers, parsed) = MessageHeaders.parse(head + content)
             tally.check(headers == expected, "headers \(headers), expected \(expected)")
             tally.check(parsed == content, "content \(parsed.count) bytes, expected the \(content.count) after the newline")

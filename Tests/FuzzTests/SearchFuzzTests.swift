@@ -160,7 +160,7 @@ struct SearchFuzzTests {
         let tally = Tally("search query")
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.queries) { query in
-            tally.input()
+            await tally.input()
             let result = store.runSearch(query.text, limit: 1000)
             let trimmed = query.text.trimmingCharacters(in: .whitespacesAndNewlines)
             switch result {

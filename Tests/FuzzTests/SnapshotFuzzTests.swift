@@ -32,7 +32,7 @@ struct SnapshotFuzzTests {
         let tally = Tally("snapshot name")
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.names) { input in
-            tally.input()
+            await tally.input()
             let name = String(decoding: input.bytes, as: UTF8.self)
             let problem = SnapshotName.problem(with: name)
             let valid = Self.nameIsValid(name)
@@ -120,7 +120,7 @@ struct SnapshotFuzzTests {
             return Self.snapshot(&r)
         }
         await propertyCheck(count: Fuzz.inputs, input: snapshots) { original in
-            tally.input()
+            await tally.input()
             let encoded = SnapshotCodec.encode(original)
             do {
                 let back = try SnapshotCodec.decode(encoded)
@@ -143,7 +143,7 @@ struct SnapshotFuzzTests {
         let tally = Tally("snapshot codec (any bytes)")
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.encodings) { input in
-            tally.input()
+            await tally.input()
             do {
                 let decoded = try SnapshotCodec.decode(input.bytes)
                 tally.accepted += 1

@@ -265,7 +265,7 @@ struct StreamFuzzTests {
         let tally = Tally("SSE parser")
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.streams) { input in
-            tally.input()
+            await tally.input()
             // The reference reads the whole buffer at once, so agreeing with it on every chunking
             // is also agreeing with every other chunking.
             let (lines, events) = Self.pipeline(chunks(input.bytes, seed: input.seed))
@@ -347,7 +347,7 @@ struct StreamFuzzTests {
         let tally = Tally("NDJSON")
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.ndjson) { input in
-            tally.input()
+            await tally.input()
             var splitter = LineSplitter()
             var lines: [String] = []
             for piece in chunks(input.bytes, seed: input.seed) { lines += splitter.push(piece) }
