@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // Tests only: property-based fuzzing of the parsers (FuzzTests).
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -76,5 +78,18 @@ let package = Package(
         ),
         // Starts the real daemon (the `aifs` product) on temp mountpoints; also runs Tests/Acceptance/*.sh.
         .testTarget(name: "MountTests", dependencies: ["aifs"]),
+        // The parsers under a fuzzer: 100,000 generated inputs per target, properties checked.
+        // Its own code (generators, reference parsers) is built with -O, about 3× faster; the
+        // code under test (AIFSCore) stays as the configuration builds it.
+        .testTarget(
+            name: "FuzzTests",
+            dependencies: [
+                "AIFSCore",
+                "FuseKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: [.unsafeFlags(["-O"])]
+        ),
     ]
 )

@@ -53,6 +53,18 @@ struct ControlCommandTests {
         #expect(throws: ControlError.self) { try ControlCommand.parse(String(repeating: "x", count: 5000)) }
     }
 
+    /// Found by FuzzTests: `\r\n` is one Swift character, so splitting the text at the
+    /// character `\n` kept `reset\r\n` whole and refused it as "unknown command".
+    @Test("CRLF line ends work in all three ctl files, as LF ones do")
+    func crlf() throws {
+        #expect(try ControlCommand.parseLines("\r\n") == [])
+        #expect(try ControlCommand.parseLines("reset\r\n") == [.reset])
+        #expect(try ControlCommand.parseLines("headers on\r\n# note\r\n\r\nset temperature 0.5\r\n") == [.headers(true), .set(.temperature, "0.5")])
+        #expect(try TeamCommand.parseLines("mode discuss\r\ntimeout 5\r\n") == [.mode(.discuss), .timeout(5)])
+        #expect(try DaemonCommand.parseLines("reload\r\ncreate a\r\n") == [.reload, .create("a", model: nil)])
+        #expect(throws: ControlError.self) { try ControlCommand.parseLines("reset\r\nbogus\r\n") }
+    }
+
     @Test("set capabilities takes free text, quoted or not, up to 200 bytes")
     func capabilities() throws {
         #expect(try ControlCommand.parse("set capabilities \"writes SQL, reviews code\"") == .set(.capabilities, "writes SQL, reviews code"))
@@ -173,5 +185,78 @@ struct OutputBufferTests {
         }
         while case .bytes(let b) = buffer.read(max: 1000) { got += b }
         #expect(got == expected)
+    }
+}
+
+@Suite("stream decoding")
+struct WireDecodeTests {
+    /// Found by FuzzTests: Foundation's JSON parser drops a raw U+FEFF at the start of a string
+    /// or right after an escape, so a reply chunk starting with one lost it.
+    @Test("U+FEFF in reply text is kept, wherever it stands in the JSON string")
+    func byteOrderMarkInText() throws {
+        for text in ["\u{FEFF}8", "\u{12}\u{FEFF}8", "\n\u{FEFF}b", "a\u{FEFF}", "\u{FEFF}\u{FEFF}"] {
+            var escaped = ""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\n": escaped += "\\n"
+                case "\u{12}": escaped += "\\u0012"
+                default: escaped.unicodeScalars.append(scalar)
+                }
+            }
+            let anthropic = SSEEvent(event: "content_block_delta",
+                                     data: "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\(escaped)\"}}")
+            #expect(try AnthropicWire.decode(anthropic) == [.text(text)])
+            let openAI = SSEEvent(data: "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\(escaped)\"}}]}")
+            let deltas = try OpenAIWire.decode(openAI)
+            #expect(deltas.count == 1)
+            guard case .text(let got) = deltas.first else { continue }
+            #expect(Array(got.unicodeScalars) == Array(text.unicodeScalars), "\(text.debugDescription)")
+        }
+        // A byte order mark before the object is skipped as before; elsewhere outside a string it is not JSON.
+        #expect(try OpenAIWire.decode(SSEEvent(data: "\u{FEFF}{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}")) == [.text("x")])
+        #expect(throws: WireError.self) { try OpenAIWire.decode(SSEEvent(data: "{\u{FEFF}\"choices\":[]}")) }
+    }
+
+    /// Found by FuzzTests (a mutated Anthropic stream with `"input_tokens":-6`): the decoders
+    /// passed any Int on, so a broken or hostile server could make a socket's token totals
+    /// negative (`SnapshotCodec.encode` then trapped on `UInt64(tokensIn)`, taking the daemon
+    /// down at the next snapshot) or overflow them (`+=` traps). Counts outside 0...2^32 count 0.
+    @Test("token counts from the wire are never negative or huge")
+    func usageCounts() throws {
+        func anthropic(_ data: String) throws -> [StreamDelta] { try AnthropicWire.decode(SSEEvent(data: data)) }
+        #expect(try anthropic("{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":-6,\"\":1}}}") == [.usage(input: 0, output: 0)])
+        #expect(try anthropic("{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":9223372036854775807}}}") == [.usage(input: 0, output: 0)])
+        #expect(try anthropic("{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":-1}}") == [.usage(input: 0, output: 0)])
+        #expect(try anthropic("{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":12}}") == [.usage(input: 0, output: 12)])
+        let openAI = try OpenAIWire.decode(SSEEvent(data: "{\"choices\":[],\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":9223372036854775807}}"))
+        #expect(openAI == [.usage(input: 0, output: 0)])
+        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}")) == [.usage(input: 3, output: 4)])
+    }
+
+    /// Found by FuzzTests: `{"error":""}` in an OpenAI stream gave an error with no words at
+    /// all, so `error` said "error in the stream: " and nothing more.
+    @Test("an OpenAI stream error always says something")
+    func emptyStreamError() throws {
+        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":\"\"}")) == [.error("unknown error")])
+        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":{\"message\":\"\"}}")) == [.error("unknown error")])
+        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":{\"message\":\"\",\"type\":\"server_error\"}}")) == [.error("server_error: unknown error")])
+        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":\"overloaded\"}")) == [.error("overloaded")])
+    }
+
+    /// Found by FuzzTests: as characters, `:` or a space followed by a combining mark or an
+    /// emoji modifier is one character, so `data:\u{1F3FB}` lost its whole line and
+    /// `data: \u{301}x` kept the space; the EventSource rules work on unicode scalars.
+    @Test("SSE fields are split at the first ':' scalar, and lose one space scalar")
+    func sseScalars() {
+        func events(_ lines: [String]) -> [SSEEvent] {
+            var parser = SSEParser()
+            return lines.compactMap { parser.push(line: $0) } + [parser.finish()].compactMap { $0 }
+        }
+        func data(_ lines: [String]) -> [[Unicode.Scalar]] { events(lines).map { Array($0.data.unicodeScalars) } }
+        #expect(data(["data:\u{1F3FB}", ""]) == [["\u{1F3FB}"]])
+        #expect(data(["data: \u{301}x", ""]) == [["\u{301}", "x"]])
+        #expect(data(["data:  \u{301}x"]) == [[" ", "\u{301}", "x"]])
+        #expect(events(["event:\u{301}e", "data:1", ""]).map { $0.event.map { Array($0.unicodeScalars) } } == [["\u{301}", "e"]])
+        #expect(data([":\u{301} a comment", "data:1", ""]) == [["1"]])
     }
 }

@@ -196,6 +196,27 @@ struct SnapshotStoreTests {
         #expect(throws: StoreError.self) { try SnapshotCodec.decode(Array(data.dropLast(3))) }
     }
 
+    /// Found by FuzzTests: a count or a failure mark past `Int.max` (one flipped bit in a stored
+    /// state) trapped in `Int(UInt64)` and took the daemon down; it is corrupt data, so it throws.
+    @Test("the snapshot codec throws, never traps, on a count or failure mark past Int.max")
+    func codecOutOfRange() throws {
+        let marker = 0x0102_0304_0506_0708
+        for field in ["messages", "tokens-in", "tokens-out", "output mark", "errors mark"] {
+            var snapshot = SocketSnapshot(record: SocketRecord(
+                id: 1, name: "x", model: "echo", life: .active, headers: false, settings: [:], prompt: [], created: 0,
+                lastActivity: 0, uid: 0, gid: 0, mode: 0o700, messages: field == "messages" ? marker : 0,
+                tokensIn: field == "tokens-in" ? marker : 0, tokensOut: field == "tokens-out" ? marker : 0, nextMessageID: 1))
+            snapshot.output = RestoredStream(bytes: [], failureMarks: field == "output mark" ? [marker] : [])
+            snapshot.errors = RestoredStream(bytes: [], failureMarks: field == "errors mark" ? [marker] : [])
+            var data = SnapshotCodec.encode(snapshot)
+            #expect(try SnapshotCodec.decode(data).record.nextMessageID == 1)
+            let bytes = withUnsafeBytes(of: UInt64(marker).littleEndian, Array.init)
+            let at = try #require((0...(data.count - 8)).first { Array(data[$0..<($0 + 8)]) == bytes })
+            data[at + 7] |= 0x80
+            #expect(throws: StoreError.self, "\(field) ≥ 2^63") { try SnapshotCodec.decode(data) }
+        }
+    }
+
     @Test("snapshot names: 1-64 bytes of [A-Za-z0-9._-], not starting with '.'")
     func names() {
         for good in ["a", "before-rmdir-20261125T120209.099Z", String(repeating: "x", count: 64)] { #expect(SnapshotName.problem(with: good) == nil) }

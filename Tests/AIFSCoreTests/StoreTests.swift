@@ -265,6 +265,21 @@ struct StoreTests {
         #expect(MemoryQuery.usesSyntax("pre*"))
         #expect(MemoryQuery.usesSyntax("NEAR(a b)"))
         #expect(MemoryQuery.quotedWords("nginx-1.2 say \"hi\"") == "\"nginx-1.2\" \"say\" \"\"\"hi\"\"\"")
+        // Found by FuzzTests: a quote followed by a combining mark was not doubled.
+        #expect(Array(MemoryQuery.quotedWords("NOT\"\u{301}").unicodeScalars) == Array("\"NOT\"\"\u{301}\"".unicodeScalars))
+    }
+
+    /// Found by FuzzTests: "nginxa NOT\"\u{301}" is plain words to `usesSyntax` (as characters
+    /// there is no lone `"`), yet its quoted form was an unterminated FTS5 string.
+    @Test("plain words with a quote and a combining mark are searched, not refused")
+    func quoteWithCombiningMark() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let (store, _) = try temp.openFresh(self)
+        defer { store.close() }
+        for query in ["nginxa NOT\"\u{301}", "a\"\u{301}b", "\"\u{301}"] {
+            guard case .success = search(store, query) else { Issue.record("\(query.debugDescription) was refused"); continue }
+        }
     }
 
     @Test("durations for memory.max_age")

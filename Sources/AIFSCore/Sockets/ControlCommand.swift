@@ -92,11 +92,12 @@ public enum ControlCommand: Equatable, Sendable {
         }
     }
 
-    /// Parses every line of `text`; all or nothing.
+    /// Parses every line of `text`; all or nothing. Lines end at each `\n` byte (split as bytes:
+    /// as characters, `\r\n` is one character that is not `\n`), so `\r\n` line ends work too.
     public static func parseLines(_ text: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> [ControlCommand] {
         var commands: [ControlCommand] = []
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = rawLine.trimmingSpaces()
+        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            let line = Substring(rawLine).trimmingSpaces()
             if line.isEmpty || line.hasPrefix("#") { continue }
             commands.append(try parse(String(line), maxLine: maxLine))
         }

@@ -92,10 +92,18 @@ public enum MemoryQuery {
         return text.split(whereSeparator: \.isWhitespace).contains { operators.contains(String($0)) || $0.hasPrefix("NEAR(") }
     }
 
-    /// Plain words, each quoted as an FTS5 string and ANDed.
+    /// Plain words, each quoted as an FTS5 string and ANDed. Quotes are doubled scalar by scalar:
+    /// FTS5 reads bytes, and a `"` followed by a combining mark is one Swift character, which
+    /// Foundation's `replacingOccurrences` did not match, leaving an unterminated string.
     public static func quotedWords(_ text: String) -> String {
         text.split(whereSeparator: \.isWhitespace)
-            .map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+            .map { word in
+                var quoted = "\""
+                for scalar in word.unicodeScalars {
+                    if scalar == "\"" { quoted += "\"\"" } else { quoted.unicodeScalars.append(scalar) }
+                }
+                return quoted + "\""
+            }
             .joined(separator: " ")
     }
 }

@@ -47,7 +47,7 @@ enum SnapshotCodec {
         }
         let prompt = try r.bytes(), created = try r.double(), lastActivity = try r.double()
         let uid = try r.u32(), gid = try r.u32(), mode = try r.u32()
-        let messages = Int(try r.u64()), tokensIn = Int(try r.u64()), tokensOut = Int(try r.u64()), next = try r.u64()
+        let messages = try r.int(), tokensIn = try r.int(), tokensOut = try r.int(), next = try r.u64()
         let wire = try r.string()
         var snapshot = SocketSnapshot(record: SocketRecord(
             id: id, name: name, model: model, life: life, headers: headers, settings: settings, prompt: prompt,
@@ -69,7 +69,7 @@ enum SnapshotCodec {
         for _ in 0..<2 {
             let bytes = try r.bytes()
             var marks: [Int] = []
-            for _ in 0..<(try r.u32()) { marks.append(Int(try r.u64())) }
+            for _ in 0..<(try r.u32()) { marks.append(try r.int()) }
             streams.append(RestoredStream(bytes: bytes, failureMarks: marks))
         }
         snapshot.output = streams[0]
@@ -106,6 +106,11 @@ struct BinaryReader {
     mutating func u32() throws -> UInt32 { try take(4).reversed().reduce(0) { $0 << 8 | UInt32($1) } }
     mutating func u64() throws -> UInt64 { try take(8).reversed().reduce(0) { $0 << 8 | UInt64($1) } }
     mutating func double() throws -> Double { Double(bitPattern: try u64()) }
+    /// A count or position written from an `Int`: one past `Int.max` is corrupt, and throws.
+    mutating func int() throws -> Int {
+        guard let value = Int(exactly: try u64()) else { throw StoreError("snapshot state holds a number out of range") }
+        return value
+    }
     mutating func bytes() throws -> [UInt8] { Array(try take(Int(try u32()))) }
     mutating func string() throws -> String { String(decoding: try bytes(), as: UTF8.self) }
 }

@@ -77,8 +77,8 @@ public enum TeamCommand: Equatable, Sendable {
     /// Parses every line of `text`; all or nothing. Blank lines and `#` comments are skipped.
     public static func parseLines(_ text: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> [TeamCommand] {
         var commands: [TeamCommand] = []
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = rawLine.trimmingSpaces()
+        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            let line = Substring(rawLine).trimmingSpaces()
             if line.isEmpty || line.hasPrefix("#") { continue }
             commands.append(try parse(String(line), maxLine: maxLine))
         }

@@ -39,8 +39,8 @@ public enum DaemonCommand: Equatable, Sendable {
 
     public static func parseLines(_ text: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> [DaemonCommand] {
         var commands: [DaemonCommand] = []
-        for rawLine in text.split(separator: "\n") {
-            let line = rawLine.trimmingSpaces()
+        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            let line = Substring(rawLine).trimmingSpaces()
             if line.isEmpty || line.hasPrefix("#") { continue }
             commands.append(try parse(String(line), maxLine: maxLine))
         }

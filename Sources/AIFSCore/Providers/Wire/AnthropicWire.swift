@@ -14,7 +14,7 @@ public enum AnthropicWire {
             let message = object["message"] as? [String: Any]
             let usage = message?["usage"] as? [String: Any]
             guard let input = usage?["input_tokens"] as? Int else { return [] }
-            return [.usage(input: input, output: 0)]
+            return [.usage(input: StreamDelta.tokens(input), output: 0)]
         case "content_block_start":
             let block = object["content_block"] as? [String: Any]
             if let text = block?["text"] as? String, !text.isEmpty { return [.text(text)] }
@@ -30,7 +30,7 @@ public enum AnthropicWire {
         case "message_delta":
             let usage = object["usage"] as? [String: Any]
             guard let output = usage?["output_tokens"] as? Int else { return [] }
-            return [.usage(input: 0, output: output)]
+            return [.usage(input: 0, output: StreamDelta.tokens(output))]
         case "message_stop":
             return [.done]
         case "error":

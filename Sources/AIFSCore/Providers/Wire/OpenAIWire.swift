@@ -14,11 +14,12 @@ public enum OpenAIWire {
         let object = try WireError.object(data)
         if let error = object["error"] {
             if let error = error as? [String: Any] {
-                let message = error["message"] as? String ?? "unknown error"
+                let message = (error["message"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "unknown error"
                 if let type = error["type"] as? String ?? error["code"] as? String { return [.error("\(type): \(message)")] }
                 return [.error(message)]
             }
-            return [.error("\(error)")]
+            let message = "\(error)"
+            return [.error(message.isEmpty ? "unknown error" : message)]
         }
         var deltas: [StreamDelta] = []
         if let choices = object["choices"] as? [[String: Any]], let delta = choices.first?["delta"] as? [String: Any] {
@@ -28,7 +29,8 @@ public enum OpenAIWire {
             if let content = delta["content"] as? String, !content.isEmpty { deltas.append(.text(content)) }
         }
         if let usage = object["usage"] as? [String: Any] {
-            deltas.append(.usage(input: usage["prompt_tokens"] as? Int ?? 0, output: usage["completion_tokens"] as? Int ?? 0))
+            deltas.append(.usage(input: StreamDelta.tokens(usage["prompt_tokens"] as? Int ?? 0),
+                                 output: StreamDelta.tokens(usage["completion_tokens"] as? Int ?? 0)))
         }
         return deltas
     }

@@ -21,18 +21,21 @@ public struct SSEParser: Sendable {
 
     public init() {}
 
+    /// The field rules apply to unicode scalars, as the standard says: as characters, a `:` or
+    /// a space followed by a combining mark (`data:\u{301}…`) would be one character, not `:`.
     public mutating func push(line: String) -> SSEEvent? {
-        if line.isEmpty { return dispatch() }
-        if line.hasPrefix(":") { return nil }
-        let field: Substring
-        var value: Substring
-        if let colon = line.firstIndex(of: ":") {
-            field = line[..<colon]
-            value = line[line.index(after: colon)...]
-            if value.hasPrefix(" ") { value = value.dropFirst() }
+        let scalars = line.unicodeScalars
+        if scalars.isEmpty { return dispatch() }
+        if scalars.first == ":" { return nil }
+        let field: String
+        var value: Substring.UnicodeScalarView
+        if let colon = scalars.firstIndex(of: ":") {
+            field = String(scalars[..<colon])
+            value = scalars[scalars.index(after: colon)...]
+            if value.first == " " { value = value.dropFirst() }
         } else {
-            field = Substring(line)
-            value = ""
+            field = line
+            value = Substring.UnicodeScalarView()
         }
         switch field {
         case "event": event = String(value)

@@ -7,6 +7,11 @@ public enum StreamDelta: Equatable, Sendable {
     case done
     /// The server reported an error inside the stream.
     case error(String)
+
+    /// A token count as the server sent it, if it is one: a whole number from 0 to 2^32, else 0.
+    /// A socket adds these up; a negative one made its totals negative, which trapped when a
+    /// snapshot encoded them, and a huge one overflowed the sum.
+    static func tokens(_ count: Int) -> Int { (0...(1 << 32)).contains(count) ? count : 0 }
 }
 
 /// Stream data that does not follow the wire format (e.g. `data:` that is not JSON).
@@ -20,8 +25,19 @@ import Foundation
 
 extension WireError {
     /// Parses an event's data as a JSON object.
+    ///
+    /// Foundation's parser drops a raw U+FEFF at the start of a string or right after an escape
+    /// (as if it were a byte order mark), so reply text would lose it; written as `\uFEFF` it is
+    /// kept. Outside a string U+FEFF is not JSON either way, but a leading one is skipped as before.
     static func object(_ data: String) throws(WireError) -> [String: Any] {
-        guard let bytes = data.data(using: .utf8),
+        var json = data
+        if data.unicodeScalars.dropFirst().contains("\u{FEFF}") {
+            json = String(data.unicodeScalars.prefix(1))
+            for scalar in data.unicodeScalars.dropFirst() {
+                if scalar == "\u{FEFF}" { json += "\\uFEFF" } else { json.unicodeScalars.append(scalar) }
+            }
+        }
+        guard let bytes = json.data(using: .utf8),
               let value = try? JSONSerialization.jsonObject(with: bytes),
               let object = value as? [String: Any] else {
             throw WireError("not a JSON object: \(data.prefix(80))")
