@@ -11,7 +11,7 @@ struct HTTPProviderTests {
         var settings = HTTPModelProvider.Settings(name: dialect == .openai ? "fakeai" : "fakeclaude", dialect: dialect,
                                                   baseURL: dialect == .openai ? server.baseURL + "/v1" : server.baseURL, apiKey: key)
         settings.retry = RetryPolicy(maxAttempts: 3, baseDelay: 0.05, maxDelay: 1)
-        settings.idleTimeout = 2
+        settings.idleTimeout = 10  // generous: a loaded machine must not turn a slow token into a retry
         settings.timeout = 20
         configure(&settings)
         return HTTPModelProvider(settings: settings)

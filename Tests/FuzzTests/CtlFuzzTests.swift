@@ -256,7 +256,7 @@ struct CtlFuzzTests {
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.text(.socket)) { input in
             await Self.run(tally, input) { text in
-                Self.checkLines(text, tally, parse: ControlCommand.parse, parseLines: ControlCommand.parseLines) { line, command in
+                Self.checkLines(text, tally, parse: { (line: String) throws(ControlError) in try ControlCommand.parse(line) }, parseLines: { (text: String) throws(ControlError) in try ControlCommand.parseLines(text) }) { line, command in
                     Self.checkAccepted(line, command, tally)
                 }
             }
@@ -280,7 +280,7 @@ struct CtlFuzzTests {
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.text(.team)) { input in
             await Self.run(tally, input) { text in
-                Self.checkLines(text, tally, parse: TeamCommand.parse, parseLines: TeamCommand.parseLines) { line, command in
+                Self.checkLines(text, tally, parse: { (line: String) throws(ControlError) in try TeamCommand.parse(line) }, parseLines: { (text: String) throws(ControlError) in try TeamCommand.parseLines(text) }) { line, command in
                     switch command {
                     case .moderator(let n?): tally.check(SocketName.isValid(n), "moderator \(n.debugDescription)")
                     case .timeout(let s): tally.check(s > 0 && s <= 86_400, "timeout \(s)")
@@ -311,7 +311,7 @@ struct CtlFuzzTests {
         let started = ContinuousClock.now
         await propertyCheck(count: Fuzz.inputs, input: Self.text(.daemon)) { input in
             await Self.run(tally, input) { text in
-                Self.checkLines(text, tally, parse: DaemonCommand.parse, parseLines: DaemonCommand.parseLines) { line, command in
+                Self.checkLines(text, tally, parse: { (line: String) throws(ControlError) in try DaemonCommand.parse(line) }, parseLines: { (text: String) throws(ControlError) in try DaemonCommand.parseLines(text) }) { line, command in
                     switch command {
                     case .snapshot(let n?), .restore(let n):
                         tally.check(SnapshotName.problem(with: n) == nil, "snapshot name \(n.debugDescription)")
