@@ -47,7 +47,19 @@ public struct HTTPModelProvider: Provider {
     public let settings: Settings
     private let client: HTTPClient
 
-    public init(settings: Settings, client: HTTPClient = .shared) {
+    /// The client every HTTP provider shares by default: AsyncHTTPClient's `shared` settings,
+    /// with room for one connection per socket. `HTTPClient.shared` keeps at most 8 HTTP/1
+    /// connections per host and queues every other request inside the client, so 200 sockets
+    /// on one local server (Ollama, vLLM, llama.cpp) answered 8 at a time, and the wait in
+    /// that queue counted against the idle timeout. A socket has one request in flight at most,
+    /// so the connections to a host never outnumber the sockets (10,000 at most).
+    public static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 10_000
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public init(settings: Settings, client: HTTPClient = HTTPModelProvider.sharedClient) {
         self.settings = settings
         self.client = client
     }
