@@ -156,7 +156,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             }
         } catch {
             logger.error("store write failed; \(batch.groups.count) groups lost", metadata: ["error": "\(error)"])
-            failure = .EIO
+            failure = Self.failure(for: error)
         }
         counters.withLock { c in
             c.groups += batch.groups.count
@@ -166,6 +166,13 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         for (index, group) in batch.groups.enumerated() {
             group.done?(failure ?? (failed.contains(index) ? .EIO : nil))
         }
+    }
+
+    /// `ENOSPC` when the disk (or the database's size limit) is full, so that `close()` says so;
+    /// `EIO` for anything else.
+    static func failure(for error: any Error) -> Errno {
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL { return .ENOSPC }
+        return .EIO
     }
 
     /// Deletes memories past the retention policy, a bounded chunk per transaction.
