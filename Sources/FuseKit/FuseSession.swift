@@ -149,14 +149,23 @@ public final class FuseSession: @unchecked Sendable {
         var one: UInt64 = 1
         _ = Glibc.write(wakeFD, &one, 8)
         if state.withLock({ $0.started }) { waitUntilLoopEnds() }
-        // Detached already: unmounting by path could take down another mount made there since
-        // (libfuse then only frees its copy of the path, which stays allocated instead).
-        if !state.withLock({ $0.detached }) { fuse_session_unmount(session) }
+        // Detached already while files were open: unmounting by path could take down another
+        // mount made there since, so libfuse's copy of the path stays allocated instead. (Once
+        // the connection is gone, POLLERR, libfuse skips the unmount itself.)
+        if !state.withLock({ $0.detached }) || connectionGone() { fuse_session_unmount(session) }
         watch?.close()
         core.notifications.sync {}
         core.gate.takeUnretainedValue().close()
         fuse_session_destroy(session)
+        // Files still open when the session ended: the kernel will not release their handles.
+        for fh in core.gate.takeUnretainedValue().takeBackAll() { Request.releaseHandle(fh) }
         close(wakeFD)
+    }
+
+    /// The kernel has ended the connection (the mount is gone and nothing holds it).
+    private func connectionGone() -> Bool {
+        var fd = pollfd(fd: fuse_session_fd(session), events: 0, revents: 0)
+        return Glibc.poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLERR) != 0
     }
 
     /// Number of requests parked right now (for status and tests).
