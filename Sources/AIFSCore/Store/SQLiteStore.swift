@@ -29,8 +29,8 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     /// The open database; replaced (on the writer thread) when its files were deleted.
     private let current: Mutex<DatabasePool>
     var pool: DatabasePool { current.withLock { $0 } }
-    /// Pools of files that were deleted: never closed, because closing the last connection to
-    /// the old files would delete the *new* `-wal` and `-shm` by name. Writer thread only.
+    /// Pools of files that were deleted: kept open until ``close()``, because closing the last
+    /// connection to the old files deletes the `-wal` and `-shm` *names*, which the new files use.
     private var retired: [DatabasePool] = []
     private let configuration: GRDB.Configuration
     private var files: StoreFiles
@@ -233,6 +233,10 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         checkpointer.stop()
         try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try? pool.close()
+        // Only now, with the open files' -wal and -shm gone with their last connection, may the
+        // pools of deleted files close: their last connection deletes those names too.
+        for old in retired { try? old.close() }
+        retired = []
         Glibc.close(lockFD)
     }
 
