@@ -79,7 +79,7 @@ public struct HTTPModelProvider: Provider {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await respondWithRetries(request, sink: sink, streamed: streamed) }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(Int(settings.timeout * 1000)))
+                try await CancellableSleep.sleep(seconds: settings.timeout)
                 throw ProviderError("\(settings.name): no complete reply within \(Self.seconds(settings.timeout)) (timeout)")
             }
             try await group.next()
@@ -210,7 +210,7 @@ public struct HTTPModelProvider: Provider {
             }
             group.addTask {
                 while true {
-                    try await Task.sleep(for: .milliseconds(max(10, Int(idle * 250))))
+                    try await CancellableSleep.sleep(seconds: max(0.01, idle / 4))
                     let silent = lastChunk.silence
                     if silent > .milliseconds(Int(idle * 1000)) {
                         throw RetryableFailure(message: "no data for \(Self.seconds(idle)) (idle timeout)")
