@@ -265,7 +265,7 @@ def main():
         "sent": sent, "acked": len(acked), "answered": answered, "failed": failed, "cancelled": cancelled,
         "missing": len(missing), "unresolved": len(unresolved), "wrong": len(wrong), "doubled": len(doubled),
         "failedWithoutErrorLine": len(failed_ids_without_line), "drained": drained, "hung": len(hung),
-        "rssStartKiB": rss_start, "rssEndKiB": rss_end, "rssDrainedKiB": rss_drained, "rssTrendMiBPerMin": slope,
+        "rssStartKiB": rss_start, "rssEndKiB": rss_end, "transcriptBytes": kept, "rssDrainedKiB": rss_drained, "rssTrendMiBPerMin": slope,
         "readerErrors": readers["errors"], "eio": readers["eio"],
         "lsListdirP50ms": percentile(ls["listdir"], 50) * 1000, "lsListdirP99ms": percentile(ls["listdir"], 99) * 1000,
         "lsCommandP50ms": percentile(ls["command"], 50) * 1000, "lsCommandP99ms": percentile(ls["command"], 99) * 1000,
