@@ -32,6 +32,8 @@ public final class FuseSession: @unchecked Sendable {
     private let core: SessionCore
     private let session: OpaquePointer
     private let wakeFD: Int32
+    /// Notices a lazy unmount from outside (nil without a mount table to watch).
+    private let watch: MountWatch?
     private let state = Mutex(State())
     private let stoppedCondition = NSCondition()
     private var loopEnded = false
@@ -39,6 +41,8 @@ public final class FuseSession: @unchecked Sendable {
     private struct State {
         var started = false
         var stopping = false
+        /// The mount was detached from outside while descriptors were open on it.
+        var detached = false
     }
 
     /// Creates the session and mounts it. `options` are `-o` mount options such as
@@ -57,6 +61,7 @@ public final class FuseSession: @unchecked Sendable {
         }) else {
             throw MountError.sessionCreation
         }
+        let resolved = MountWatch.resolve(mountpoint)
         guard fuse_session_mount(se, mountpoint) == 0 else {
             fuse_session_destroy(se)
             throw MountError.mount(mountpoint)
@@ -66,6 +71,7 @@ public final class FuseSession: @unchecked Sendable {
         let fd = fuse_session_fd(se)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
+        self.watch = MountWatch(resolvedMountpoint: resolved)
     }
 
     /// Starts the loop thread.
@@ -87,14 +93,23 @@ public final class FuseSession: @unchecked Sendable {
         defer { aifs_buf_free(buffer) }
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        if let watch { fds.append(pollfd(fd: watch.fd, events: Int16(POLLPRI), revents: 0)) }
         while fuse_session_exited(session) == 0 {
-            let ready = Glibc.poll(&fds, 2, -1)
+            let ready = Glibc.poll(&fds, nfds_t(fds.count), -1)
             if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
             if fds[1].revents != 0 { break }
+            if fds.count > 2, fds[2].revents != 0, let watch, !watch.isMounted() {
+                // Detached while descriptors are open: stop now (see MountWatch). Parked
+                // requests get EIO from stop(), later ones ENOTCONN once the connection closes.
+                FuseLog.logger.warning("the mount at \(mountpoint) was detached from outside (lazy unmount); stopping")
+                state.withLock { $0.detached = true }
+                break
+            }
             if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { break }
+            if fds[0].revents == 0 { continue }  // only the mount table changed
             let result = fuse_session_receive_buf(session, buffer)
             if result == -EINTR || result == -EAGAIN || result == -ENOENT { continue }
             if result <= 0 { break }
@@ -134,11 +149,23 @@ public final class FuseSession: @unchecked Sendable {
         var one: UInt64 = 1
         _ = Glibc.write(wakeFD, &one, 8)
         if state.withLock({ $0.started }) { waitUntilLoopEnds() }
-        fuse_session_unmount(session)
+        // Detached already while files were open: unmounting by path could take down another
+        // mount made there since, so libfuse's copy of the path stays allocated instead. (Once
+        // the connection is gone, POLLERR, libfuse skips the unmount itself.)
+        if !state.withLock({ $0.detached }) || connectionGone() { fuse_session_unmount(session) }
+        watch?.close()
         core.notifications.sync {}
         core.gate.takeUnretainedValue().close()
         fuse_session_destroy(session)
+        // Files still open when the session ended: the kernel will not release their handles.
+        for fh in core.gate.takeUnretainedValue().takeBackAll() { Request.releaseHandle(fh) }
         close(wakeFD)
+    }
+
+    /// The kernel has ended the connection (the mount is gone and nothing holds it).
+    private func connectionGone() -> Bool {
+        var fd = pollfd(fd: fuse_session_fd(session), events: 0, revents: 0)
+        return Glibc.poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLERR) != 0
     }
 
     /// Number of requests parked right now (for status and tests).

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +13,9 @@ import Glibc
 final class ReplyGate: @unchecked Sendable {
     private var lock = pthread_rwlock_t()
     private var closed = false
+    /// The open-file handles (`fi->fh`, each a retained object) the kernel holds: it gives each
+    /// back with `release`/`releasedir`, except those still open when the session ends.
+    private let lent = Mutex(Set<UInt64>())
 
     init() {
         pthread_rwlock_init(&lock, nil)
@@ -32,6 +36,26 @@ final class ReplyGate: @unchecked Sendable {
         pthread_rwlock_wrlock(&lock)
         closed = true
         pthread_rwlock_unlock(&lock)
+    }
+
+    /// Notes a handle before the kernel can see it (so its `release` always finds it).
+    func lend(_ fh: UInt64) {
+        guard fh != 0 else { return }
+        _ = lent.withLock { $0.insert(fh) }
+    }
+
+    /// Takes a handle back; false if it was not lent (it must then not be released again).
+    func takeBack(_ fh: UInt64) -> Bool {
+        guard fh != 0 else { return false }
+        return lent.withLock { $0.remove(fh) != nil }
+    }
+
+    /// Every handle still lent: once the session has ended, no `release` will come for them.
+    func takeBackAll() -> [UInt64] {
+        lent.withLock { handles in
+            defer { handles.removeAll() }
+            return Array(handles)
+        }
     }
 
     var isClosed: Bool {

@@ -93,13 +93,17 @@ public struct Request: ~Copyable, @unchecked Sendable {
     /// back with every request on that open file.
     public consuming func reply(open handle: AnyObject?, options: OpenOptions = []) {
         var fi = Request.fileInfo(handle: handle, options: options)
-        let retained = fi.fh
+        let retained = fi.fh, gate = self.gate.takeUnretainedValue()
+        gate.lend(retained)  // before the kernel has it: its release may come at once
+        var given = false
         finish { raw in
             let result = fuse_reply_open(raw, &fi)
             // -ENOENT: the opener was interrupted; no release will come for this handle.
-            if result == -Glibc.ENOENT { Request.releaseHandle(retained) }
+            given = result != -Glibc.ENOENT
             return result
         }
+        // Not given (interrupted, or the session ended first): nobody else will release it.
+        if !given, gate.takeBack(retained) { Request.releaseHandle(retained) }
     }
 
     /// Answers `create` with the new node and its open handle.
@@ -108,12 +112,15 @@ public struct Request: ~Copyable, @unchecked Sendable {
         var param = fuse_entry_param()
         aifs_entry_fill(&param, fuse_ino_t(entry.attributes.inode), &st, entry.attributeTimeout, entry.entryTimeout)
         var fi = Request.fileInfo(handle: handle, options: options)
-        let retained = fi.fh
+        let retained = fi.fh, gate = self.gate.takeUnretainedValue()
+        gate.lend(retained)
+        var given = false
         finish { raw in
             let result = fuse_reply_create(raw, &param, &fi)
-            if result == -Glibc.ENOENT { Request.releaseHandle(retained) }
+            given = result != -Glibc.ENOENT
             return result
         }
+        if !given, gate.takeBack(retained) { Request.releaseHandle(retained) }
     }
 
     /// Answers `write` with the number of bytes taken.

@@ -130,7 +130,7 @@ enum Callbacks {
             let core = SessionCore.from(req!)
             let fh = aifs_fi_fh(fi)
             core.fileSystem.release(core.request(req), inode: ino, handle: Request.handle(fh))
-            Request.releaseHandle(fh)
+            if core.gate.takeUnretainedValue().takeBack(fh) { Request.releaseHandle(fh) }
         }
         ops.fsync = { req, _, _, _ in SessionCore.from(req!).request(req).replyOK() }
         ops.opendir = { req, ino, fi in
@@ -146,7 +146,7 @@ enum Callbacks {
             let core = SessionCore.from(req!)
             let fh = aifs_fi_fh(fi)
             core.fileSystem.releasedir(core.request(req), inode: ino, handle: Request.handle(fh))
-            Request.releaseHandle(fh)
+            if core.gate.takeUnretainedValue().takeBack(fh) { Request.releaseHandle(fh) }
         }
         ops.fsyncdir = { req, _, _, _ in SessionCore.from(req!).request(req).replyOK() }
         ops.statfs = { req, ino in

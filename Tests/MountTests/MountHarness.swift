@@ -13,8 +13,10 @@ final class MountedAIFS: @unchecked Sendable {
     /// The daemon's store (a temp directory next to the mountpoint, removed by ``stop()``).
     let storePath: String
 
-    /// The `aifs` binary built next to this test bundle.
+    /// The `aifs` binary built next to this test bundle, or `$AIFS_TEST_BINARY` (the leak check
+    /// runs the tests against a daemon built with AddressSanitizer: Benchmarks/leakcheck.sh).
     static var binary: String {
+        if let override = ProcessInfo.processInfo.environment["AIFS_TEST_BINARY"], !override.isEmpty { return override }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("aifs").path
     }

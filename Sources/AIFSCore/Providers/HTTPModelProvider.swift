@@ -47,7 +47,19 @@ public struct HTTPModelProvider: Provider {
     public let settings: Settings
     private let client: HTTPClient
 
-    public init(settings: Settings, client: HTTPClient = .shared) {
+    /// The client every HTTP provider shares by default: AsyncHTTPClient's `shared` settings,
+    /// with room for one connection per socket. `HTTPClient.shared` keeps at most 8 HTTP/1
+    /// connections per host and queues every other request inside the client, so 200 sockets
+    /// on one local server (Ollama, vLLM, llama.cpp) answered 8 at a time, and the wait in
+    /// that queue counted against the idle timeout. A socket has one request in flight at most,
+    /// so the connections to a host never outnumber the sockets (10,000 at most).
+    public static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 10_000
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public init(settings: Settings, client: HTTPClient = HTTPModelProvider.sharedClient) {
         self.settings = settings
         self.client = client
     }
@@ -67,7 +79,7 @@ public struct HTTPModelProvider: Provider {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await respondWithRetries(request, sink: sink, streamed: streamed) }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(Int(settings.timeout * 1000)))
+                try await CancellableSleep.sleep(seconds: settings.timeout)
                 throw ProviderError("\(settings.name): no complete reply within \(Self.seconds(settings.timeout)) (timeout)")
             }
             try await group.next()
@@ -198,7 +210,7 @@ public struct HTTPModelProvider: Provider {
             }
             group.addTask {
                 while true {
-                    try await Task.sleep(for: .milliseconds(max(10, Int(idle * 250))))
+                    try await CancellableSleep.sleep(seconds: max(0.01, idle / 4))
                     let silent = lastChunk.silence
                     if silent > .milliseconds(Int(idle * 1000)) {
                         throw RetryableFailure(message: "no data for \(Self.seconds(idle)) (idle timeout)")

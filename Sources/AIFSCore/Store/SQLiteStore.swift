@@ -15,9 +15,25 @@ import Synchronization
 ///
 /// **Reads** (memory search) run on their own queue against WAL snapshots, never blocking the
 /// writer. `load()` runs once, before the mount.
+///
+/// **Files deleted under the daemon.** SQLite would go on writing to the unlinked files, and
+/// everything, acknowledged messages included, would vanish at the next mount. So before each
+/// batch, and once a second when idle, the writer checks that the database, its `-wal` and
+/// `-shm` and the lock file are still the files it opened (device and inode). If any was
+/// deleted, it writes a complete copy of the open database back to the path (`VACUUM INTO`)
+/// and goes on with that copy: nothing is lost. If the path now holds another file (replaced),
+/// it saves a copy of its own database next to it (`PATH.saved-TIME`) and refuses every later
+/// write with `EIO` until the next mount, which uses the new file. See docs/fault-tolerance.md.
 public final class SQLiteStore: SocketStore, @unchecked Sendable {
     public let options: StoreOptions
-    let pool: DatabasePool
+    /// The open database; replaced (on the writer thread) when its files were deleted.
+    private let current: Mutex<DatabasePool>
+    var pool: DatabasePool { current.withLock { $0 } }
+    /// Pools of files that were deleted: kept open until ``close()``, because closing the last
+    /// connection to the old files deletes the `-wal` and `-shm` *names*, which the new files use.
+    private var retired: [DatabasePool] = []
+    private let configuration: GRDB.Configuration
+    private var files: StoreFiles
     private let pending = EventQueue()
     let searchQueue = DispatchQueue(label: "aifs.store.search", attributes: .concurrent)
     private let searchSlots = DispatchSemaphore(value: 2)
@@ -25,8 +41,12 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private let writerDone = DispatchSemaphore(value: 0)
     private let started = Mutex(false)
     private let retention: RetentionRunner
-    private let lockFD: Int32
-    private let checkpointer: Checkpointer
+    private var lockFD: Int32
+    private var checkpointer: Checkpointer
+    /// The path holds another database now: every write is refused until the next mount.
+    private var replaced = false
+    /// A failed attempt to write the deleted files again is retried after this (writer thread).
+    private var nextRecovery = Date.distantPast
     private let counters = Mutex(StoreStatistics())
 
     public var statistics: StoreStatistics { counters.withLock { $0 } }
@@ -49,26 +69,30 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
         }
         configuration.busyMode = .timeout(10)
+        self.configuration = configuration
         let oldMask = umask(0o077)
         defer { umask(oldMask) }
         lockFD = try Self.lockExclusively(options.path + ".lock")
+        let pool: DatabasePool
         do {
             pool = try DatabasePool(path: options.path, configuration: configuration)
             try StoreSchema.migrator.migrate(pool)
         } catch {
             throw StoreError("cannot open the store at \(options.path): \(error)")
         }
+        current = Mutex(pool)
         for suffix in ["", "-wal", "-shm"] { chmod(options.path + suffix, 0o600) }
+        files = StoreFiles(path: options.path)
         checkpointer = Checkpointer(path: options.path)
         retention = RetentionRunner(policy: options.retention)
     }
 
     /// One daemon per store: an exclusive `flock` on `PATH.lock`, held while the store is open.
-    static func lockExclusively(_ path: String) throws -> Int32 {
+    static func lockExclusively(_ path: String, attempts: Int = 50) throws -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
         // A daemon that was just unmounted may still be writing its last batch: wait up to 5 s.
-        for _ in 0..<50 {
+        for _ in 0..<attempts {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { return fd }
             usleep(100_000)
         }
@@ -116,11 +140,26 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     }
 
     private func writerLoop() {
-        while let batch = pending.takeAll(waitingAtMost: retention.policy.keepsEverything ? nil : 5) {
+        // Wakes at least once a second, so that deleted files are noticed (and written again)
+        // even while nothing is written.
+        while let batch = pending.takeAll(waitingAtMost: 1) {
+            if let refusal = filesInPlace() {
+                if !batch.isEmpty { fail(batch, refusal) }
+                continue
+            }
             if !batch.isEmpty { write(batch) }
             if retention.isDue() { prune() }
         }
         writerDone.signal()
+    }
+
+    /// Answers every group of a batch that cannot be written with `errno`.
+    private func fail(_ batch: EventQueue.Batch, _ errno: Errno) {
+        counters.withLock { c in
+            c.groups += batch.groups.count
+            c.failedGroups += batch.groups.count
+        }
+        for group in batch.groups { group.done?(errno) }
     }
 
     /// Applies a batch in one transaction, each group in its own savepoint: a group that fails
@@ -156,7 +195,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             }
         } catch {
             logger.error("store write failed; \(batch.groups.count) groups lost", metadata: ["error": "\(error)"])
-            failure = .EIO
+            failure = Self.failure(for: error)
         }
         counters.withLock { c in
             c.groups += batch.groups.count
@@ -166,6 +205,13 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         for (index, group) in batch.groups.enumerated() {
             group.done?(failure ?? (failed.contains(index) ? .EIO : nil))
         }
+    }
+
+    /// `ENOSPC` when the disk (or the database's size limit) is full, so that `close()` says so;
+    /// `EIO` for anything else.
+    static func failure(for error: any Error) -> Errno {
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL { return .ENOSPC }
+        return .EIO
     }
 
     /// Deletes memories past the retention policy, a bounded chunk per transaction.
@@ -187,6 +233,10 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         checkpointer.stop()
         try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try? pool.close()
+        // Only now, with the open files' -wal and -shm gone with their last connection, may the
+        // pools of deleted files close: their last connection deletes those names too.
+        for old in retired { try? old.close() }
+        retired = []
         Glibc.close(lockFD)
     }
 
@@ -357,5 +407,144 @@ final class EventQueue: @unchecked Sendable {
         closed = true
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+// MARK: Files deleted or replaced under the daemon
+
+extension SQLiteStore {
+    /// Nil when the store's files are the ones it opened (or were just written again); else
+    /// the errno to refuse writes with. Writer thread only.
+    fileprivate func filesInPlace() -> Errno? {
+        if replaced { return .EIO }
+        switch files.check() {
+        case nil:
+            return nil
+        case .replaced:
+            replaced = true
+            let saved = options.path + ".saved-" + WallClock.iso8601(WallClock.now())
+            var note = "a copy of this daemon's database is at \(saved)"
+            do {
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [saved]) }
+                chmod(saved, 0o600)
+            } catch {
+                note = "no copy of this daemon's database could be saved (\(error))"
+            }
+            let message = "the store file \(options.path) was replaced by another file under the daemon; \(note); "
+                + "every write is refused (EIO) until aifs is mounted again, which uses the new file"
+            logger.error("\(message)")
+            return .EIO
+        case .deleted(let names):
+            guard Date() >= nextRecovery else { return .EIO }
+            do {
+                try writeFilesAgain()
+                let message = "store files deleted under the daemon (\(names.joined(separator: ", "))): "
+                    + "the open database was written again to \(options.path); nothing was lost"
+                logger.warning("\(message)")
+                return nil
+            } catch {
+                nextRecovery = Date().addingTimeInterval(5)
+                let message = "store files deleted under the daemon (\(names.joined(separator: ", "))) and they cannot "
+                    + "be written again: \(error); writes are refused until they can (tried every 5 s)"
+                logger.error("\(message)")
+                return Self.failure(for: error)
+            }
+        }
+    }
+
+    /// Writes a complete copy of the open database back to the path and goes on with it.
+    private func writeFilesAgain() throws {
+        let path = options.path
+        try Self.prepareDirectory((path as NSString).deletingLastPathComponent)
+        let oldMask = umask(0o077)
+        defer { umask(oldMask) }
+        // The lock first: if another daemon holds the path's lock now, the path is its store.
+        if StoreFiles.identity(path + ".lock") != files.known[".lock"] {
+            let fd = try Self.lockExclusively(path + ".lock", attempts: 1)
+            Glibc.close(lockFD)
+            lockFD = fd
+        }
+        if files.databaseInPlace {
+            files = StoreFiles(path: path)
+            return
+        }
+        let copy = path + ".recovering"
+        unlink(copy)
+        do {
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [copy]) }
+        } catch {
+            unlink(copy)
+            throw error
+        }
+        // What is left of the old files at the path would be taken for the copy's log.
+        unlink(path + "-wal")
+        unlink(path + "-shm")
+        guard rename(copy, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(copy)
+            throw StoreError("cannot rename \(copy) to \(path): \(reason)")
+        }
+        let fresh = try DatabasePool(path: path, configuration: configuration)
+        try StoreSchema.migrator.migrate(fresh)
+        for suffix in ["", "-wal", "-shm"] { chmod(path + suffix, 0o600) }
+        let old = current.withLock { pool -> DatabasePool in
+            defer { pool = fresh }
+            return pool
+        }
+        retired.append(old)
+        let oldCheckpointer = checkpointer
+        checkpointer = Checkpointer(path: path)
+        oldCheckpointer.stop()
+        files = StoreFiles(path: path)
+    }
+}
+
+/// The device and inode of each file an open store uses, to notice one deleted or replaced.
+struct StoreFiles {
+    struct Identity: Equatable {
+        var device: UInt64
+        var inode: UInt64
+    }
+    enum Change: Equatable {
+        /// These files are gone (or, for the log, shared memory and lock, are other files now).
+        case deleted([String])
+        /// The database path holds another file.
+        case replaced
+    }
+    static let suffixes = ["", "-wal", "-shm", ".lock"]
+    let path: String
+    /// By suffix; a file that did not exist yet is adopted when it appears.
+    private(set) var known: [String: Identity] = [:]
+
+    init(path: String) {
+        self.path = path
+        for suffix in Self.suffixes { known[suffix] = Self.identity(path + suffix) }
+    }
+
+    static func identity(_ path: String) -> Identity? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+
+    /// What changed since the files were opened; nil if nothing did.
+    mutating func check() -> Change? {
+        var deleted: [String] = []
+        for suffix in Self.suffixes {
+            let now = Self.identity(path + suffix)
+            guard let was = known[suffix] else {
+                known[suffix] = now
+                continue
+            }
+            if now == was { continue }
+            if suffix == "", now != nil { return .replaced }
+            deleted.append(path + suffix)
+        }
+        return deleted.isEmpty ? nil : .deleted(deleted)
+    }
+
+    /// The database, its log and its shared memory are the files that were opened.
+    var databaseInPlace: Bool {
+        ["", "-wal", "-shm"].allSatisfy { suffix in known[suffix].map { Self.identity(path + suffix) == $0 } ?? true }
     }
 }
