@@ -194,7 +194,10 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
     private func play(_ chunks: ArraySlice<[UInt8]>, delay: Duration, cut: Bool, context: ChannelHandlerContext) {
         guard let first = chunks.first else {
             if cut {
-                context.close(promise: nil)
+                // A moment before the cut, so the client has read what was sent: a close can
+                // reset the connection, and a reset throws away data the client has not read.
+                let loop = context.eventLoop.assumeIsolatedUnsafeUnchecked()
+                loop.scheduleTask(in: .milliseconds(100)) { context.close(promise: nil) }
             } else {
                 context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
             }

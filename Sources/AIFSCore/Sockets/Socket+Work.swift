@@ -70,7 +70,7 @@ extension Socket {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await provider.respond(to: request, into: sink) }
                     group.addTask {
-                        try await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
+                        try await CancellableSleep.sleep(seconds: timeout)  // frees its timer when cancelled
                         throw ProviderError("timed out after \(timeout)s")
                     }
                     try await group.next()
