@@ -1,0 +1,79 @@
+"""Case `parked readers` of bench.py: does a crowd of blocked readers slow other requests?
+
+A fresh aifs (store on disk) whose default model is the fake server's `stall` (a request that
+stays in flight), 1,000 sockets, one message written to each. Then `stat` of another socket's
+`output` (attribute timeout 0, so every stat is a GETATTR that reaches the daemon), 5,000
+times: with no reader (before and after), and with 1,000 readers blocked in `read` of the 1,000 outputs
+(one helper process, one thread per reader). p99 of the two, taken alternately in blocks.
+The readers are then killed, which interrupts their reads.
+"""
+import os, signal, subprocess, sys, time
+from bench_common import CLEANUP, Row, aifs_mount, fmt_us, judged, percentile
+from case_streaming import config, start_server
+
+READERS = 1000
+
+HELPER = r"""
+import os, sys, threading
+threading.stack_size(256 * 1024)
+paths = sys.argv[1:]
+opened = threading.Semaphore(0)
+def read(path):
+    fd = os.open(path, os.O_RDONLY)
+    opened.release()
+    os.read(fd, 65536)
+    print("returned", path, flush=True)
+for p in paths:
+    threading.Thread(target=read, args=(p,), daemon=True).start()
+for _ in paths:
+    opened.acquire()
+print("ready", flush=True)
+threading.Event().wait()
+"""
+
+
+def stats(path, count):
+    out = []
+    for _ in range(count):
+        t = time.perf_counter()
+        os.stat(path)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def run(aifs, work, quick=False):
+    readers = 100 if quick else READERS
+    server, port = start_server(work)
+    daemon = aifs_mount(aifs, work, "parked", "disk", config(port, default=True))
+    socks = [os.path.join(daemon.mnt, f"p{i}") for i in range(readers)]
+    for s in socks:
+        os.mkdir(s)
+        with open(os.path.join(s, "input"), "w") as f:
+            f.write("stall\n")
+    probe = os.path.join(daemon.mnt, "probe")
+    os.mkdir(probe)
+    target = os.path.join(probe, "output")
+    stats(target, 500)  # warm-up
+    none = stats(target, 2500)
+    helper = subprocess.Popen([sys.executable, "-c", HELPER] + [os.path.join(s, "output") for s in socks],
+                              stdout=subprocess.PIPE, text=True)
+    CLEANUP.append(lambda: (helper.kill(), helper.wait()))
+    if helper.stdout.readline().strip() != "ready":
+        raise RuntimeError("the reader helper did not start")
+    time.sleep(1)  # every thread is now in read()
+    parked = stats(target, 5000)
+    helper.send_signal(signal.SIGKILL)
+    rest = helper.stdout.read()
+    helper.wait()
+    if "returned" in rest:
+        raise RuntimeError("a reader returned while it should have been parked: " + rest.splitlines()[0])
+    time.sleep(1)  # the interrupted reads are answered and released
+    after = stats(target, 2500)
+    daemon.stop()
+    server.kill()
+    base = percentile(none + after, 99)
+    p99 = percentile(parked, 99)
+    numbers = {"readers": readers, "p50_s": {"none": percentile(none + after, 50), "parked": percentile(parked, 50)},
+               "p99_s": {"none_before": percentile(none, 99), "none_after": percentile(after, 99), "parked": p99}}
+    return [Row("parked readers", f"`stat` p99 with {readers:,} parked readers (p50 {fmt_us(numbers['p50_s']['parked'])})",
+                fmt_us(p99), f"none {fmt_us(base)}", f"{p99 / base:.2f}×", "≤ 2×", judged(p99 / base <= 2), numbers)]
