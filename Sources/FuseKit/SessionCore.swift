@@ -154,7 +154,11 @@ enum Callbacks {
             core.fileSystem.statfs(core.request(req), inode: ino)
         }
         ops.setxattr = { req, _, _, _, _, _ in SessionCore.from(req!).request(req).reply(error: .ENOTSUP) }
-        ops.getxattr = { req, _, _, _ in SessionCore.from(req!).request(req).reply(error: .ENODATA) }
+        // ENOSYS, not ENODATA: the kernel then remembers that this filesystem has no extended
+        // attributes and answers every later getxattr itself (EOPNOTSUPP). `ls -l` asks for
+        // three of them per entry, so ENODATA cost three requests per entry (30,000 for a
+        // directory of 10,000 sockets; see docs/performance.md).
+        ops.getxattr = { req, _, _, _ in SessionCore.from(req!).request(req).reply(error: .ENOSYS) }
         ops.listxattr = { req, _, _ in SessionCore.from(req!).request(req).reply(xattrSize: 0) }
         ops.removexattr = { req, _, _ in SessionCore.from(req!).request(req).reply(error: .ENODATA) }
         ops.poll = { req, ino, fi, ph in
