@@ -112,15 +112,17 @@ def aifs_mount(aifs, work, name, store="disk", config=""):
     return daemon
 
 
-def floor_mount(work, name="floor"):
-    """Compiles Benchmarks/floor/fusefloor.c and mounts it on WORK/NAME."""
+def floor_mount(work, name="floor", directories=0):
+    """Compiles Benchmarks/floor/fusefloor.c (once per run) and mounts it on WORK/NAME, with
+    `directories` empty directories besides `in` and `out`."""
     source = os.path.join(ROOT, "Benchmarks", "floor", "fusefloor.c")
     binary = os.path.join(work, "fusefloor")
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True,
-                           text=True, check=True).stdout.split()
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", binary, source] + flags, check=True)
+    if not os.path.exists(binary):
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True,
+                               text=True, check=True).stdout.split()
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", binary, source] + flags, check=True)
     log = open(os.path.join(work, name + ".log"), "w")
-    return Daemon([binary, os.path.join(work, name)], os.path.join(work, name), log)
+    return Daemon([binary, os.path.join(work, name), str(directories)], os.path.join(work, name), log)
 
 
 def tmpfs_mount(path):
