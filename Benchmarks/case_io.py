@@ -7,7 +7,9 @@ on the machine hits all of them alike:
   disk    aifs with the echo model and a fresh SQLite store (what a user gets);
   memory  aifs with the echo model and `--store memory`;
   pipe    a named-pipe round trip to a `cat` process (write 64 B, read 64 B back).
-Each round trip sends 64 bytes (63 + newline; the echo reply is the same 64 bytes).
+Each round trip sends 64 bytes (63 + newline; the echo reply is the same 64 bytes). Each block
+of aifs round trips uses a new socket: a socket keeps its conversation, and aifs's cost per
+request grows with it (measured separately, on one socket, as "long conversation").
 Throughput: the same round trip from 1 and from 16 client processes, each on its own socket,
 for a fixed time, counted.
 """
@@ -29,18 +31,42 @@ def pipe_target(work):
     rfd = os.open(b, os.O_RDONLY)
     CLEANUP.append(lambda: (os.close(wfd), os.close(rfd)))
 
-    def one():
-        os.write(wfd, MESSAGE)
-        got = 0
-        while got < len(MESSAGE):
-            got += len(os.read(rfd, 65536))
-        return got
-    return one
+    class Pipe(FloorTarget):
+        def __init__(self):
+            pass
+
+        def __call__(self):
+            os.write(wfd, MESSAGE)
+            got = 0
+            while got < len(MESSAGE):
+                got += len(os.read(rfd, 65536))
+            return got
+    return Pipe()
 
 
-def fs_target(mnt, inp, out):
-    inp, out = os.path.join(mnt, inp), os.path.join(mnt, out)
-    return lambda: round_trip(inp, out, MESSAGE)
+class FloorTarget:
+    def __init__(self, mnt):
+        self.inp, self.out = os.path.join(mnt, "in"), os.path.join(mnt, "out")
+
+    def new_block(self):
+        pass
+
+    def __call__(self):
+        return round_trip(self.inp, self.out, MESSAGE)
+
+
+class SocketTarget(FloorTarget):
+    """Round trips on an aifs socket; a new socket for every block."""
+
+    def __init__(self, mnt, prefix="rt"):
+        self.mnt, self.prefix, self.blocks = mnt, prefix, 0
+        self.new_block()
+
+    def new_block(self):
+        sock = os.path.join(self.mnt, f"{self.prefix}{self.blocks}")
+        self.blocks += 1
+        os.mkdir(sock)
+        self.inp, self.out = os.path.join(sock, "input"), os.path.join(sock, "output")
 
 
 def interleaved(targets, rounds, block, warmup):
@@ -52,12 +78,25 @@ def interleaved(targets, rounds, block, warmup):
     lat = {name: [] for name in targets}
     for _ in range(rounds):
         for name, fn in targets.items():
+            fn.new_block()
             samples = lat[name]
             for _ in range(block):
                 t = time.perf_counter()
                 fn()
                 samples.append(time.perf_counter() - t)
     return lat
+
+
+def long_conversation(mnt, count):
+    """p50 of the first and the last tenth of `count` round trips on one socket."""
+    target = SocketTarget(mnt, "long")
+    lat = []
+    for _ in range(count):
+        t = time.perf_counter()
+        target()
+        lat.append(time.perf_counter() - t)
+    tenth = count // 10
+    return percentile(lat[:tenth], 50), percentile(lat[-tenth:], 50)
 
 
 def _client(sock, start, stop_at, counts):
@@ -98,14 +137,8 @@ def run(aifs, work, quick=False):
     floor = floor_mount(work)
     disk = aifs_mount(aifs, work, "io-disk", "disk")
     memory = aifs_mount(aifs, work, "io-memory", "memory")
-    for m in (disk, memory):
-        os.mkdir(os.path.join(m.mnt, "rt"))
-    targets = {
-        "floor": fs_target(floor.mnt, "in", "out"),
-        "disk": fs_target(disk.mnt, "rt/input", "rt/output"),
-        "memory": fs_target(memory.mnt, "rt/input", "rt/output"),
-        "pipe": pipe_target(work),
-    }
+    targets = {"floor": FloorTarget(floor.mnt), "disk": SocketTarget(disk.mnt),
+               "memory": SocketTarget(memory.mnt), "pipe": pipe_target(work)}
     rounds, block = (4, 100) if quick else (10, 400)
     lat = interleaved(targets, rounds, block, warmup=200)
     p50 = {k: percentile(v, 50) for k, v in lat.items()}
@@ -117,7 +150,10 @@ def run(aifs, work, quick=False):
         one = [throughput(m.mnt, 1, seconds, f"one{r}-") for r in range(2)]
         many = [throughput(m.mnt, 16, seconds, f"many{r}-") for r in range(2)]
         tp[store] = (sum(one) / 2, sum(many) / 2)
-    numbers = {"samples": len(lat["floor"]), "p50_s": p50, "p99_s": p99, "rate_per_s": rate,
+    exchanges = 1000 if quick else 5000
+    first, last = long_conversation(memory.mnt, exchanges)
+    numbers = {"samples": len(lat["floor"]), "long_conversation_p50_s": [first, last],
+               "p50_s": p50, "p99_s": p99, "rate_per_s": rate,
                "throughput_per_s": {k: {"1": v[0], "16": v[1]} for k, v in tp.items()}}
     rows = []
     for store in ("disk", "memory"):
@@ -127,6 +163,9 @@ def run(aifs, work, quick=False):
                         f"FUSE floor {fmt_us(p50['floor'])}", f"{r:.2f}×", "≤ 2×", judged(r <= 2), numbers))
         rows.append(Row("round trip", f"p99, {label}", fmt_us(p99[store]), f"FUSE floor {fmt_us(p99['floor'])}",
                         f"{p99[store] / p99['floor']:.2f}×", "—", "info"))
+    rows.append(Row("round trip", f"long conversation: p50 of the last {exchanges // 10:,} of {exchanges:,} exchanges "
+                    f"on one socket vs its first {exchanges // 10:,} (--store memory)", fmt_us(last), f"first {fmt_us(first)}",
+                    f"{last / first:.2f}×", "—", "info"))
     rows.append(Row("round trip", "p50, store on disk, vs a named pipe to `cat`", fmt_us(p50["disk"]),
                     f"pipe {fmt_us(p50['pipe'])}", f"{p50['disk'] / p50['pipe']:.1f}×", "—", "info"))
     for store in ("disk", "memory"):
