@@ -5,9 +5,10 @@
 
 The last user message says what to send:
   `stream N INTERVAL`  N tokens, one SSE event each, token i sent at start + i*INTERVAL seconds
-                       (INTERVAL 0: as fast as the server can write). Each token is " T<ns>", where
+                       (INTERVAL 0: as fast as the server can write). Each token is " T<ns>;", where
                        <ns> is time.monotonic_ns() just before the event is written, so a reader
-                       on this machine can tell how late each token reached it.
+                       on this machine can tell how late each token reached it (the `;` ends the
+                       token, so a reader knows it has all its digits without waiting for the next).
   `stall`              the response headers, then nothing until the client goes away (or 10 min):
                        a request that stays in flight.
 Writes its port to PORTFILE once listening.
@@ -43,7 +44,7 @@ class Handler(BaseHTTPRequestHandler):
                 wait = start + i * interval - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-            event = b'data: {"choices":[{"index":0,"delta":{"content":" T%d"}}]}\n\n' % time.monotonic_ns()
+            event = b'data: {"choices":[{"index":0,"delta":{"content":" T%d;"}}]}\n\n' % time.monotonic_ns()
             write(b"%x\r\n%s\r\n" % (len(event), event))
         for event in (b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n', b"data: [DONE]\n\n"):
             write(b"%x\r\n%s\r\n" % (len(event), event))
