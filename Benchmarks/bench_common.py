@@ -1,11 +1,21 @@
-"""What the benchmarks share: the release binary and percentiles."""
-import os, subprocess, sys
+"""What the benchmarks share: the release binary, percentiles, mounts that always come down,
+and the rows of the result table.
+
+Every mount made here is a foreground daemon started by us (its pid is ours), registered in
+`CLEANUP`, and taken down by `cleanup()`: SIGTERM, then SIGKILL, then a lazy unmount if the
+mountpoint is still there. bench.py runs `cleanup()` in a `finally` and on SIGTERM/SIGINT.
+"""
+import os, signal, subprocess, sys, time
+from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLEANUP = []  # callables, run last-in first-out by cleanup()
 
 
 def aifs_binary():
-    """Builds the release `aifs` (if needed) and returns its path."""
+    """The release `aifs`: $AIFS_BIN if set (./mount --bench builds it first), else built here."""
+    if os.environ.get("AIFS_BIN"):
+        return os.environ["AIFS_BIN"]
     out = subprocess.run(["swift", "build", "-c", "release", "--product", "aifs"], cwd=ROOT,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if out.returncode != 0:
@@ -22,3 +32,163 @@ def percentile(values, p):
     f = int(k)
     c = min(f + 1, len(values) - 1)
     return values[f] + (values[c] - values[f]) * (k - f)
+
+
+def median(values):
+    return percentile(values, 50)
+
+
+def cleanup():
+    while CLEANUP:
+        try:
+            CLEANUP.pop()()
+        except Exception as error:  # keep taking the rest down
+            print(f"cleanup: {error}", file=sys.stderr)
+
+
+def lazy_unmount(path):
+    if os.path.ismount(path):
+        subprocess.run(["umount", "-l", path], stderr=subprocess.DEVNULL)
+
+
+def wait_for_mount(path, proc, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before mounting {path}")
+        if os.path.ismount(path):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} was not mounted within {seconds} s")
+
+
+class Daemon:
+    """A foreground process that serves a mount (aifs or the FUSE floor) at `mnt`."""
+
+    def __init__(self, argv, mnt, log, env=None):
+        os.makedirs(mnt, exist_ok=True)
+        self.mnt = mnt
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+        CLEANUP.append(self.stop)
+        wait_for_mount(mnt, self.proc)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def rss_kib(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        lazy_unmount(self.mnt)
+
+
+def aifs_mount(aifs, work, name, store="disk", config=""):
+    """Starts `aifs mount DIR -f` on WORK/NAME with its own config file (echo models only unless
+    `config` adds providers) and store: "disk" (a fresh SQLite file in WORK) or "memory".
+    The daemon sees no AIFS_* variables and no user config, so it is a fresh, default aifs."""
+    mnt = os.path.join(work, name)
+    cfg = os.path.join(work, name + ".toml")
+    with open(cfg, "w") as f:
+        f.write(config)
+    store_arg = "memory" if store == "memory" else os.path.join(work, name + "-store", "aifs.db")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIFS_")}
+    env["XDG_CONFIG_HOME"] = os.path.join(work, "xdg-config")
+    env["XDG_DATA_HOME"] = os.path.join(work, "xdg-data")
+    log = open(os.path.join(work, name + ".log"), "w")
+    daemon = Daemon([aifs, "mount", mnt, "-f", "--config", cfg, "--store", store_arg], mnt, log, env)
+    daemon.store = store_arg
+    return daemon
+
+
+def floor_mount(work, name="floor", directories=0):
+    """Compiles Benchmarks/floor/fusefloor.c (once per run) and mounts it on WORK/NAME, with
+    `directories` empty directories besides `in` and `out`."""
+    source = os.path.join(ROOT, "Benchmarks", "floor", "fusefloor.c")
+    binary = os.path.join(work, "fusefloor")
+    if not os.path.exists(binary):
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True,
+                               text=True, check=True).stdout.split()
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", binary, source] + flags, check=True)
+    log = open(os.path.join(work, name + ".log"), "w")
+    return Daemon([binary, os.path.join(work, name), str(directories)], os.path.join(work, name), log)
+
+
+def tmpfs_mount(path):
+    """A fresh tmpfs at `path` (unmounted by cleanup())."""
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "benchtmpfs", path], check=True)
+    CLEANUP.append(lambda: lazy_unmount(path))
+
+
+def round_trip(inp, out, message):
+    """One exchange: open `inp`, write, close (aifs: close() waits for the commit), then read
+    `out` to EOF. Returns the number of bytes read."""
+    fd = os.open(inp, os.O_WRONLY)
+    os.write(fd, message)
+    os.close(fd)
+    fd = os.open(out, os.O_RDONLY)
+    got = 0
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        got += len(chunk)
+    os.close(fd)
+    return got
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def machine():
+    """nproc, kernel, CPU model, memory and the load average now."""
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    return {"nproc": os.cpu_count(), "kernel": os.uname().release, "cpu": cpu,
+            "memory_gib": round(mem_kib / 1024 / 1024, 1), "loadavg_start": loadavg()}
+
+
+@dataclass
+class Row:
+    """One line of the table. `ratio` is aifs/baseline (or the figure the goal is about);
+    `verdict` is pass, short, info (no goal) or a reason the case could not run."""
+    case: str
+    measure: str
+    aifs: str
+    baseline: str
+    ratio: str
+    goal: str
+    verdict: str
+    numbers: dict = field(default_factory=dict)
+
+
+def judged(ok):
+    return "pass" if ok else "short"
+
+
+def fmt_ms(seconds):
+    return f"{seconds * 1000:.3f} ms" if seconds < 0.01 else f"{seconds * 1000:.1f} ms"
+
+
+def fmt_us(seconds):
+    return f"{seconds * 1e6:.0f} µs"

@@ -8,56 +8,19 @@ loads, FTS5 triggers index), mounts it, then times each query RUNS times as a wh
 `cat` through the mount and `sqlite3 DB "<the daemon's SQL>"` — alternating the two, and prints
 p50/p99 of each and the ratio of the p50s. Goal: cat's p50 within 2x of sqlite3's.
 """
-import os, random, shutil, subprocess, sys, tempfile, time
+import os, shutil, subprocess, sys, tempfile, time
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import aifs_binary, percentile  # noqa: E402
-SQL = ("SELECT m.id, m.time, m.socket, m.kind, snippet(memories_fts, 0, '', '', '…', 16) "
-       "FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-       "WHERE memories_fts MATCH '{q}' ORDER BY rank LIMIT 100")
+from search_data import SQL, load  # noqa: E402
 
 
 def timed(argv):
     start = time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return (time.perf_counter() - start) * 1000
-
-
-def load(db, rows):
-    import sqlite3
-    rng = random.Random(42)
-    vocabulary = [f"w{n}" for n in range(5000)]
-    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]  # Zipf-like
-    sockets = [f"socket{n}" for n in range(20)]
-    kinds = ["input", "reply", "error", "event"]
-    # Words with known frequencies: about 1 in 10 rows, 1 in 1,000 and 1 in 100,000.
-    planted = {"common": 10, "medium": 1_000, "rare": 100_000}
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
-    base = int((time.time() - rows / 1000) * 1000) << 12
-    batch, started = [], time.time()
-    for n in range(rows):
-        words = rng.choices(vocabulary, weights, k=rng.randint(6, 30))
-        for word, every in planted.items():
-            if n % every == 0:
-                words.insert(rng.randrange(len(words) + 1), word)
-        t = (base >> 12) / 1000 + n / 1000
-        batch.append((base + (n << 12), t, sockets[n % 20], kinds[n % 4], " ".join(words), "{}"))
-        if len(batch) == 50_000:
-            conn.executemany("INSERT INTO memories (id, time, socket, kind, content, metadata) VALUES (?,?,?,?,?,?)", batch)
-            conn.commit()
-            batch = []
-    if batch:
-        conn.executemany("INSERT INTO memories (id, time, socket, kind, content, metadata) VALUES (?,?,?,?,?,?)", batch)
-        conn.commit()
-    conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
-    conn.commit()
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return time.time() - started
 
 
 def main():

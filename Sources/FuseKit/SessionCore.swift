@@ -154,8 +154,17 @@ enum Callbacks {
             core.fileSystem.statfs(core.request(req), inode: ino)
         }
         ops.setxattr = { req, _, _, _, _, _ in SessionCore.from(req!).request(req).reply(error: .ENOTSUP) }
-        ops.getxattr = { req, _, _, _ in SessionCore.from(req!).request(req).reply(error: .ENODATA) }
-        ops.listxattr = { req, _, _ in SessionCore.from(req!).request(req).reply(xattrSize: 0) }
+        // ENOSYS, not ENODATA: the kernel then remembers that this filesystem has no extended
+        // attributes and answers every later getxattr itself (EOPNOTSUPP). `ls -l` asks for
+        // three of them per entry, so ENODATA cost three requests per entry (30,000 for a
+        // directory of 10,000 sockets; see docs/performance.md).
+        ops.getxattr = { req, _, _, _ in SessionCore.from(req!).request(req).reply(error: .ENOSYS) }
+        // An empty list: asked with size 0, its length (0); asked with a buffer, no bytes. (A size
+        // reply to a sized request is a protocol error the kernel turns into EIO.)
+        ops.listxattr = { req, _, size in
+            let request = SessionCore.from(req!).request(req)
+            if size == 0 { request.reply(xattrSize: 0) } else { request.reply(bytes: []) }
+        }
         ops.removexattr = { req, _, _ in SessionCore.from(req!).request(req).reply(error: .ENODATA) }
         ops.poll = { req, ino, fi, ph in
             let core = SessionCore.from(req!)

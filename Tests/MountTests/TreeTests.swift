@@ -34,7 +34,7 @@ struct TreeTests {
         }
     }
 
-    @Test("reading input and writing output are refused; unlink inside a socket is a no-op")
+    @Test("reading input and writing output are refused; unlink inside a socket is a no-op; no extended attributes")
     func wrongDirections() async throws {
         try await MountedAIFS.with { m in
             let r = await Shell.python("""
@@ -54,6 +54,8 @@ struct TreeTests {
                 print("input-still-there", os.path.exists(f"{M}/w/input"))
                 print("seek-output", code(lambda: os.lseek(os.open(f"{M}/w/output", os.O_RDONLY), 10, 0)))
                 print("lookup-missing", code(lambda: os.stat(f"{M}/nope")))
+                print("listxattr", os.listxattr(f"{M}/w/ctl"), os.listxattr(M))
+                print("getxattr", code(lambda: os.getxattr(f"{M}/w/ctl", "user.x")), code(lambda: os.getxattr(M, "user.x")))
                 def big():
                     fd = os.open(f"{M}/w/input", os.O_WRONLY)
                     try:
@@ -65,7 +67,8 @@ struct TreeTests {
                 print("big-reason", "EFBIG" in open(f"{M}/w/error").read())
                 """, mountpoint: m.mountpoint)
             for line in ["read-input EACCES", "write-output EACCES", "write-transcript EACCES", "truncate-transcript EPERM",
-                         "unlink-input ok", "input-still-there True", "seek-output ESPIPE", "lookup-missing ENOENT", "big EFBIG",
+                         "unlink-input ok", "input-still-there True", "seek-output ESPIPE", "lookup-missing ENOENT", "listxattr [] []",
+                         "getxattr ENOTSUP ENOTSUP", "big EFBIG",
                          "big-queued-nothing True", "big-reason True"] {
                 #expect(r.stdout.contains(line), "\(line): \(r)")
             }

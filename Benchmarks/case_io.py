@@ -1,0 +1,192 @@
+"""Cases `round trip`, `durability` and `throughput` of bench.py.
+
+Four targets are mounted at once and measured in interleaved blocks, so that a burst of load
+on the machine hits all of them alike:
+  floor   Benchmarks/floor/fusefloor.c: the same open/write/close, open/read/read/close on a
+          libfuse filesystem that does nothing (the FUSE floor);
+  disk    aifs with the echo model and a fresh SQLite store (what a user gets);
+  memory  aifs with the echo model and `--store memory`;
+  pipe    a named-pipe round trip to a `cat` process (write 64 B, read 64 B back).
+Each round trip sends 64 bytes (63 + newline; the echo reply is the same 64 bytes). Each block
+of aifs round trips uses a new socket: a socket keeps its conversation, and aifs's cost per
+request grows with it (measured separately: a socket holding 5,000 exchanges against new
+sockets, alternating blocks of 200, --store memory).
+Throughput: the same round trip from 1 and from 16 client processes, each on its own socket,
+for a fixed time, counted.
+"""
+import multiprocessing, os, subprocess, time
+from bench_common import (Row, aifs_mount, floor_mount, fmt_us, judged, percentile, round_trip,
+                          CLEANUP)
+
+MESSAGE = b"x" * 63 + b"\n"
+
+
+def pipe_target(work):
+    """A `cat` process between two FIFOs; returns a function doing one round trip."""
+    a, b = os.path.join(work, "fifo-in"), os.path.join(work, "fifo-out")
+    os.mkfifo(a)
+    os.mkfifo(b)
+    cat = subprocess.Popen(["sh", "-c", f"exec cat < {a} > {b}"])
+    CLEANUP.append(lambda: (cat.kill(), cat.wait()))
+    wfd = os.open(a, os.O_WRONLY)
+    rfd = os.open(b, os.O_RDONLY)
+    CLEANUP.append(lambda: (os.close(wfd), os.close(rfd)))
+
+    class Pipe(FloorTarget):
+        def __init__(self):
+            pass
+
+        def __call__(self):
+            os.write(wfd, MESSAGE)
+            got = 0
+            while got < len(MESSAGE):
+                got += len(os.read(rfd, 65536))
+            return got
+    return Pipe()
+
+
+class FloorTarget:
+    def __init__(self, mnt):
+        self.inp, self.out = os.path.join(mnt, "in"), os.path.join(mnt, "out")
+
+    def new_block(self):
+        pass
+
+    def __call__(self):
+        return round_trip(self.inp, self.out, MESSAGE)
+
+
+class SocketTarget(FloorTarget):
+    """Round trips on an aifs socket; a new socket for every block."""
+
+    def __init__(self, mnt, prefix="rt"):
+        self.mnt, self.prefix, self.blocks = mnt, prefix, 0
+        self.new_block()
+
+    def new_block(self):
+        sock = os.path.join(self.mnt, f"{self.prefix}{self.blocks}")
+        self.blocks += 1
+        os.mkdir(sock)
+        self.inp, self.out = os.path.join(sock, "input"), os.path.join(sock, "output")
+
+
+def interleaved(targets, rounds, block, warmup):
+    """Latencies (s) per target, and the total time spent in each target's blocks."""
+    for name, fn in targets.items():
+        for _ in range(warmup):
+            n = fn()
+        assert n == len(MESSAGE), f"{name}: read {n} bytes, expected {len(MESSAGE)}"
+    lat = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, fn in targets.items():
+            fn.new_block()
+            samples = lat[name]
+            for _ in range(block):
+                t = time.perf_counter()
+                fn()
+                samples.append(time.perf_counter() - t)
+    return lat
+
+
+def long_conversation(mnt, count):
+    """Round-trip p50 on a socket that already holds `count` exchanges against new sockets,
+    in alternating blocks of 200 (the history is built first, untimed)."""
+    long = SocketTarget(mnt, "long")
+    for _ in range(count):
+        long()
+    fresh = SocketTarget(mnt, "fresh")
+    lat = {"long": [], "fresh": []}
+    for _ in range(5):
+        for name, target in (("fresh", fresh), ("long", long)):
+            if name == "fresh":
+                target.new_block()
+            for _ in range(200):
+                t = time.perf_counter()
+                target()
+                lat[name].append(time.perf_counter() - t)
+    return percentile(lat["fresh"], 50), percentile(lat["long"], 50)
+
+
+def _client(sock, start, stop_at, counts):
+    inp, out = os.path.join(sock, "input"), os.path.join(sock, "output")
+    for _ in range(20):
+        round_trip(inp, out, MESSAGE)  # warm-up
+    start.wait()
+    n, deadline = 0, stop_at.value
+    while time.monotonic() < deadline:
+        round_trip(inp, out, MESSAGE)
+        n += 1
+    counts.put(n)
+
+
+def throughput(mnt, clients, seconds, tag):
+    """Round trips/s with `clients` processes, each on its own socket, for `seconds`."""
+    ctx = multiprocessing.get_context("fork")
+    socks = []
+    for i in range(clients):
+        sock = os.path.join(mnt, f"{tag}{i}")
+        os.mkdir(sock)
+        socks.append(sock)
+    start, counts = ctx.Event(), ctx.Queue()
+    stop_at = ctx.Value("d", 0.0)
+    procs = [ctx.Process(target=_client, args=(s, start, stop_at, counts)) for s in socks]
+    for p in procs:
+        p.start()
+    time.sleep(0.5 + 0.05 * clients)  # let every client finish its warm-up
+    stop_at.value = time.monotonic() + seconds
+    start.set()
+    total = sum(counts.get(timeout=seconds + 60) for _ in procs)
+    for p in procs:
+        p.join()
+    return total / seconds
+
+
+def run(aifs, work, quick=False):
+    floor = floor_mount(work)
+    disk = aifs_mount(aifs, work, "io-disk", "disk")
+    memory = aifs_mount(aifs, work, "io-memory", "memory")
+    targets = {"floor": FloorTarget(floor.mnt), "disk": SocketTarget(disk.mnt),
+               "memory": SocketTarget(memory.mnt), "pipe": pipe_target(work)}
+    rounds, block = (4, 100) if quick else (10, 400)
+    lat = interleaved(targets, rounds, block, warmup=200)
+    p50 = {k: percentile(v, 50) for k, v in lat.items()}
+    p99 = {k: percentile(v, 99) for k, v in lat.items()}
+    rate = {k: len(v) / sum(v) for k, v in lat.items()}
+    seconds = 1.5 if quick else 3.0
+    tp = {}
+    for store, m in (("disk", disk), ("memory", memory)):
+        one = [throughput(m.mnt, 1, seconds, f"one{r}-") for r in range(2)]
+        many = [throughput(m.mnt, 16, seconds, f"many{r}-") for r in range(2)]
+        tp[store] = (sum(one) / 2, sum(many) / 2)
+    exchanges = 1000 if quick else 5000
+    first, last = long_conversation(memory.mnt, exchanges)
+    numbers = {"samples": len(lat["floor"]), "long_conversation_p50_s": [first, last],
+               "p50_s": p50, "p99_s": p99, "rate_per_s": rate,
+               "throughput_per_s": {k: {"1": v[0], "16": v[1]} for k, v in tp.items()}}
+    rows = []
+    for store in ("disk", "memory"):
+        label = "store on disk" if store == "disk" else "--store memory"
+        r = p50[store] / p50["floor"]
+        rows.append(Row("round trip", f"p50, 64 B, one client, {label}", fmt_us(p50[store]),
+                        f"FUSE floor {fmt_us(p50['floor'])}", f"{r:.2f}×", "≤ 2×", judged(r <= 2), numbers))
+        rows.append(Row("round trip", f"p99, {label}", fmt_us(p99[store]), f"FUSE floor {fmt_us(p99['floor'])}",
+                        f"{p99[store] / p99['floor']:.2f}×", "—", "info"))
+    rows.append(Row("round trip", f"p50 on a socket holding {exchanges:,} exchanges, --store memory",
+                    fmt_us(last), f"new socket {fmt_us(first)}", f"{last / first:.2f}×", "—", "info"))
+    rows.append(Row("round trip", "p50, store on disk, vs a named pipe to `cat`", fmt_us(p50["disk"]),
+                    f"pipe {fmt_us(p50['pipe'])}", f"{p50['disk'] / p50['pipe']:.1f}×", "—", "info"))
+    for store in ("disk", "memory"):
+        one, many = tp[store]
+        r = many / one
+        label = "store on disk" if store == "disk" else "--store memory"
+        rows.append(Row("throughput", f"round trips/s, 16 clients on 16 sockets, {label}", f"{many:,.0f}/s",
+                        f"1 client {one:,.0f}/s", f"{r:.2f}×", "≥ 1.5×", judged(r >= 1.5)))
+    r = rate["disk"] / rate["memory"]
+    rows.append(Row("durability", "round trips/s, one client: store on disk vs in memory", f"{rate['disk']:,.0f}/s",
+                    f"memory {rate['memory']:,.0f}/s", f"{r:.2f}×", "≥ 0.67×", judged(r >= 0.67)))
+    r = tp["disk"][1] / tp["memory"][1]
+    rows.append(Row("durability", "round trips/s, 16 clients: store on disk vs in memory", f"{tp['disk'][1]:,.0f}/s",
+                    f"memory {tp['memory'][1]:,.0f}/s", f"{r:.2f}×", "≥ 0.67×", judged(r >= 0.67)))
+    for m in (disk, memory, floor):
+        m.stop()
+    return rows
