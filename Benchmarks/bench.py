@@ -15,10 +15,10 @@ import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time, trac
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import ROOT, Row, aifs_binary, cleanup, loadavg, machine  # noqa: E402
-import case_broadcast, case_io, case_parked, case_scale, case_search, case_streaming  # noqa: E402
+import case_broadcast, case_io, case_parked, case_redis, case_scale, case_search, case_streaming  # noqa: E402
 
 CASES = {"io": case_io, "streaming": case_streaming, "scale": case_scale, "parked": case_parked,
-         "broadcast": case_broadcast, "search": case_search}
+         "broadcast": case_broadcast, "search": case_search, "redis": case_redis}
 HEAD = ("case", "measure", "aifs", "baseline (same run)", "ratio", "goal", "result")
 DOCS = os.path.join(ROOT, "docs", "performance.md")
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"

@@ -44,6 +44,9 @@ public protocol FileSystem: AnyObject, Sendable {
     func release(_ request: consuming Request, inode: Inode, handle: AnyObject?)
     func opendir(_ request: consuming Request, inode: Inode, info: FileInfo)
     func readdir(_ request: consuming Request, inode: Inode, handle: AnyObject?, size: Int, offset: Int64)
+    /// `readdir` with each entry's attributes (answer with `reply(directoryPlus:)`), so `ls -l`
+    /// needs no `lookup` per entry. `ENOSYS` (the default) makes the kernel use `readdir`.
+    func readdirplus(_ request: consuming Request, inode: Inode, handle: AnyObject?, size: Int, offset: Int64)
     func releasedir(_ request: consuming Request, inode: Inode, handle: AnyObject?)
     /// Answer at once with the current readiness; keep `pollHandle` (newest per open file) and
     /// notify it when readiness changes.
@@ -67,6 +70,9 @@ extension FileSystem {
     public func release(_ request: consuming Request, inode: Inode, handle: AnyObject?) { request.replyOK() }
     public func opendir(_ request: consuming Request, inode: Inode, info: FileInfo) { request.reply(open: nil) }
     public func releasedir(_ request: consuming Request, inode: Inode, handle: AnyObject?) { request.replyOK() }
+    public func readdirplus(_ request: consuming Request, inode: Inode, handle: AnyObject?, size: Int, offset: Int64) {
+        request.reply(error: .ENOSYS)
+    }
     public func poll(_ request: consuming Request, inode: Inode, handle: AnyObject?, pollHandle: PollHandle?) { request.reply(poll: [.readable, .writable]) }
     public func statfs(_ request: consuming Request, inode: Inode) {
         request.reply(statistics: FilesystemStatistics(files: 0, freeFiles: 0, maxNameLength: 255))

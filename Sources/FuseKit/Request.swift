@@ -170,6 +170,40 @@ public struct Request: ~Copyable, @unchecked Sendable {
         }
     }
 
+    /// Answers `readdirplus` with the entries of `listing` from index `offset` on, each with its
+    /// attributes (`nil`: the entry's name and type only, not cached), as many as fit in `maxSize`
+    /// bytes. The kernel then needs no `lookup` per entry (what `ls -l` would cost). Every entry
+    /// given attributes counts as a lookup of its inode (see `forget`).
+    public consuming func reply(directoryPlus listing: [(entry: DirectoryEntry, attributes: Entry?)], offset: Int, maxSize: Int) {
+        let raw = self.raw, gate = self.gate, registration = self.interruptRegistration
+        discard self
+        var buffer = [CChar](repeating: 0, count: maxSize)
+        var used = 0
+        var index = max(0, offset)
+        while index < listing.count {
+            let (entry, attributes) = listing[index]
+            var param = fuse_entry_param()
+            if let attributes {
+                var st = attributes.attributes.stat
+                aifs_entry_fill(&param, fuse_ino_t(attributes.attributes.inode), &st, attributes.attributeTimeout, attributes.entryTimeout)
+            } else {
+                var st = Glibc.stat()
+                st.st_ino = UInt(entry.inode)
+                st.st_mode = entry.kind.modeBits
+                aifs_entry_fill(&param, 0, &st, 0, 0)
+            }
+            let needed = buffer.withUnsafeMutableBufferPointer { buf in
+                fuse_add_direntry_plus(raw, buf.baseAddress! + used, maxSize - used, entry.name, &param, off_t(index + 1))
+            }
+            if needed > maxSize - used { break }
+            used += needed
+            index += 1
+        }
+        buffer.withUnsafeBufferPointer { buf in
+            Request.send(raw, gate: gate, registration: registration) { fuse_reply_buf($0, buf.baseAddress, used) }
+        }
+    }
+
     /// Answers `poll` with the current readiness.
     public consuming func reply(poll events: PollEvents) {
         finish { fuse_reply_poll($0, events.rawValue) }

@@ -142,6 +142,11 @@ enum Callbacks {
             core.fileSystem.readdir(core.request(req), inode: ino, handle: Request.handle(aifs_fi_fh(fi)),
                                     size: size, offset: Int64(offset))
         }
+        ops.readdirplus = { req, ino, size, offset, fi in
+            let core = SessionCore.from(req!)
+            core.fileSystem.readdirplus(core.request(req), inode: ino, handle: Request.handle(aifs_fi_fh(fi)),
+                                        size: size, offset: Int64(offset))
+        }
         ops.releasedir = { req, ino, fi in
             let core = SessionCore.from(req!)
             let fh = aifs_fi_fh(fi)
