@@ -21,4 +21,14 @@ static inline int aifs_redis_set_timeout(redisContext *c, long timeout_ms) {
 static inline redisReply *aifs_redis_command_argv(redisContext *c, int argc, const char **argv, const size_t *lens) {
     return (redisReply *)redisCommandArgv(c, argc, argv, lens);
 }
+/// Queues a command for a pipeline (sent with the next aifs_redis_get_reply).
+static inline int aifs_redis_append_argv(redisContext *c, int argc, const char **argv, const size_t *lens) {
+    return redisAppendCommandArgv(c, argc, argv, lens);
+}
+
+static inline redisReply *aifs_redis_get_reply(redisContext *c) {
+    void *reply = NULL;
+    if (redisGetReply(c, &reply) != REDIS_OK) return NULL;
+    return (redisReply *)reply;
+}
 #endif

@@ -172,6 +172,47 @@ public final class RedisConnection: @unchecked Sendable {
         return Self.value(reply)
     }
 
+    /// Sends several commands at once and reads their replies in order (one network round
+    /// trip for all). Connection failures throw (the connection is closed; some of the commands
+    /// may have run).
+    public func pipeline(_ commands: [[[UInt8]]]) throws -> [RedisValue] {
+        guard !commands.isEmpty else { return [] }
+        try connect()
+        guard let c = context else { throw RedisError(.connection, "not connected") }
+        for arguments in commands {
+            let buffers = arguments.map { bytes -> UnsafeMutablePointer<CChar> in
+                let p = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, bytes.count))
+                bytes.withUnsafeBufferPointer { src in
+                    if let base = src.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: bytes.count) }
+                }
+                return p
+            }
+            defer { buffers.forEach { $0.deallocate() } }
+            var argv: [UnsafePointer<CChar>?] = buffers.map { UnsafePointer($0) }
+            var lengths = arguments.map { $0.count }
+            let status = argv.withUnsafeMutableBufferPointer { argvBuffer in
+                lengths.withUnsafeMutableBufferPointer { lengthBuffer in
+                    aifs_redis_append_argv(c, Int32(arguments.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
+                }
+            }
+            if status != REDIS_OK {
+                close()
+                throw RedisError(.connection, "redis at \(host):\(port): cannot queue a command")
+            }
+        }
+        var values: [RedisValue] = []
+        for _ in commands {
+            guard let reply = aifs_redis_get_reply(c) else {
+                let message = c.pointee.err != 0 ? Self.errorString(c) : "no reply"
+                close()
+                throw RedisError(.connection, "redis at \(host):\(port): \(message)")
+            }
+            values.append(Self.value(reply))
+            freeReplyObject(UnsafeMutableRawPointer(reply))
+        }
+        return values
+    }
+
     private static func value(_ r: UnsafeMutablePointer<redisReply>) -> RedisValue {
         let reply = r.pointee
         switch reply.type {

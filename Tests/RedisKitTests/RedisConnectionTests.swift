@@ -31,6 +31,9 @@ struct RedisConnectionTests {
         let read = try redis.command([Array("XREAD".utf8), Array("BLOCK".utf8), Array("100".utf8), Array("STREAMS".utf8),
                                       Array("s".utf8), Array("0".utf8)], readTimeout: 2)
         #expect(read.array?.first?.array?[1].array?.first?.array?.first?.string == id)
+        let replies = try redis.pipeline([["INCR", "p"], ["INCR", "p"], ["GET", "k"], ["INCR", "k"]].map { $0.map { Array($0.utf8) } })
+        #expect(replies.count == 4 && replies[0] == .integer(1) && replies[1] == .integer(2) && replies[2] == .bulk(binary))
+        if case .error = replies[3] {} else { Issue.record("a pipelined error reply comes back in its place: \(replies)") }
         server.stop()
         #expect(throws: RedisError.self) { try redis.command(["PING"]) }
     }

@@ -55,6 +55,7 @@ public final class ClusterNode: @unchecked Sendable {
         /// A command: fails at once while Redis is down.
         let waits: Bool
         let token: UInt64
+        let sequence: UInt64
     }
     private struct State {
         var outbox: [Pending] = []
@@ -130,7 +131,7 @@ public final class ClusterNode: @unchecked Sendable {
             }
             let entry = ClusterEntry(origin: id, time: WallClock.now(), token: token, sequence: s.nextSequence, body: body)
             s.nextSequence += 1
-            s.outbox.append(Pending(bytes: ClusterEntryCodec.encode(entry), waits: done != nil, token: token))
+            s.outbox.append(Pending(bytes: ClusterEntryCodec.encode(entry), waits: done != nil, token: token, sequence: entry.sequence))
             return false
         }
         if refused {
@@ -159,36 +160,42 @@ public final class ClusterNode: @unchecked Sendable {
         for done in failed { done(.done(.EIO)) }
     }
 
+    /// Appends what was posted, in order, up to 64 entries per network round trip (pipelined
+    /// `XADD`s). A batch that fails is tried once more on a fresh connection (a connection left
+    /// over from before a Redis restart fails once); if part of it had landed, the repeats are
+    /// skipped when applied (each entry carries its origin's sequence number).
     private func writerLoop() {
         let redis = try! RedisConnection(url: url)
         while true {
             outboxSignal.lock()
             while state.withLock({ $0.outbox.isEmpty && !$0.stopped }) { outboxSignal.wait() }
             outboxSignal.unlock()
-            guard let next = state.withLock({ s -> Pending? in s.stopped ? nil : s.outbox.first }) else { return }
+            let batch = state.withLock { s -> [Pending] in s.stopped ? [] : Array(s.outbox.prefix(64)) }
+            guard !batch.isEmpty else { return }
+            let commands = batch.map { [Array("XADD".utf8), Array(Self.logKey.utf8), Array("*".utf8), Array("e".utf8), $0.bytes] }
+            let sent = Set(batch.map(\.sequence))
             do {
-                let arguments = [Array("XADD".utf8), Array(Self.logKey.utf8), Array("*".utf8), Array("e".utf8), next.bytes]
-                let reply: RedisValue
+                let replies: [RedisValue]
                 do {
-                    reply = try redis.command(arguments)
+                    replies = try redis.pipeline(commands)
                 } catch {
-                    // A connection left over from before Redis restarted fails once: try a fresh one.
                     redis.close()
-                    reply = try redis.command(arguments)
+                    replies = try redis.pipeline(commands)
                 }
-                if case .error(let message) = reply { throw RedisError(.reply, message) }
-                state.withLock { s in if !s.outbox.isEmpty { s.outbox.removeFirst() } }
+                if case .error(let message)? = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
+                    throw RedisError(.reply, message)
+                }
+                state.withLock { s in s.outbox.removeAll { sent.contains($0.sequence) } }
                 if !isConnected { setConnected(true) }
             } catch {
                 let reason = (error as? RedisError)?.message ?? "\(error)"
-                let isHead = state.withLock { s in s.outbox.first?.token == next.token && s.outbox.first?.bytes == next.bytes }
-                if next.waits, isHead {
-                    let done = state.withLock { s -> (@Sendable (ClusterResult) -> Void)? in
-                        s.outbox.removeFirst()
-                        return s.completions.removeValue(forKey: next.token)
-                    }
-                    done?(.done(.EIO))
+                // Commands in the batch fail now; work stays queued for when Redis is back.
+                let failed = state.withLock { s -> [@Sendable (ClusterResult) -> Void] in
+                    let commands = s.outbox.filter { $0.waits && sent.contains($0.sequence) }
+                    s.outbox.removeAll { $0.waits && sent.contains($0.sequence) }
+                    return commands.compactMap { s.completions.removeValue(forKey: $0.token) }
                 }
+                for done in failed { done(.done(.EIO)) }
                 setConnected(false, reason)
                 usleep(200_000)
             }
