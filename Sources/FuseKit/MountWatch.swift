@@ -11,7 +11,7 @@ import Glibc
 /// descriptors indefinitely, holding its store, so mounting again failed. The kernel reports
 /// every change of the mount table as `POLLPRI` on `/proc/self/mountinfo`; the loop polls that
 /// descriptor too, and after an event looks whether its mount (by mount id) is still there.
-struct MountWatch {
+public struct MountWatch {
     /// `/proc/self/mountinfo`, for `POLLPRI`.
     let fd: Int32
     /// The id of our mount (first field of its mountinfo line).
@@ -57,8 +57,9 @@ struct MountWatch {
         }
     }
 
-    /// mountinfo writes space, tab, newline and backslash as `\ooo` (octal).
-    static func unescape(_ bytes: [UInt8]) -> String {
+    /// mountinfo writes space, tab, newline and backslash as `\ooo` (octal). (Also used by the
+    /// command line's mount table.)
+    public static func unescape(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         var i = 0
         while i < bytes.count {

@@ -147,22 +147,7 @@ public final class RedisConnection: @unchecked Sendable {
         guard let c = context else { throw RedisError(.connection, "not connected") }
         if let readTimeout { _ = aifs_redis_set_timeout(c, Int(readTimeout * 1000)) }
         defer { if readTimeout != nil, let c = context { _ = aifs_redis_set_timeout(c, Int(timeout * 1000)) } }
-        // Copies that live for the call: hiredis reads them before returning.
-        let buffers = arguments.map { bytes -> UnsafeMutablePointer<CChar> in
-            let p = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, bytes.count))
-            bytes.withUnsafeBufferPointer { src in
-                if let base = src.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: bytes.count) }
-            }
-            return p
-        }
-        defer { buffers.forEach { $0.deallocate() } }
-        var argv: [UnsafePointer<CChar>?] = buffers.map { UnsafePointer($0) }
-        var lengths = arguments.map { $0.count }
-        let reply = argv.withUnsafeMutableBufferPointer { argvBuffer in
-            lengths.withUnsafeMutableBufferPointer { lengthBuffer in
-                aifs_redis_command_argv(c, Int32(arguments.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
-            }
-        }
+        let reply = Self.withArgv(arguments) { argc, argv, lengths in aifs_redis_command_argv(c, argc, argv, lengths) }
         guard let reply else {
             let message = c.pointee.err != 0 ? Self.errorString(c) : "no reply"
             close()
@@ -180,21 +165,7 @@ public final class RedisConnection: @unchecked Sendable {
         try connect()
         guard let c = context else { throw RedisError(.connection, "not connected") }
         for arguments in commands {
-            let buffers = arguments.map { bytes -> UnsafeMutablePointer<CChar> in
-                let p = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, bytes.count))
-                bytes.withUnsafeBufferPointer { src in
-                    if let base = src.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: bytes.count) }
-                }
-                return p
-            }
-            defer { buffers.forEach { $0.deallocate() } }
-            var argv: [UnsafePointer<CChar>?] = buffers.map { UnsafePointer($0) }
-            var lengths = arguments.map { $0.count }
-            let status = argv.withUnsafeMutableBufferPointer { argvBuffer in
-                lengths.withUnsafeMutableBufferPointer { lengthBuffer in
-                    aifs_redis_append_argv(c, Int32(arguments.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
-                }
-            }
+            let status = Self.withArgv(arguments) { argc, argv, lengths in aifs_redis_append_argv(c, argc, argv, lengths) }
             if status != REDIS_OK {
                 close()
                 throw RedisError(.connection, "redis at \(host):\(port): cannot queue a command")
@@ -211,6 +182,27 @@ public final class RedisConnection: @unchecked Sendable {
             freeReplyObject(UnsafeMutableRawPointer(reply))
         }
         return values
+    }
+
+    /// Calls `body` with C copies of `arguments` (argc, argv, lengths) that live for the call:
+    /// hiredis formats them before returning.
+    private static func withArgv<T>(_ arguments: [[UInt8]],
+                                    _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>?, UnsafeMutablePointer<Int>?) -> T) -> T {
+        let buffers = arguments.map { bytes -> UnsafeMutablePointer<CChar> in
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, bytes.count))
+            bytes.withUnsafeBufferPointer { src in
+                if let base = src.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: bytes.count) }
+            }
+            return p
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        var argv: [UnsafePointer<CChar>?] = buffers.map { UnsafePointer($0) }
+        var lengths = arguments.map { $0.count }
+        return argv.withUnsafeMutableBufferPointer { argvBuffer in
+            lengths.withUnsafeMutableBufferPointer { lengthBuffer in
+                body(Int32(arguments.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
+            }
+        }
     }
 
     private static func value(_ r: UnsafeMutablePointer<redisReply>) -> RedisValue {

@@ -1,3 +1,4 @@
+import FuseKit
 import Foundation
 
 /// Reads `/proc/self/mountinfo` and clears mounts: what `mount` needs to detect a live or stale
@@ -18,22 +19,7 @@ enum MountTable {
     }
 
     /// mountinfo escapes space, tab, newline and backslash as `\ooo` (octal).
-    static func unescape(_ field: String) -> String {
-        let bytes = Array(field.utf8)
-        var out: [UInt8] = []
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count,
-               let code = UInt8(String(decoding: bytes[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
-                out.append(code)
-                i += 4
-            } else {
-                out.append(bytes[i])
-                i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func unescape(_ field: String) -> String { MountWatch.unescape(Array(field.utf8)) }
 
     static func mount(at path: String) -> Mount? {
         mounts().last { $0.mountpoint == path }
