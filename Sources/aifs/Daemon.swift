@@ -35,10 +35,10 @@ struct Daemon {
         environment.apply(configuration, catalog: .from(configuration.configuration))
         environment.setReloader(reload)
         // The Redis backend: this daemon's sockets follow the shared log (docs/distributed.md).
-        var cluster: ClusterNode?
+        var cluster: RedisLog?
         if let url = configuration.configuration.redisURL {
-            let node = try ClusterNode(url: url, position: contents.clusterPosition)
-            environment.setCluster(node)
+            let node = try RedisLog(url: url, position: contents.clusterPosition)
+            environment.use(log: node)
             cluster = node
             logger.info("joining the shared namespace", metadata: ["redis": "\(url)", "daemon": "\(node.id)",
                                                                    "from": "\(contents.clusterPosition)"])
@@ -51,7 +51,7 @@ struct Daemon {
         fileSystem.setInvalidator(session)
         session.start()
         fileSystem.snapshots.startAutomatic()
-        cluster?.start(applier: fileSystem) { position in socketStore.record([.clusterPosition(position)]) }
+        cluster?.start { position in socketStore.record([.clusterPosition(position)]) }
 
         try? RuntimePaths.ensureDirectory()
         let pidFile = RuntimePaths.pidFile(for: mountpoint)

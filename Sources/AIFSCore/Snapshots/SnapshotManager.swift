@@ -104,12 +104,9 @@ public final class SnapshotManager: Sendable {
     private func scheduleAutomatic() {
         let interval = max(0.05, environment.limits.snapshotInterval)
         queue.asyncAfter(deadline: .now() + interval) { [self] in
-            if let cluster = environment.cluster {
-                // One daemon of a cluster (the leader) takes them, for everyone, through the log.
-                if cluster.isLeader { cluster.post(.snapshot(name: automaticName(.auto), trigger: SnapshotTrigger.auto.rawValue)) }
-            } else {
-                take(nil, trigger: .auto)
-            }
+            // One daemon (the leader, where many share the namespace) takes them, for everyone.
+            let log = environment.log
+            if log.isLeader { log.post(.snapshot(name: automaticName(.auto), trigger: .auto)) }
             scheduleAutomatic()
         }
     }

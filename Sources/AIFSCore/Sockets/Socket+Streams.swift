@@ -18,17 +18,16 @@ extension Socket {
             if result != .nothing { return .answer(result) }
             return s.isPending(upstream: upstream) && !s.closed ? .park : .answer(.nothing)
         }
-        if case .answer(.nothing) = decision, let cluster = environment.cluster, !nonBlocking {
+        let log = environment.log
+        if case .answer(.nothing) = decision, log.mayLag, !nonBlocking {
             // End of file only once everything already in the shared log is applied here.
             let pending = PendingRequest(request, interruptible: true, onInterrupt: { [weak self] in self?.dropParked() })
             let key = ObjectIdentifier(pending)
-            state.withLock { s in s.parkedReads.append(ParkedRead(pending: pending, size: size, awaitingCatchUp: true)) }
-            cluster.catchUp { [weak self] in
+            state.withLock { s in s.readers.park(pending, size: size, holdsEnd: true) }
+            log.catchUp { [weak self] in
                 guard let self else { return }
                 state.withLock { s in
-                    if let index = s.parkedReads.firstIndex(where: { ObjectIdentifier($0.pending) == key }) {
-                        s.parkedReads[index].awaitingCatchUp = false
-                    }
+                    s.readers.release(key)
                     deliverLocked(&s)
                 }
             }
@@ -36,7 +35,7 @@ extension Socket {
         }
         switch decision {
         case .answer(let result):
-            Self.answer(request, with: result)
+            ReaderQueue.answer(request, result)
         case .park:
             if nonBlocking {
                 request.reply(error: .EAGAIN)
@@ -47,7 +46,7 @@ extension Socket {
                 self?.dropParked()
             })
             state.withLock { s in
-                s.parkedReads.append(ParkedRead(pending: pending, size: size))
+                s.readers.park(pending, size: size)
                 deliverLocked(&s)  // data may have arrived meanwhile
             }
             // Upstream may have finished between the evaluation and the parking.
@@ -63,15 +62,7 @@ extension Socket {
     }
 
     private func dropParked() {
-        state.withLock { s in s.parkedReads.removeAll { !$0.pending.isWaiting } }
-    }
-
-    private static func answer(_ request: consuming Request, with result: OutputBuffer.ReadResult) {
-        switch result {
-        case .bytes(let bytes): request.reply(bytes: bytes)
-        case .failure: request.reply(error: .EIO)
-        case .nothing: request.reply(bytes: [])
-        }
+        state.withLock { $0.readers.dropAnswered() }
     }
 
     /// Hands unread output (or end of file) to parked readers in arrival order, and wakes
@@ -87,27 +78,21 @@ extension Socket {
         // Unknown (a stale "nothing upstream") counts as pending until rechecked.
         let upstream = wired && (s.upstreamFeeding || !upstreamFresh)
         let pending = s.isPending(upstream: upstream) && !s.closed
-        var needsRecheck = false
-        while let first = s.parkedReads.first {
-            if !s.output.isEmpty {
-                guard let request = first.pending.take() else { s.parkedReads.removeFirst(); continue }
-                s.parkedReads.removeFirst()
-                Self.answer(request, with: readOutputLocked(&s, max: first.size))
-            } else if !pending && !first.awaitingCatchUp {
-                s.parkedReads.removeFirst()
-                first.pending.take()?.reply(bytes: [])
-            } else {
-                needsRecheck = wired && !upstreamFresh && !s.upstreamFeeding && !s.ownPending
-                break
-            }
+        var readers = s.readers
+        s.readers = ReaderQueue()
+        readers.deliver { size, consume in
+            if !s.output.isEmpty { return .data(consume ? readOutputLocked(&s, max: size) : .nothing) }
+            return pending ? .wait : .end
         }
-        let readable = !s.output.isEmpty || !pending
-        if readable, !s.pollHandles.isEmpty {
-            for handle in s.pollHandles.values { handle.notify() }
-            s.pollHandles.removeAll()
-        } else if !readable, !s.pollHandles.isEmpty, wired, !upstreamFresh, !s.upstreamFeeding, !s.ownPending {
+        // A reader still waits, or a poller: with only a stale "nothing upstream", recheck.
+        let stale = wired && !upstreamFresh && !s.upstreamFeeding && !s.ownPending
+        var needsRecheck = readers.hasParked && stale
+        if !s.output.isEmpty || !pending {
+            readers.notifyPollers()
+        } else if readers.hasPollers, stale {
             needsRecheck = true
         }
+        s.readers = readers
         if needsRecheck { environment.wiring.recheck(self) }
         let feeds = s.feedsLocally
         if feeds != s.reportedFeeding {
@@ -123,9 +108,7 @@ extension Socket {
         let upstream = wired && upstreamFeeding()
         let events: PollEvents = state.withLock { s in
             if wired { s.upstreamFeeding = upstream }
-            if !s.output.isEmpty || !(s.isPending(upstream: upstream) && !s.closed) { return .readable }
-            if let handle { s.pollHandles[ObjectIdentifier(owner)] = handle }
-            return []
+            return s.readers.poll(owner: owner, handle: handle, readable: !s.output.isEmpty || !(s.isPending(upstream: upstream) && !s.closed))
         }
         if wired, events.isEmpty { environment.wiring.recheck(self) }
         return events
@@ -133,7 +116,7 @@ extension Socket {
 
     /// Forgets the poll handle of an open file that is being released.
     public func forgetPoll(owner: AnyObject) {
-        _ = state.withLock { $0.pollHandles.removeValue(forKey: ObjectIdentifier(owner)) }
+        state.withLock { $0.readers.forgetPoll(owner: owner) }
     }
 
     // MARK: error

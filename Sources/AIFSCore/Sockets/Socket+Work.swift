@@ -16,11 +16,11 @@ extension Socket {
         return work
     }
 
-    /// Starts the provider for the work in flight. With the Redis backend only the socket's
-    /// owner does; every other daemon follows its reply through the log.
+    /// Starts the provider for the work in flight, if this daemon owns the socket (with the
+    /// Redis backend every other daemon follows its reply through the log).
     func launch(_ work: Work?) {
         guard let work else { return }
-        if let cluster = environment.cluster, !cluster.owns(id) { return }
+        guard environment.log.owns(id) else { return }
         let started = state.withLock { _ -> Bool in
             guard !work.launched else { return false }
             work.launched = true
@@ -34,16 +34,10 @@ extension Socket {
         }
     }
 
-    /// The end of the provider's work: applied here, or, with the Redis backend, logged for
-    /// every daemon to apply.
+    /// The end of the provider's work, posted to the log like its reply text: every daemon
+    /// (this one too) ends the request when it applies it.
     private func conclude(_ work: Work, _ outcome: Outcome) {
-        guard let cluster = environment.cluster else { return finish(work, outcome) }
-        let (kind, reason): (String, String) = switch outcome {
-        case .completed: ("completed", "")
-        case .failed(let reason): ("failed", reason)
-        case .cancelled(let reason): ("cancelled", reason)
-        }
-        cluster.post(.end(socket: id, message: work.message.id, outcome: kind, reason: reason))
+        environment.log.post(.end(socket: id, message: work.message.id, outcome: outcome))
     }
 
     private func run(_ work: Work) async {
@@ -60,11 +54,7 @@ extension Socket {
             conclude(work, .failed("model is not configured"))
             return
         }
-        let sink: any ReplySink = if let cluster = environment.cluster {
-            ClusterSink(cluster: cluster, socket: id, message: work.message.id)
-        } else {
-            WorkSink(socket: self, work: work)
-        }
+        let sink = WorkPoster(log: environment.log, socket: id, message: work.message.id)
         do {
             if let timeout {
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -267,14 +257,4 @@ extension Turn {
         }
         return merged
     }
-}
-
-/// The reply sink a provider writes into for one request.
-struct WorkSink: ReplySink {
-    let socket: Socket
-    let work: Socket.Work
-    func text(_ bytes: [UInt8]) { socket.appendReply(work, bytes) }
-    func reasoning(_ bytes: [UInt8]) { socket.appendReasoning(work, bytes) }
-    func usage(input: Int, output: Int) { socket.addUsage(work, input: input, output: output) }
-    func diagnostic(kind: String, _ message: String) { socket.reportDiagnostic(work, kind: kind, message) }
 }

@@ -7,10 +7,14 @@ public final class SocketEnvironment: Sendable {
     public let counters = DaemonCounters()
     /// The pipeline graph of `wire NAME`.
     public let wiring = Wiring()
-    private let clusterBox = Mutex<ClusterNode?>(nil)
-    /// With `[store] backend = "redis"`: this daemon's place in the shared namespace.
-    public var cluster: ClusterNode? { clusterBox.withLock { $0 } }
-    public func setCluster(_ node: ClusterNode) { clusterBox.withLock { $0 = node } }
+    private let logBox = Mutex<any ChangeLog>(LocalLog())
+    /// Where every change is posted: a ``LocalLog``, or with `[store] backend = "redis"` the
+    /// ``RedisLog`` of the shared namespace.
+    public var log: any ChangeLog { logBox.withLock { $0 } }
+    /// Set before the registry is made (it attaches its applier to the log in force).
+    public func use(log: any ChangeLog) { logBox.withLock { $0 = log } }
+    /// `chat` descriptors waiting for their message to be applied.
+    let chats = ChatRoutes()
     private let catalogBox: Mutex<ModelCatalog>
     private let limitsBox: Mutex<Limits>
     private let templatesBox = Mutex<[String: SocketTemplate]>([:])

@@ -14,10 +14,13 @@ public final class SocketRegistry: Sendable {
     public let environment: SocketEnvironment
     /// `team-chat-all`.
     public let team: TeamChat
+    /// Applies the log's changes to these sockets and the team chat.
+    public let applier = Applier()
 
     public init(environment: SocketEnvironment) {
         self.environment = environment
         team = TeamChat(environment: environment)
+        applier.bind(self)
         team.attach(self)
     }
 
@@ -25,6 +28,7 @@ public final class SocketRegistry: Sendable {
     public init(environment: SocketEnvironment, restoring contents: StoreContents) {
         self.environment = environment
         team = TeamChat(environment: environment, restoring: contents.team)
+        applier.bind(self)
         var restored: [Socket] = []
         state.withLock { s in
             s.nextID = max(contents.nextSocketID, InodeScheme.firstSocketID)
@@ -230,5 +234,6 @@ public final class SocketRegistry: Sendable {
     public func shutdownAll() {
         team.shutdown()
         for socket in all() { socket.shutdown() }
+        applier.unbind()
     }
 }

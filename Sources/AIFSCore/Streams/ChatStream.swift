@@ -11,8 +11,7 @@ public final class ChatStream: Sendable {
         var buffer = OutputBuffer()
         /// The reply is complete (or will never come): reads at the end get end of file.
         var finished = false
-        var parked: [(pending: PendingRequest, size: Int)] = []
-        var pollHandles: [ObjectIdentifier: PollHandle] = [:]
+        var readers = ReaderQueue()
     }
     private let state = Mutex(State())
 
@@ -36,8 +35,6 @@ public final class ChatStream: Sendable {
         }
     }
 
-    var isFinished: Bool { state.withLock { $0.finished } }
-
     /// Answers a read: bytes now, `EIO` once after a failure, `EAGAIN` (non-blocking) or parked
     /// while the reply is on its way, end of file after it.
     func read(_ request: consuming Request, size: Int, nonBlocking: Bool) {
@@ -46,13 +43,13 @@ public final class ChatStream: Sendable {
             if result != .nothing || s.finished { return result }
             return nil
         }
-        if let answer { return Self.reply(request, answer) }
+        if let answer { return ReaderQueue.answer(request, answer) }
         if nonBlocking { return request.reply(error: .EAGAIN) }
         let pending = PendingRequest(request, interruptible: true, onInterrupt: { [weak self] in
-            self?.state.withLock { s in s.parked.removeAll { !$0.pending.isWaiting } }
+            self?.state.withLock { $0.readers.dropAnswered() }
         })
         state.withLock { s in
-            s.parked.append((pending, size))
+            s.readers.park(pending, size: size)
             Self.deliverLocked(&s)
         }
     }
@@ -60,39 +57,17 @@ public final class ChatStream: Sendable {
     /// `poll` readiness: readable once reply bytes (or the end) are there; keeps the newest
     /// handle to notify then.
     func poll(owner: AnyObject, handle: PollHandle?) -> PollEvents {
-        state.withLock { s in
-            if !s.buffer.isEmpty || s.finished { return .readable }
-            if let handle { s.pollHandles[ObjectIdentifier(owner)] = handle }
-            return []
-        }
+        state.withLock { s in s.readers.poll(owner: owner, handle: handle, readable: !s.buffer.isEmpty || s.finished) }
     }
 
     private static func deliverLocked(_ s: inout State) {
-        defer {
-            if (!s.buffer.isEmpty || s.finished), !s.pollHandles.isEmpty {
-                for handle in s.pollHandles.values { handle.notify() }
-                s.pollHandles.removeAll()
-            }
+        var readers = s.readers
+        s.readers = ReaderQueue()
+        readers.deliver { size, consume in
+            if !s.buffer.isEmpty { return .data(consume ? s.buffer.read(max: size) : .nothing) }
+            return s.finished ? .end : .wait
         }
-        while let first = s.parked.first {
-            if !s.buffer.isEmpty {
-                s.parked.removeFirst()
-                guard let request = first.pending.take() else { continue }
-                reply(request, s.buffer.read(max: first.size))
-            } else if s.finished {
-                s.parked.removeFirst()
-                first.pending.take()?.reply(bytes: [])
-            } else {
-                break
-            }
-        }
-    }
-
-    private static func reply(_ request: consuming Request, _ result: OutputBuffer.ReadResult) {
-        switch result {
-        case .bytes(let bytes): request.reply(bytes: bytes)
-        case .failure: request.reply(error: .EIO)
-        case .nothing: request.reply(bytes: [])
-        }
+        if !s.buffer.isEmpty || s.finished { readers.notifyPollers() }
+        s.readers = readers
     }
 }

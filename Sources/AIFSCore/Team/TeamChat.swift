@@ -24,7 +24,7 @@ import Synchronization
 public final class TeamChat: Sendable {
     let environment: SocketEnvironment
     private let registryBox = Mutex<WeakRegistry>(WeakRegistry())
-    private let state: Mutex<State>
+    let state: Mutex<State>
     /// Where follow-up work runs: synthesis requests, discussion notes, timeouts.
     private let queue = DispatchQueue(label: "aifs.team")
 
@@ -63,8 +63,7 @@ public final class TeamChat: Sendable {
         var lastRoundID: UInt64 = 0
         var output: OutputBuffer
         var errors: ErrorLog
-        var parked: [(pending: PendingRequest, size: Int)] = []
-        var pollHandles: [ObjectIdentifier: PollHandle] = [:]
+        var readers = ReaderQueue()
         var closed = false
     }
 
@@ -149,17 +148,14 @@ public final class TeamChat: Sendable {
         scheduleTimeout(round: round.id, phase: .members, after: round.timeout)
     }
 
-    /// Gives one member its copy: queued here, or with the Redis backend logged for every
-    /// daemon (the member's owner answers it; its reply comes back here through the log).
+    /// Gives one member its copy, as a change: the member's owner answers it, and its reply
+    /// comes back here when the end of that request is applied.
     private func handOver(_ content: [UInt8], to socket: Socket, priorityHigh: Bool, uid: UInt32, ticket: TeamTicket, broadcast: Bool,
                           done: @escaping @Sendable (Errno?) -> Void) {
-        guard let cluster = environment.cluster else {
-            return socket.submitTeam(content, priorityHigh: priorityHigh, uid: uid, ticket: ticket, broadcast: broadcast, done: done)
-        }
-        let kind = ticket.synthesis ? "synthesis" : (broadcast ? "broadcast" : "team")
-        cluster.post(.submit(socket: socket.id, content: content, priorityHigh: priorityHigh, uid: uid,
-                             route: ReplyRoute.team(ticket).storedForm, kind: kind)) { result in
-            if case .done(let error) = result { done(error) } else { done(nil) }
+        let kind: MessageKind = ticket.synthesis ? .synthesis : (broadcast ? .broadcast : .team)
+        environment.log.post(.submit(socket: socket.id, content: content, priorityHigh: priorityHigh, uid: uid,
+                                     route: .team(round: ticket.round, synthesis: ticket.synthesis), kind: kind)) { result in
+            done(result.errno)
         }
     }
 
@@ -239,13 +235,9 @@ public final class TeamChat: Sendable {
             }
             scheduleTimeout(round: id, phase: .synthesis, after: timeout)
         case .discuss(let id, let notes):
-            guard let registry else { return }
+            guard registry != nil else { return }
             for note in notes {
-                if let cluster = environment.cluster {
-                    cluster.post(.discussion(socket: note.socket, text: note.text, round: id)) { _ in }
-                } else {
-                    registry.socket(id: note.socket)?.addDiscussion(note.text, round: id)
-                }
+                environment.log.post(.discussion(socket: note.socket, text: note.text, round: id))
             }
         }
     }
@@ -271,11 +263,7 @@ public final class TeamChat: Sendable {
             return (cancel, followUp)
         }
         for socket in outcome.cancel {
-            if let cluster = environment.cluster {
-                cluster.post(.teamCancel(socket: socket, round: id, reason: "team chat round \(reason)")) { _ in }
-            } else {
-                registry?.socket(id: socket)?.cancelTeamMessage(round: id, reason: "team chat round \(reason)")
-            }
+            environment.log.post(.teamCancel(socket: socket, round: id, reason: "team chat round \(reason)"))
         }
         if let followUp = outcome.followUp { run(followUp) }
     }
@@ -299,109 +287,6 @@ public final class TeamChat: Sendable {
     func startRestoredRounds() {
         let rounds = state.withLock { s in s.rounds.values.filter { $0.phase == .restored }.map { ($0.id, $0.timeout) } }
         for (id, timeout) in rounds { scheduleTimeout(round: id, phase: .restored, after: timeout) }
-    }
-
-    // MARK: The stream
-
-    /// Appends to `output` and records it.
-    private func appendLocked(_ s: inout State, _ bytes: [UInt8]) {
-        let start = s.output.writtenPosition
-        s.output.append(bytes)
-        environment.store.record([.teamStreamAppended(.output, start: start, bytes: bytes)])
-    }
-
-    /// Answers a read of `team-chat-all/output`: unread bytes now; `EAGAIN` (non-blocking) or
-    /// parked while a round is open; end of file otherwise.
-    public func readOutput(_ request: consuming Request, size: Int, nonBlocking: Bool) {
-        let bytes: [UInt8]? = state.withLock { s in
-            let bytes = readLocked(&s, max: size)
-            if !bytes.isEmpty || s.rounds.isEmpty || s.closed { return bytes }
-            return nil
-        }
-        if let bytes { return request.reply(bytes: bytes) }
-        if nonBlocking { return request.reply(error: .EAGAIN) }
-        let pending = PendingRequest(request, interruptible: true, onInterrupt: { [weak self] in
-            self?.state.withLock { s in s.parked.removeAll { !$0.pending.isWaiting } }
-        })
-        state.withLock { s in
-            s.parked.append((pending, size))
-            deliverLocked(&s)
-        }
-    }
-
-    /// Consumes what `output` holds now, without a request (tests and tools); `open` tells
-    /// whether a round is still collecting.
-    func readAvailable(max size: Int = 1 << 20) -> (bytes: [UInt8], open: Bool) {
-        state.withLock { s in (readLocked(&s, max: size), !s.rounds.isEmpty) }
-    }
-
-    private func readLocked(_ s: inout State, max size: Int) -> [UInt8] {
-        guard case .bytes(let bytes) = s.output.read(max: size) else { return [] }
-        environment.store.record([.teamStreamRead(.output, position: s.output.cursor.position)])
-        return bytes
-    }
-
-    /// Hands unread output (or end of file) to parked readers, and wakes pollers.
-    private func deliverLocked(_ s: inout State) {
-        while let first = s.parked.first {
-            if !s.output.isEmpty {
-                s.parked.removeFirst()
-                guard let request = first.pending.take() else { continue }
-                request.reply(bytes: readLocked(&s, max: first.size))
-            } else if s.rounds.isEmpty || s.closed {
-                s.parked.removeFirst()
-                first.pending.take()?.reply(bytes: [])
-            } else {
-                break
-            }
-        }
-        if !s.output.isEmpty || s.rounds.isEmpty, !s.pollHandles.isEmpty {
-            for handle in s.pollHandles.values { handle.notify() }
-            s.pollHandles.removeAll()
-        }
-    }
-
-    /// `poll` readiness of `output`; keeps the newest handle per open file.
-    public func pollOutput(owner: AnyObject, handle: PollHandle?) -> PollEvents {
-        state.withLock { s in
-            if !s.output.isEmpty || s.rounds.isEmpty || s.closed { return .readable }
-            if let handle { s.pollHandles[ObjectIdentifier(owner)] = handle }
-            return []
-        }
-    }
-
-    public func forgetPoll(owner: AnyObject) {
-        _ = state.withLock { $0.pollHandles.removeValue(forKey: ObjectIdentifier(owner)) }
-    }
-
-    /// Consumes unread `error` lines (never blocks).
-    public func readErrors(max size: Int) -> [UInt8] {
-        state.withLock { s in
-            let bytes = s.errors.read(max: size)
-            if !bytes.isEmpty { environment.store.record([.teamStreamRead(.error, position: s.errors.cursor.position)]) }
-            return bytes
-        }
-    }
-
-    /// Adds a `TIME KIND message` line to `team-chat-all/error`.
-    public func reportError(kind: String, _ message: String) {
-        state.withLock { s in
-            let (start, bytes) = s.errors.add(Socket.errorLine(kind, message))
-            environment.store.record([
-                .teamStreamAppended(.error, start: start, bytes: bytes),
-                .memory(MemoryEntry(time: WallClock.now(), socket: "team-chat-all", kind: .error, content: message, metadata: ["kind": kind])),
-            ])
-        }
-    }
-
-    /// The daemon is stopping: parked readers get `EIO` (rounds stay in the store's queues).
-    func shutdown() {
-        state.withLock { s in
-            s.closed = true
-            while !s.parked.isEmpty { s.parked.removeFirst().pending.take()?.reply(error: .EIO) }
-            for handle in s.pollHandles.values { handle.notify() }
-            s.pollHandles.removeAll()
-        }
     }
 
     // MARK: ctl
@@ -435,62 +320,6 @@ public final class TeamChat: Sendable {
         }
     }
 
-    // MARK: Text
-
-    /// One block of `output`: the header line, then the whole reply (ending in a newline), or
-    /// one `[error]` line.
-    static func block(name: String, synthesis: Bool, _ outcome: TeamOutcome) -> [UInt8] {
-        let header = "[team-chat-from-\(name)]" + (synthesis ? " [synthesis]" : "")
-        switch outcome {
-        case .reply(let reply):
-            var bytes = Array((header + "\n").utf8) + reply
-            if bytes.last != 0x0A { bytes.append(0x0A) }
-            return bytes
-        case .failed(let reason), .cancelled(let reason):
-            return Array("\(header) [error] \(oneLine(reason))\n".utf8)
-        }
-    }
-
-    /// What the moderator is asked: the message, then every member's reply, attributed.
-    static func synthesisPrompt(_ round: Round) -> [UInt8] {
-        var text = Array("Synthesize the team's replies to this message into one answer.\n\nMessage:\n".utf8) + round.question
-        if text.last != 0x0A { text.append(0x0A) }
-        for member in round.members where !member.synthesis {
-            text += Array("\n[team-chat-from-\(member.name)]\n".utf8)
-            if let reply = member.reply {
-                text += reply
-                if text.last != 0x0A { text.append(0x0A) }
-            } else {
-                text += Array("(no reply)\n".utf8)
-            }
-        }
-        return text
-    }
-
-    /// For each member, the other members' replies (and the synthesis), attributed.
-    static func discussionNotes(_ round: Round) -> [(socket: SocketID, text: [UInt8])] {
-        var notes: [(socket: SocketID, text: [UInt8])] = []
-        var seen: Set<SocketID> = []
-        for member in round.members where !member.synthesis && seen.insert(member.socket).inserted {
-            var text: [UInt8] = []
-            for other in round.members where other.socket != member.socket || other.synthesis {
-                guard let reply = other.reply else { continue }
-                if !text.isEmpty { text.append(0x0A) }
-                text += Array("[team-chat-from-\(other.name)]\(other.synthesis ? " [synthesis]" : "")\n".utf8) + reply
-                if text.last != 0x0A { text.append(0x0A) }
-            }
-            if !text.isEmpty { notes.append((member.socket, text)) }
-        }
-        return notes
-    }
-
-    static func oneLine(_ text: String) -> String {
-        text.split(whereSeparator: \.isNewline).joined(separator: " ")
-    }
-
-    static func seconds(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String(value)
-    }
 }
 
 /// Counts the members' acknowledgements of one team message and answers its writer once all

@@ -97,14 +97,14 @@ extension AIFileSystem {
         if wantsWrite { return request.reply(error: .EROFS) }
         switch node {
         case .metadata:
-            request.reply(open: SnapshotContentFile(Array(Self.metadataJSON(info).utf8)), options: [.keepCache])
+            request.reply(open: TextFile(Array(Self.metadataJSON(info).utf8)), options: [.keepCache])
         case .file(let index, let file):
             guard index < info.sockets.count else { return request.reply(error: .ENOENT) }
             let pending = PendingRequest(request, interruptible: true)
             environment.store.readSnapshotFile(state: info.sockets[index].state, file) { result in
                 guard let request = pending.take() else { return }
                 switch result {
-                case .success(let bytes): request.reply(open: SnapshotContentFile(bytes), options: [.keepCache])
+                case .success(let bytes): request.reply(open: TextFile(bytes), options: [.keepCache])
                 case .failure(let failure): request.reply(error: failure.errno)
                 }
             }
@@ -113,29 +113,19 @@ extension AIFileSystem {
         }
     }
 
-    /// `mkdir /ai/snapshots/NAME`: answered once the snapshot is committed.
+    /// `mkdir /ai/snapshots/NAME`: posted as a ``Change/snapshot(name:trigger:)`` and answered
+    /// once it is committed. `ENOTSUP` (no durable store), `EINVAL` (bad name), `EEXIST`.
     func makeSnapshot(_ request: consuming Request, name: FileName) {
         guard let text = name.string else { return request.reply(error: .EINVAL) }
-        if let cluster = environment.cluster {
-            guard snapshots.isAvailable else { return request.reply(error: .ENOTSUP) }
-            if SnapshotName.problem(with: text) != nil { return request.reply(error: .EINVAL) }
-            if snapshots.snapshot(named: text) != nil { return request.reply(error: .EEXIST) }
-            let pending = PendingRequest(request, interruptible: false)
-            cluster.post(.snapshot(name: text, trigger: SnapshotTrigger.manual.rawValue)) { [self] result in
-                guard let request = pending.take() else { return }
-                if let error = Self.errno(of: result) { return request.reply(error: error) }
-                guard let info = snapshots.snapshot(named: text) else { return request.reply(error: .EIO) }
-                request.reply(entry: entry(.snapshot(info, .root)))
-            }
-            return
-        }
+        guard snapshots.isAvailable else { return request.reply(error: .ENOTSUP) }
+        if SnapshotName.problem(with: text) != nil { return request.reply(error: .EINVAL) }
+        if snapshots.snapshot(named: text) != nil { return request.reply(error: .EEXIST) }
         let pending = PendingRequest(request, interruptible: false)
-        snapshots.take(text, trigger: .manual) { [self] result in
+        log.post(.snapshot(name: text, trigger: .manual)) { [self] result in
             guard let request = pending.take() else { return }
-            switch result {
-            case .success(let info): request.reply(entry: entry(.snapshot(info, .root)))
-            case .failure(let failure): request.reply(error: failure.errno)
-            }
+            if let error = result.errno { return request.reply(error: error) }
+            guard let info = snapshots.snapshot(named: text) else { return request.reply(error: .EIO) }
+            request.reply(entry: entry(.snapshot(info, .root)))
         }
     }
 
@@ -153,12 +143,6 @@ extension AIFileSystem {
 
             """
     }
-}
-
-/// The bytes of a snapshot file, read once at open (they never change).
-final class SnapshotContentFile: OpenFile {
-    let bytes: [UInt8]
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
 }
 
 /// JSON string literals, escaped as RFC 8259 requires.

@@ -58,16 +58,3 @@ final class SearchNodes: Sendable {
 
     var count: Int { state.withLock { $0.byInode.count } }
 }
-
-/// An open `memory/search/<query>`: the result, computed once at open.
-///
-/// A good query reads as one hit per line. A bad one reads as its error message and then fails
-/// the next read with `EINVAL`, so `cat` prints the reason and exits non-zero.
-final class SearchResultFile: OpenFile {
-    let text: [UInt8]
-    let failed: Bool
-    init(text: String, failed: Bool) {
-        self.text = Array(text.utf8)
-        self.failed = failed
-    }
-}

@@ -4,23 +4,7 @@ import Logging
 import RedisKit
 import Synchronization
 
-/// What applying a cluster entry produced, for the daemon that waits on it.
-public enum ClusterResult: Sendable {
-    case done(Errno?)
-    case created(SocketID)
-}
-
-/// Applies cluster entries to this daemon (the filesystem implements it).
-public protocol ClusterApplier: AnyObject, Sendable {
-    /// Applies one entry, in log order, on the tailer thread.
-    func apply(_ entry: ClusterEntry) -> ClusterResult
-    /// This daemon now owns `socket` (its lease was free): start answering it.
-    func tookOver(_ socket: SocketID)
-    /// Socket ids this daemon knows (to hold leases for).
-    func socketIDs() -> [SocketID]
-}
-
-/// This daemon's membership in a shared namespace on Redis (`[store] backend = "redis"`).
+/// The change log of many daemons sharing one namespace on Redis (`[store] backend = "redis"`).
 ///
 /// Three threads, none of them Swift's cooperative pool or the FUSE loop:
 /// - the **writer** appends entries to the log stream (`XADD aifs:log`), in the order they
@@ -32,7 +16,7 @@ public protocol ClusterApplier: AnyObject, Sendable {
 /// - the **keeper** (every second): heartbeat (`ZADD aifs:daemons`), renews the leases of the
 ///   sockets it owns (`aifs:owner:ID`, 3 s) and takes any socket whose lease has lapsed — its
 ///   owner stopped — so another daemon answers its queue within a few seconds.
-public final class ClusterNode: @unchecked Sendable {
+public final class RedisLog: ChangeLog, @unchecked Sendable {
     public let id: String
     public let url: String
     static let logKey = "aifs:log"
@@ -43,9 +27,9 @@ public final class ClusterNode: @unchecked Sendable {
     public static let leaseSeconds = 3.0
 
     private let logger = Logger(label: "aifs.cluster")
-    private weak var applierRef: (any ClusterApplier)?
+    private weak var applierRef: (any ChangeApplier)?
     private let applierLock = NSLock()
-    private var applier: (any ClusterApplier)? {
+    private var applier: (any ChangeApplier)? {
         applierLock.lock(); defer { applierLock.unlock() }
         return applierRef
     }
@@ -59,7 +43,7 @@ public final class ClusterNode: @unchecked Sendable {
     }
     private struct State {
         var outbox: [Pending] = []
-        var completions: [UInt64: @Sendable (ClusterResult) -> Void] = [:]
+        var completions: [UInt64: @Sendable (ChangeResult) -> Void] = [:]
         var nextToken: UInt64 = 1
         var nextSequence: UInt64 = 1
         /// The last sequence applied per origin (duplicates are skipped).
@@ -92,9 +76,12 @@ public final class ClusterNode: @unchecked Sendable {
         state = Mutex(State(position: position))
     }
 
-    /// Starts the threads; entries are applied to `applier` from now on.
-    public func start(applier: any ClusterApplier, onApplied: @escaping @Sendable (String) -> Void) {
+    public func attach(_ applier: any ChangeApplier) {
         applierLock.lock(); applierRef = applier; applierLock.unlock()
+    }
+
+    /// Starts the threads; entries are applied to the attached applier from now on.
+    public func start(onApplied: @escaping @Sendable (String) -> Void) {
         self.onApplied = onApplied
         Thread { [self] in writerLoop() }.start()
         Thread { [self] in tailerLoop() }.start()
@@ -120,7 +107,7 @@ public final class ClusterNode: @unchecked Sendable {
     /// Appends an entry to the log. With `done`, the entry is a command this daemon waits for:
     /// `done` gets what applying it here produced, or `EIO` (reason in ``lastError``) when it
     /// could not be stored. Without it, the entry is work, retried until stored.
-    public func post(_ body: ClusterEntry.Body, done: (@Sendable (ClusterResult) -> Void)? = nil) {
+    public func post(_ change: Change, done: (@Sendable (ChangeResult) -> Void)?) {
         let refused: Bool = state.withLock { s in
             if let done, !s.connected || s.stopped { _ = done; return true }
             var token: UInt64 = 0
@@ -129,9 +116,9 @@ public final class ClusterNode: @unchecked Sendable {
                 s.nextToken += 1
                 s.completions[token] = done
             }
-            let entry = ClusterEntry(origin: id, time: WallClock.now(), token: token, sequence: s.nextSequence, body: body)
+            let entry = LoggedChange(origin: id, time: WallClock.now(), token: token, sequence: s.nextSequence, change: change)
             s.nextSequence += 1
-            s.outbox.append(Pending(bytes: ClusterEntryCodec.encode(entry), waits: done != nil, token: token, sequence: entry.sequence))
+            s.outbox.append(Pending(bytes: LoggedChangeCodec.encode(entry), waits: done != nil, token: token, sequence: entry.sequence))
             return false
         }
         if refused {
@@ -144,9 +131,17 @@ public final class ClusterNode: @unchecked Sendable {
     /// Why the last Redis call failed ("" while connected).
     public var lastError: String { state.withLock { $0.lastError } }
     public var isConnected: Bool { state.withLock { $0.connected } }
+    public var unavailableReason: String? { state.withLock { $0.connected ? nil : $0.lastError } }
+
+    public func statusLines(sockets: [SocketID]) -> [String] {
+        let owned = state.withLock { s in sockets.filter { s.owned.contains($0) }.count }
+        return ["cluster: \(url) daemon \(id), \(isConnected ? "connected" : "unreachable: \(lastError)")",
+                "cluster-position: \(position)",
+                "owned: \(owned)"]
+    }
 
     private func setConnected(_ connected: Bool, _ error: String = "") {
-        let failed: [@Sendable (ClusterResult) -> Void] = state.withLock { s in
+        let failed: [@Sendable (ChangeResult) -> Void] = state.withLock { s in
             let was = s.connected
             s.connected = connected
             s.lastError = error
@@ -190,7 +185,7 @@ public final class ClusterNode: @unchecked Sendable {
             } catch {
                 let reason = (error as? RedisError)?.message ?? "\(error)"
                 // Commands in the batch fail now; work stays queued for when Redis is back.
-                let failed = state.withLock { s -> [@Sendable (ClusterResult) -> Void] in
+                let failed = state.withLock { s -> [@Sendable (ChangeResult) -> Void] in
                     let commands = s.outbox.filter { $0.waits && sent.contains($0.sequence) }
                     s.outbox.removeAll { $0.waits && sent.contains($0.sequence) }
                     return commands.compactMap { s.completions.removeValue(forKey: $0.token) }
@@ -236,9 +231,9 @@ public final class ClusterNode: @unchecked Sendable {
     }
 
     private func applyLogged(_ bytes: [UInt8], logID: String) {
-        let entry: ClusterEntry
+        let entry: LoggedChange
         do {
-            entry = try ClusterEntryCodec.decode(bytes)
+            entry = try LoggedChangeCodec.decode(bytes)
         } catch {
             logger.error("skipped log entry \(logID): \(error)")
             return
@@ -254,7 +249,17 @@ public final class ClusterNode: @unchecked Sendable {
             return
         }
         state.withLock { $0.applyingOrigin = entry.origin }
-        let result = WallClock.applying(at: entry.time) { applier.apply(entry) }
+        // Applied in order: the next entry waits for this one (a snapshot, a restore) to finish.
+        let outcome = Mutex<ChangeResult?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        WallClock.applying(at: entry.time) {
+            applier.apply(entry) { result in
+                outcome.withLock { $0 = result }
+                finished.signal()
+            }
+        }
+        finished.wait()
+        let result = outcome.withLock { $0 } ?? .done(.EIO)
         state.withLock { $0.applyingOrigin = nil }
         onApplied?(logID)
         if entry.origin == id, entry.token != 0,
@@ -268,6 +273,8 @@ public final class ClusterNode: @unchecked Sendable {
 
     /// Calls `done` once everything in the log *now* has been applied here: a read that must
     /// decide "nothing more is coming" sees every write that finished before it.
+    public var mayLag: Bool { true }
+
     public func catchUp(_ done: @escaping @Sendable () -> Void) {
         controlQueue.async { [self] in
             let last: String
@@ -323,11 +330,11 @@ public final class ClusterNode: @unchecked Sendable {
     }
 
     /// Whether the entry being applied was written by this daemon.
-    public var applyingLocalEntry: Bool { state.withLock { $0.applyingOrigin == id } }
+    public var applyingLocalChange: Bool { state.withLock { $0.applyingOrigin == id } }
 
     /// Claims a socket made by an entry this daemon wrote (called while applying it).
     public func claimIfOrigin(_ socket: SocketID) {
-        if applyingLocalEntry { claim(socket) }
+        if applyingLocalChange { claim(socket) }
     }
 
     /// Forgets a removed socket's lease.

@@ -1,0 +1,203 @@
+import FuseKit
+
+/// Changes of the namespace: `mkdir`, `rmdir`, `unlink`, `rename`, `create` and `setattr`.
+///
+/// Each handler checks what it can (the parent, reserved names, the caller's rights) and then
+/// posts a ``Change``; the request is answered once the change has been applied here (at once
+/// with one daemon, after the round trip through the shared log with many). Nothing here
+/// mutates state itself.
+///
+/// - `mkdir /ai/NAME`: `EEXIST`, `EINVAL` (bad name or model), `ENOSPC` (`[limits] sockets`);
+///   `mkdir /ai/snapshots/NAME`: see ``makeSnapshot(_:name:)``; elsewhere `EPERM`, `ENOTDIR`,
+///   `EROFS` (inside a snapshot).
+/// - `rmdir /ai/NAME`: `ENOENT`, `EPERM` (a fixed directory, or not the socket's owner);
+///   a `before-rmdir` snapshot is taken first. `ENOTDIR` on a file.
+/// - `unlink`: a socket's files "go" without effect so `rm -r` reaches the `rmdir`; `EISDIR`
+///   on a directory, `EPERM` on `/ai/ctl`, `/ai/models` and search results.
+/// - `rename`: only sockets in the root: `EPERM` (fixed names), `EINVAL` (onto a fixed name,
+///   bad name, `RENAME_EXCHANGE`), `EXDEV` (out of the root), `EEXIST`, `ENOENT`.
+/// - `create`: nothing can be created: `EPERM`, `ENOTDIR`, `EROFS`.
+/// - `setattr`: chmod/chown of a socket directory by its owner or root (`EPERM` otherwise, as
+///   `chgrp`: an owner may only give it to their own group); truncation of `prompt`; `EPERM`
+///   for everything else, `EISDIR`, `EROFS` in snapshots.
+extension AIFileSystem {
+    public func mkdir(_ request: consuming Request, parent: Inode, name: FileName, mode: UInt32) {
+        guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
+        switch parentNode {
+        case .root: break
+        case .socketFile, .teamFile: return request.reply(error: .ENOTDIR)
+        case .snapshots: return makeSnapshot(request, name: name)
+        case .snapshot: return request.reply(error: .EROFS)
+        default: return request.reply(error: .EPERM)
+        }
+        if let text = name.string, RootEntry(rawValue: text) != nil { return request.reply(error: .EEXIST) }
+        guard SocketName.problem(with: name) == nil, let text = name.string else { return request.reply(error: .EINVAL) }
+        if registry.socket(named: text) != nil { return request.reply(error: .EEXIST) }
+        let caller = request.context
+        var permissions = mode & 0o777
+        if permissions == 0 { permissions = 0o755 }
+        let pending = PendingRequest(request, interruptible: false)
+        log.post(.create(name: text, model: nil, uid: caller.uid, gid: caller.gid, mode: permissions)) { [self] result in
+            guard let request = pending.take() else { return }
+            if case .created(let id) = result, let socket = registry.socket(id: id) {
+                request.reply(entry: entry(.socketDirectory(socket)))
+            } else {
+                request.reply(error: result.errno ?? .EIO)
+            }
+        }
+    }
+
+    public func rmdir(_ request: consuming Request, parent: Inode, name: FileName) {
+        guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
+        guard let text = name.string else { return request.reply(error: .ENOENT) }
+        switch parentNode {
+        case .root:
+            if let fixed = RootEntry(rawValue: text) {
+                return request.reply(error: fixed.kind == .directory ? .EPERM : .ENOTDIR)
+            }
+            guard let socket = registry.socket(named: text) else { return request.reply(error: .ENOENT) }
+            let caller = Caller(uid: request.context.uid, gid: request.context.gid)
+            guard socket.isOwned(by: caller, daemonUID: identity.uid) else {
+                socket.reportError(kind: "rmdir", "uid \(caller.uid) may not remove this socket (only its owner or root)")
+                return request.reply(error: .EPERM)
+            }
+            // Undo is possible: posted before the removal, the snapshot holds the socket.
+            if snapshots.isAvailable { log.post(.snapshot(name: snapshots.automaticName(.beforeRmdir), trigger: .beforeRmdir)) }
+            answer(request, posting: .remove(name: text))
+        case .socketDirectory:
+            request.reply(error: SocketFile(name: text) != nil ? .ENOTDIR : .ENOENT)
+        case .memory:
+            request.reply(error: text == "search" ? .EPERM : .ENOENT)
+        case .memorySearch:
+            request.reply(error: .ENOTDIR)  // every name there is a (read-only) file
+        case .teamChat:
+            request.reply(error: TeamFile(name: text) != nil ? .ENOTDIR : .ENOENT)
+        case .snapshots:
+            guard snapshots.snapshot(named: text) != nil else { return request.reply(error: .ENOENT) }
+            answer(request, posting: .snapshotDelete(name: text))
+        case .snapshot(let info, let node):
+            // Inner directories of a snapshot "go" without effect, so rm -r reaches the snapshot.
+            guard let child = snapshotChild(info, node, text) else { return request.reply(error: .ENOENT) }
+            switch child {
+            case .sockets, .socket: request.replyOK()
+            default: request.reply(error: .ENOTDIR)
+            }
+        case .daemonControl, .models, .socketFile, .searchResult, .teamFile:
+            request.reply(error: .ENOTDIR)
+        }
+    }
+
+    public func unlink(_ request: consuming Request, parent: Inode, name: FileName) {
+        guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
+        guard let text = name.string else { return request.reply(error: .ENOENT) }
+        switch parentNode {
+        case .socketDirectory:
+            // Files of a socket cannot be deleted; unlinking them succeeds and does nothing so
+            // that `rm -r` reaches the rmdir.
+            if SocketFile(name: text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
+        case .snapshot(let info, let node):
+            guard let child = snapshotChild(info, node, text) else { return request.reply(error: .ENOENT) }
+            switch child {
+            case .metadata, .file: request.replyOK()  // as in a socket: rm -r goes on
+            default: request.reply(error: .EISDIR)
+            }
+        case .snapshots:
+            request.reply(error: snapshots.snapshot(named: text) != nil ? .EISDIR : .ENOENT)
+        case .teamChat:
+            // As in a socket: so that `rm -r team-chat-all` reaches its rmdir (EPERM).
+            if TeamFile(name: text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
+        case .memorySearch:
+            request.reply(error: .EPERM)  // search results cannot be deleted
+        case .root:
+            if let fixed = RootEntry(rawValue: text) { return request.reply(error: fixed.kind == .directory ? .EISDIR : .EPERM) }
+            request.reply(error: registry.socket(named: text) != nil ? .EISDIR : .ENOENT)
+        default:
+            request.reply(error: .ENOENT)
+        }
+    }
+
+    public func rename(_ request: consuming Request, parent: Inode, name: FileName, newParent: Inode, newName: FileName, flags: UInt32) {
+        guard let parentNode = node(parent), node(newParent) != nil else { return request.reply(error: .ENOENT) }
+        guard let oldText = name.string else { return request.reply(error: .ENOENT) }
+        let renameExchange: UInt32 = 2
+        if flags & renameExchange != 0 { return request.reply(error: .EINVAL) }
+        guard case .root = parentNode else { return request.reply(error: .EPERM) }
+        if RootEntry(rawValue: oldText) != nil { return request.reply(error: .EPERM) }
+        guard newParent == InodeScheme.root else { return request.reply(error: .EXDEV) }
+        if let newText = newName.string, RootEntry(rawValue: newText) != nil { return request.reply(error: .EINVAL) }
+        guard SocketName.problem(with: newName) == nil, let newText = newName.string else { return request.reply(error: .EINVAL) }
+        answer(request, posting: .rename(from: oldText, to: newText))
+    }
+
+    public func create(_ request: consuming Request, parent: Inode, name: FileName, mode: UInt32, info: FileInfo) {
+        guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
+        switch parentNode {
+        case .socketFile, .teamFile: request.reply(error: .ENOTDIR)
+        case .snapshot, .snapshots: request.reply(error: .EROFS)
+        // Only the fixed files exist; nothing can be created (they are found by lookup first).
+        default: request.reply(error: .EPERM)
+        }
+    }
+
+    public func setattr(_ request: consuming Request, inode: Inode, changes: SetAttributes, handle: AnyObject?) {
+        guard let node = node(inode) else { return request.reply(error: .ENOENT) }
+        let caller = request.context
+        let ownershipChange = changes.mode != nil || changes.uid != nil || changes.gid != nil
+        switch node {
+        case .socketDirectory(let socket):
+            if changes.size != nil { return request.reply(error: .EISDIR) }
+            guard ownershipChange else { break }
+            let info = socket.info
+            guard caller.uid == 0 || caller.uid == info.uid else { return request.reply(error: .EPERM) }
+            if (changes.uid.map { $0 != info.uid } ?? false) && caller.uid != 0 { return request.reply(error: .EPERM) }
+            // As chgrp: an owner who is not root may only give the socket to their own group.
+            if let gid = changes.gid, gid != info.gid, caller.uid != 0, gid != caller.gid { return request.reply(error: .EPERM) }
+            return answerAttributes(request, node, posting: .ownership(socket: socket.id, mode: changes.mode.map { $0 & 0o7777 },
+                                                                       uid: changes.uid, gid: changes.gid))
+        case .socketFile(let socket, let file):
+            if ownershipChange { return request.reply(error: .EPERM) }
+            guard let size = changes.size else { break }
+            switch file {
+            case .input, .ctl, .chat:
+                break  // O_TRUNC-style truncation of a write-only file means nothing
+            case .prompt:
+                if let promptFile = handle as? PromptFile {
+                    promptFile.truncate(to: size)
+                } else {
+                    return answerAttributes(request, node, posting: .prompt(socket: socket.id, bytes: socket.prompt.resized(to: size)))
+                }
+            case .output, .error, .transcript:
+                return request.reply(error: .EPERM)
+            }
+        case .snapshot:
+            return request.reply(error: .EROFS)
+        case .teamFile(let file):
+            if ownershipChange { return request.reply(error: .EPERM) }
+            if changes.size != nil, !file.writable { return request.reply(error: .EPERM) }
+        case .daemonControl:
+            if ownershipChange { return request.reply(error: .EPERM) }
+        case .root, .teamChat, .memory, .memorySearch, .snapshots, .models, .searchResult:
+            if ownershipChange || changes.size != nil { return request.reply(error: .EPERM) }
+        }
+        request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
+    }
+
+    /// Posts `change` and answers OK, or the errno, once it is applied here.
+    func answer(_ request: consuming Request, posting change: Change) {
+        let pending = PendingRequest(request, interruptible: false)
+        log.post(change) { result in
+            guard let request = pending.take() else { return }
+            if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
+        }
+    }
+
+    /// Posts `change` and answers with `node`'s attributes as they are once it is applied here.
+    private func answerAttributes(_ request: consuming Request, _ node: Node, posting change: Change) {
+        let pending = PendingRequest(request, interruptible: false)
+        log.post(change) { [self] result in
+            guard let request = pending.take() else { return }
+            if let error = result.errno { return request.reply(error: error) }
+            request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
+        }
+    }
+}
