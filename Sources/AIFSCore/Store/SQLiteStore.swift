@@ -350,66 +350,6 @@ public struct StoreError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The writer's inbox: groups of events, each group applied together, with the callbacks to
-/// run once the batch holding them commits.
-final class EventQueue: @unchecked Sendable {
-    struct Group {
-        var events: [StoreEvent]
-        var done: (@Sendable (Errno?) -> Void)?
-    }
-    struct Batch {
-        var groups: [Group] = []
-        var isEmpty: Bool { groups.isEmpty }
-    }
-    private let condition = NSCondition()
-    private var batch = Batch()
-    private var closed = false
-
-    /// Queues a group; false (and nothing queued) once closed.
-    @discardableResult
-    func append(_ events: [StoreEvent], done: (@Sendable (Errno?) -> Void)?) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !closed else { return false }
-        batch.groups.append(Group(events: events, done: done))
-        condition.signal()
-        return true
-    }
-
-    /// Everything queued so far; waits until there is something (or `seconds` pass, returning an
-    /// empty batch). Nil once closed and drained.
-    func takeAll(waitingAtMost seconds: Double?) -> Batch? {
-        condition.lock()
-        defer { condition.unlock() }
-        while batch.isEmpty && !closed {
-            if let seconds {
-                if !condition.wait(until: Date(timeIntervalSinceNow: seconds)) { return Batch() }
-            } else {
-                condition.wait()
-            }
-        }
-        if batch.isEmpty && closed { return nil }
-        // Nobody waits for these (a reply's bookkeeping, read cursors): hold them a moment so
-        // they share the next acknowledged commit's transaction instead of delaying it.
-        let deadline = Date(timeIntervalSinceNow: Self.coalesceWindow)
-        while !closed, !batch.groups.contains(where: { $0.done != nil }), Date() < deadline {
-            _ = condition.wait(until: deadline)
-        }
-        defer { batch = Batch() }
-        return batch
-    }
-
-    /// How long groups that nobody waits for may wait for company.
-    static let coalesceWindow = 0.002
-
-    func close() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        condition.unlock()
-    }
-}
-
 // MARK: Files deleted or replaced under the daemon
 
 extension SQLiteStore {
@@ -496,55 +436,5 @@ extension SQLiteStore {
         checkpointer = Checkpointer(path: path)
         oldCheckpointer.stop()
         files = StoreFiles(path: path)
-    }
-}
-
-/// The device and inode of each file an open store uses, to notice one deleted or replaced.
-struct StoreFiles {
-    struct Identity: Equatable {
-        var device: UInt64
-        var inode: UInt64
-    }
-    enum Change: Equatable {
-        /// These files are gone (or, for the log, shared memory and lock, are other files now).
-        case deleted([String])
-        /// The database path holds another file.
-        case replaced
-    }
-    static let suffixes = ["", "-wal", "-shm", ".lock"]
-    let path: String
-    /// By suffix; a file that did not exist yet is adopted when it appears.
-    private(set) var known: [String: Identity] = [:]
-
-    init(path: String) {
-        self.path = path
-        for suffix in Self.suffixes { known[suffix] = Self.identity(path + suffix) }
-    }
-
-    static func identity(_ path: String) -> Identity? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-    }
-
-    /// What changed since the files were opened; nil if nothing did.
-    mutating func check() -> Change? {
-        var deleted: [String] = []
-        for suffix in Self.suffixes {
-            let now = Self.identity(path + suffix)
-            guard let was = known[suffix] else {
-                known[suffix] = now
-                continue
-            }
-            if now == was { continue }
-            if suffix == "", now != nil { return .replaced }
-            deleted.append(path + suffix)
-        }
-        return deleted.isEmpty ? nil : .deleted(deleted)
-    }
-
-    /// The database, its log and its shared memory are the files that were opened.
-    var databaseInPlace: Bool {
-        ["", "-wal", "-shm"].allSatisfy { suffix in known[suffix].map { Self.identity(path + suffix) == $0 } ?? true }
     }
 }
