@@ -24,6 +24,10 @@ import Synchronization
 /// and goes on with that copy: nothing is lost. If the path now holds another file (replaced),
 /// it saves a copy of its own database next to it (`PATH.saved-TIME`) and refuses every later
 /// write with `EIO` until the next mount, which uses the new file. See docs/fault-tolerance.md.
+///
+/// This file holds opening, the writer thread, loading and that recovery; memory search is in
+/// `SQLiteStore+Search.swift`, snapshots in `SQLiteStore+Snapshots.swift`, the writer's inbox
+/// in `EventQueue.swift` and the file identities it checks in `StoreFiles.swift`.
 public final class SQLiteStore: SocketStore, @unchecked Sendable {
     public let options: StoreOptions
     /// The open database; replaced (on the writer thread) when its files were deleted.
@@ -36,7 +40,8 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private var files: StoreFiles
     private let pending = EventQueue()
     let searchQueue = DispatchQueue(label: "aifs.store.search", attributes: .concurrent)
-    private let searchSlots = DispatchSemaphore(value: 2)
+    /// At most two memory searches run at once (SQLiteStore+Search.swift).
+    let searchSlots = DispatchSemaphore(value: 2)
     private let logger = Logger(label: "aifs.store")
     private let writerDone = DispatchSemaphore(value: 0)
     private let started = Mutex(false)
@@ -256,92 +261,6 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             throw StoreError("cannot read the store at \(options.path): \(error)")
         }
     }
-
-    // MARK: Memory search
-
-    /// Searches once everything recorded before the call is committed, so a search sees every
-    /// exchange that `cat output` has already shown (read-your-writes).
-    public func search(_ query: String, limit: Int, done: @escaping @Sendable (Result<[MemoryHit], MemorySearchError>) -> Void) {
-        record([]) { [self] _ in
-            searchQueue.async { [self] in
-                searchSlots.wait()
-                defer { searchSlots.signal() }
-                done(runSearch(query, limit: limit))
-            }
-        }
-    }
-
-    /// Runs a search now, on the calling thread.
-    func runSearch(_ query: String, limit: Int) -> Result<[MemoryHit], MemorySearchError> {
-        let text = query.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else { return .failure(MemorySearchError("empty query")) }
-        let first = searchFTS(text, limit: limit)
-        if case .failure = first, !MemoryQuery.usesSyntax(text) {
-            // Plain words FTS5 could not parse as barewords (`nginx-1.2`): quote each one.
-            return searchFTS(MemoryQuery.quotedWords(text), limit: limit)
-        }
-        return first
-    }
-
-    private func searchFTS(_ match: String, limit: Int) -> Result<[MemoryHit], MemorySearchError> {
-        do {
-            let hits = try pool.read { db in
-                try Row.fetchAll(db, sql: MemorySearchSQL.query, arguments: [match, limit]).map { row in
-                    MemoryHit(id: row[0], time: row[1], socket: row[2], kind: row[3], snippet: row[4] ?? "")
-                }
-            }
-            return .success(hits)
-        } catch let error as DatabaseError {
-            return .failure(MemorySearchError("bad search query: \(error.message ?? "\(error.resultCode)")"))
-        } catch {
-            return .failure(MemorySearchError("search failed: \(error)"))
-        }
-    }
-}
-
-// MARK: Snapshots
-
-extension SQLiteStore {
-    public var supportsSnapshots: Bool { true }
-
-    public func snapshotCatalog() throws -> [SnapshotInfo] {
-        try pool.read { db in try SnapshotStore(db: db).catalog() }
-    }
-
-    /// Reads after everything recorded before the call is committed, on the search queue.
-    public func readSnapshotFile(state: Int64, _ file: SnapshotFile, done: @escaping @Sendable (Result<[UInt8], SnapshotFailure>) -> Void) {
-        record([]) { [self] _ in
-            searchQueue.async { [self] in
-                do {
-                    done(.success(try pool.read { db in try SnapshotStore(db: db).file(state: state, file) }))
-                } catch {
-                    done(.failure(SnapshotFailure(.EIO, "cannot read the snapshot: \(error)")))
-                }
-            }
-        }
-    }
-
-    public func loadSockets(_ ids: [SocketID]) throws -> [SocketSnapshot] {
-        try pool.write { db in
-            let loader = StoreLoader(db: db)
-            return try ids.compactMap { id in
-                try Row.fetchOne(db, sql: "SELECT * FROM socket WHERE id = ?", arguments: [Int64(id)]).map { try loader.snapshot($0, tidy: true) }
-            }
-        }
-    }
-
-    public func snapshotStorageBytes() -> Int? {
-        try? pool.read { db in try SnapshotStore(db: db).storageBytes() }
-    }
-}
-
-/// The memory search query (also what the benchmark runs through `sqlite3`).
-public enum MemorySearchSQL {
-    public static let query = """
-        SELECT m.id, m.time, m.socket, m.kind, snippet(memories_fts, 0, '', '', '…', 16)
-        FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid
-        WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?
-        """
 }
 
 /// A store that cannot be opened or read; the message says which path and why.
@@ -352,6 +271,8 @@ public struct StoreError: Error, CustomStringConvertible {
 
 // MARK: Files deleted or replaced under the daemon
 
+/// Noticing the store's files deleted or replaced under the daemon, and writing the open
+/// database back to the path. Kept in this file because it works on the writer's private state.
 extension SQLiteStore {
     /// Nil when the store's files are the ones it opened (or were just written again); else
     /// the errno to refuse writes with. Writer thread only.
