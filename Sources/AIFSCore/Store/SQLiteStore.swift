@@ -24,6 +24,10 @@ import Synchronization
 /// and goes on with that copy: nothing is lost. If the path now holds another file (replaced),
 /// it saves a copy of its own database next to it (`PATH.saved-TIME`) and refuses every later
 /// write with `EIO` until the next mount, which uses the new file. See docs/fault-tolerance.md.
+///
+/// This file holds opening, the writer thread, loading and that recovery; memory search is in
+/// `SQLiteStore+Search.swift`, snapshots in `SQLiteStore+Snapshots.swift`, the writer's inbox
+/// in `EventQueue.swift` and the file identities it checks in `StoreFiles.swift`.
 public final class SQLiteStore: SocketStore, @unchecked Sendable {
     public let options: StoreOptions
     /// The open database; replaced (on the writer thread) when its files were deleted.
@@ -36,7 +40,8 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private var files: StoreFiles
     private let pending = EventQueue()
     let searchQueue = DispatchQueue(label: "aifs.store.search", attributes: .concurrent)
-    private let searchSlots = DispatchSemaphore(value: 2)
+    /// At most two memory searches run at once (SQLiteStore+Search.swift).
+    let searchSlots = DispatchSemaphore(value: 2)
     private let logger = Logger(label: "aifs.store")
     private let writerDone = DispatchSemaphore(value: 0)
     private let started = Mutex(false)
@@ -256,92 +261,6 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             throw StoreError("cannot read the store at \(options.path): \(error)")
         }
     }
-
-    // MARK: Memory search
-
-    /// Searches once everything recorded before the call is committed, so a search sees every
-    /// exchange that `cat output` has already shown (read-your-writes).
-    public func search(_ query: String, limit: Int, done: @escaping @Sendable (Result<[MemoryHit], MemorySearchError>) -> Void) {
-        record([]) { [self] _ in
-            searchQueue.async { [self] in
-                searchSlots.wait()
-                defer { searchSlots.signal() }
-                done(runSearch(query, limit: limit))
-            }
-        }
-    }
-
-    /// Runs a search now, on the calling thread.
-    func runSearch(_ query: String, limit: Int) -> Result<[MemoryHit], MemorySearchError> {
-        let text = query.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else { return .failure(MemorySearchError("empty query")) }
-        let first = searchFTS(text, limit: limit)
-        if case .failure = first, !MemoryQuery.usesSyntax(text) {
-            // Plain words FTS5 could not parse as barewords (`nginx-1.2`): quote each one.
-            return searchFTS(MemoryQuery.quotedWords(text), limit: limit)
-        }
-        return first
-    }
-
-    private func searchFTS(_ match: String, limit: Int) -> Result<[MemoryHit], MemorySearchError> {
-        do {
-            let hits = try pool.read { db in
-                try Row.fetchAll(db, sql: MemorySearchSQL.query, arguments: [match, limit]).map { row in
-                    MemoryHit(id: row[0], time: row[1], socket: row[2], kind: row[3], snippet: row[4] ?? "")
-                }
-            }
-            return .success(hits)
-        } catch let error as DatabaseError {
-            return .failure(MemorySearchError("bad search query: \(error.message ?? "\(error.resultCode)")"))
-        } catch {
-            return .failure(MemorySearchError("search failed: \(error)"))
-        }
-    }
-}
-
-// MARK: Snapshots
-
-extension SQLiteStore {
-    public var supportsSnapshots: Bool { true }
-
-    public func snapshotCatalog() throws -> [SnapshotInfo] {
-        try pool.read { db in try SnapshotStore(db: db).catalog() }
-    }
-
-    /// Reads after everything recorded before the call is committed, on the search queue.
-    public func readSnapshotFile(state: Int64, _ file: SnapshotFile, done: @escaping @Sendable (Result<[UInt8], SnapshotFailure>) -> Void) {
-        record([]) { [self] _ in
-            searchQueue.async { [self] in
-                do {
-                    done(.success(try pool.read { db in try SnapshotStore(db: db).file(state: state, file) }))
-                } catch {
-                    done(.failure(SnapshotFailure(.EIO, "cannot read the snapshot: \(error)")))
-                }
-            }
-        }
-    }
-
-    public func loadSockets(_ ids: [SocketID]) throws -> [SocketSnapshot] {
-        try pool.write { db in
-            let loader = StoreLoader(db: db)
-            return try ids.compactMap { id in
-                try Row.fetchOne(db, sql: "SELECT * FROM socket WHERE id = ?", arguments: [Int64(id)]).map { try loader.snapshot($0, tidy: true) }
-            }
-        }
-    }
-
-    public func snapshotStorageBytes() -> Int? {
-        try? pool.read { db in try SnapshotStore(db: db).storageBytes() }
-    }
-}
-
-/// The memory search query (also what the benchmark runs through `sqlite3`).
-public enum MemorySearchSQL {
-    public static let query = """
-        SELECT m.id, m.time, m.socket, m.kind, snippet(memories_fts, 0, '', '', '…', 16)
-        FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid
-        WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?
-        """
 }
 
 /// A store that cannot be opened or read; the message says which path and why.
@@ -350,68 +269,10 @@ public struct StoreError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The writer's inbox: groups of events, each group applied together, with the callbacks to
-/// run once the batch holding them commits.
-final class EventQueue: @unchecked Sendable {
-    struct Group {
-        var events: [StoreEvent]
-        var done: (@Sendable (Errno?) -> Void)?
-    }
-    struct Batch {
-        var groups: [Group] = []
-        var isEmpty: Bool { groups.isEmpty }
-    }
-    private let condition = NSCondition()
-    private var batch = Batch()
-    private var closed = false
-
-    /// Queues a group; false (and nothing queued) once closed.
-    @discardableResult
-    func append(_ events: [StoreEvent], done: (@Sendable (Errno?) -> Void)?) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !closed else { return false }
-        batch.groups.append(Group(events: events, done: done))
-        condition.signal()
-        return true
-    }
-
-    /// Everything queued so far; waits until there is something (or `seconds` pass, returning an
-    /// empty batch). Nil once closed and drained.
-    func takeAll(waitingAtMost seconds: Double?) -> Batch? {
-        condition.lock()
-        defer { condition.unlock() }
-        while batch.isEmpty && !closed {
-            if let seconds {
-                if !condition.wait(until: Date(timeIntervalSinceNow: seconds)) { return Batch() }
-            } else {
-                condition.wait()
-            }
-        }
-        if batch.isEmpty && closed { return nil }
-        // Nobody waits for these (a reply's bookkeeping, read cursors): hold them a moment so
-        // they share the next acknowledged commit's transaction instead of delaying it.
-        let deadline = Date(timeIntervalSinceNow: Self.coalesceWindow)
-        while !closed, !batch.groups.contains(where: { $0.done != nil }), Date() < deadline {
-            _ = condition.wait(until: deadline)
-        }
-        defer { batch = Batch() }
-        return batch
-    }
-
-    /// How long groups that nobody waits for may wait for company.
-    static let coalesceWindow = 0.002
-
-    func close() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        condition.unlock()
-    }
-}
-
 // MARK: Files deleted or replaced under the daemon
 
+/// Noticing the store's files deleted or replaced under the daemon, and writing the open
+/// database back to the path. Kept in this file because it works on the writer's private state.
 extension SQLiteStore {
     /// Nil when the store's files are the ones it opened (or were just written again); else
     /// the errno to refuse writes with. Writer thread only.
@@ -496,55 +357,5 @@ extension SQLiteStore {
         checkpointer = Checkpointer(path: path)
         oldCheckpointer.stop()
         files = StoreFiles(path: path)
-    }
-}
-
-/// The device and inode of each file an open store uses, to notice one deleted or replaced.
-struct StoreFiles {
-    struct Identity: Equatable {
-        var device: UInt64
-        var inode: UInt64
-    }
-    enum Change: Equatable {
-        /// These files are gone (or, for the log, shared memory and lock, are other files now).
-        case deleted([String])
-        /// The database path holds another file.
-        case replaced
-    }
-    static let suffixes = ["", "-wal", "-shm", ".lock"]
-    let path: String
-    /// By suffix; a file that did not exist yet is adopted when it appears.
-    private(set) var known: [String: Identity] = [:]
-
-    init(path: String) {
-        self.path = path
-        for suffix in Self.suffixes { known[suffix] = Self.identity(path + suffix) }
-    }
-
-    static func identity(_ path: String) -> Identity? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-    }
-
-    /// What changed since the files were opened; nil if nothing did.
-    mutating func check() -> Change? {
-        var deleted: [String] = []
-        for suffix in Self.suffixes {
-            let now = Self.identity(path + suffix)
-            guard let was = known[suffix] else {
-                known[suffix] = now
-                continue
-            }
-            if now == was { continue }
-            if suffix == "", now != nil { return .replaced }
-            deleted.append(path + suffix)
-        }
-        return deleted.isEmpty ? nil : .deleted(deleted)
-    }
-
-    /// The database, its log and its shared memory are the files that were opened.
-    var databaseInPlace: Bool {
-        ["", "-wal", "-shm"].allSatisfy { suffix in known[suffix].map { Self.identity(path + suffix) == $0 } ?? true }
     }
 }

@@ -1,0 +1,40 @@
+import Foundation
+import TOMLKit
+
+/// `[sockets]`: `unresponsive_after` and one template per socket name (model, prompt, headers
+/// and the settings a socket's `ctl` takes).
+extension TableReader {
+    /// `[sockets]`: `unresponsive_after`, and a template for every other key.
+    mutating func readSockets(_ table: TOMLTable, into config: inout Configuration) throws(ConfigError) {
+        for name in table.keys {
+            let path = "sockets.\(name)"
+            if name == "unresponsive_after" {
+                config.unresponsiveAfter = try int(table, path, min: 0)
+                continue
+            }
+            config.socketTemplates[name] = try template(name, try self.table(table, name, path: path))
+        }
+    }
+
+    func template(_ name: String, _ table: TOMLTable) throws(ConfigError) -> SocketTemplate {
+        var template = SocketTemplate()
+        for key in table.keys {
+            let keyPath = "sockets.\(name).\(key)"
+            switch key {
+            case "model": template.model = try string(table, keyPath)
+            case "prompt": template.prompt = try string(table, keyPath)
+            case "headers": template.headers = try bool(table, keyPath)
+            default:
+                guard let setting = Setting(rawValue: key.replacingOccurrences(of: "_", with: "-")) else {
+                    throw error(keyPath, "unknown key (known: model, prompt, headers, "
+                                + Setting.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+                }
+                let value = table[key]
+                let text = value?.string ?? value?.int.map(String.init) ?? value?.double.map { String($0) } ?? ""
+                do { try setting.validate(text) } catch { throw self.error(keyPath, error.reason) }
+                template.settings[setting] = text
+            }
+        }
+        return template
+    }
+}
