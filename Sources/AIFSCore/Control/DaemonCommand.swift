@@ -1,4 +1,5 @@
-/// One line written to `/ai/ctl`.
+/// One line written to `/ai/ctl`, parsed by ``CommandTable`` (pure; every refusal is `EINVAL`,
+/// and an unknown verb's refusal lists the verbs).
 ///
 /// | command | effect |
 /// | --- | --- |
@@ -6,44 +7,22 @@
 /// | `snapshot [NAME]` | take a snapshot now (named `manual-TIME` without NAME) |
 /// | `restore NAME` | every socket as it was in that snapshot (`ENOENT`) |
 /// | `reload` | re-read the configuration |
-public enum DaemonCommand: Equatable, Sendable {
+public enum DaemonCommand: LineCommand, Equatable {
     case create(String, model: String?)
     case snapshot(String?)
     case restore(String)
     case reload
 
-    public static func parse(_ line: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> DaemonCommand {
-        guard line.utf8.count <= maxLine else { throw ControlError("line longer than \(maxLine) bytes") }
-        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        guard let verb = words.first else { throw ControlError("empty command") }
-        let args = Array(words.dropFirst())
-        switch verb {
-        case "create":
-            guard args.count == 1 || args.count == 2 else { throw ControlError("usage: create NAME [MODEL]") }
-            return .create(args[0], model: args.count == 2 ? args[1] : nil)
-        case "snapshot":
-            guard args.count <= 1 else { throw ControlError("usage: snapshot [NAME]") }
+    public static let commands = CommandTable<DaemonCommand>(listsVerbs: true, [
+        .init("create NAME [MODEL]", arguments: 1...2) { .create($0[0], model: $0.count == 2 ? $0[1] : nil) },
+        .init("snapshot [NAME]", arguments: 0...1) { (args: CommandArguments) throws(ControlError) in
             if let name = args.first, let problem = SnapshotName.problem(with: name) { throw ControlError("snapshot: \(problem)") }
             return .snapshot(args.first)
-        case "restore":
-            guard args.count == 1 else { throw ControlError("usage: restore NAME") }
+        },
+        .init("restore NAME", arguments: 1) { (args: CommandArguments) throws(ControlError) in
             if let problem = SnapshotName.problem(with: args[0]) { throw ControlError("restore: \(problem)") }
             return .restore(args[0])
-        case "reload":
-            guard args.isEmpty else { throw ControlError("usage: reload") }
-            return .reload
-        default:
-            throw ControlError("unknown command '\(verb.prefix(64))' (create, snapshot, restore, reload)")
-        }
-    }
-
-    public static func parseLines(_ text: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> [DaemonCommand] {
-        var commands: [DaemonCommand] = []
-        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            let line = Substring(rawLine).trimmingSpaces()
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            commands.append(try parse(String(line), maxLine: maxLine))
-        }
-        return commands
-    }
+        },
+        .init("reload", arguments: 0) { _ in .reload },
+    ])
 }
