@@ -55,8 +55,9 @@ public struct SocketError: Error, ErrnoConvertible, CustomStringConvertible {
 }
 
 extension SocketInfo {
-    /// The `key: value` text of `ctl`: the SPEC keys, then each setting that is set. Without
-    /// `live` (a snapshot's copy) the keys that only mean something now (`in-flight`) are left out.
+    /// The `key: value` text of `ctl` (`docs/file-protocol.md`, "`ctl` (per socket)"): the fixed
+    /// keys, then each setting that is set. Without `live` (a snapshot's copy) the keys that only
+    /// mean something now (`in-flight`) are left out.
     func controlText(live: Bool) -> String {
         var lines = [
             "name: \(name)",
@@ -554,7 +555,7 @@ extension MessageOrigin {
         }
     }
 
-    /// The transcript header line of the message (the header protocol of SPEC).
+    /// The transcript header line of the message (`docs/file-protocol.md`, "`transcript`").
     func transcriptHeader(socket: String, _ message: InputMessage) -> String {
         var tokens: [String]
         switch self {
