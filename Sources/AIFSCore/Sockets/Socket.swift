@@ -168,6 +168,7 @@ public final class Socket: @unchecked Sendable {
         case cancelled(String)
     }
 
+    /// What the socket's lock guards: settings, queue, request in flight, output, error log, transcript.
     struct State {
         var name: String
         var model: String
@@ -210,6 +211,8 @@ public final class Socket: @unchecked Sendable {
         /// Removed or shut down: no more work, and nothing more is recorded.
         var closed = false
 
+        /// The messages `[limits] queue` counts: queued, being committed, and the one in flight.
+        var unanswered: Int { queue.count + committing + (current == nil ? 0 : 1) }
         /// Queued or committing messages whose reply will land in `output` or go down the wire.
         var queuedForOutput: Bool { committingOutput > 0 || queue.contains { $0.route.isOutput } }
         /// A reply that will land in this `output` is queued or in flight here (upstream aside;
@@ -304,7 +307,7 @@ public final class Socket: @unchecked Sendable {
     public func checkQueueRoom() throws(SocketError) {
         let limit = environment.limits.maxQueue
         let refusal: SocketError? = state.withLock { s in
-            guard s.queue.count + s.committing + (s.current == nil ? 0 : 1) >= limit else { return nil }
+            guard s.unanswered >= limit else { return nil }
             let error = SocketError(.EAGAIN, "queue full (\(limit) unanswered messages)")
             addErrorLocked(&s, "input", error.reason)
             return error
@@ -418,7 +421,7 @@ public final class Socket: @unchecked Sendable {
             return .EHOSTDOWN
         }
         let limit = environment.limits.maxQueue
-        if s.queue.count + s.committing + (s.current == nil ? 0 : 1) >= limit {
+        if s.unanswered >= limit {
             addErrorLocked(&s, kind, "queue full (\(limit) unanswered messages); message not queued")
             return .EAGAIN
         }
