@@ -32,6 +32,7 @@ public enum ControlCommand: LineCommand, Equatable {
     /// Longest ctl line accepted by default (`[limits] ctl_line`), for every ctl file.
     public static let maxLineLength = 4096
 
+    /// The verbs of a socket's `ctl`, as in the table above.
     public static let commands = CommandTable<ControlCommand>([
         .init("model PROVIDER/MODEL", arguments: 1) { .model($0[0]) },
         .init("set KEY VALUE", arguments: 2...) { (args: CommandArguments) throws(ControlError) in

@@ -13,6 +13,7 @@ public enum DaemonCommand: LineCommand, Equatable {
     case restore(String)
     case reload
 
+    /// The verbs of `/ai/ctl`, as in the table above.
     public static let commands = CommandTable<DaemonCommand>(listsVerbs: true, [
         .init("create NAME [MODEL]", arguments: 1...2) { .create($0[0], model: $0.count == 2 ? $0[1] : nil) },
         .init("snapshot [NAME]", arguments: 0...1) { (args: CommandArguments) throws(ControlError) in

@@ -14,6 +14,7 @@ public enum TeamCommand: LineCommand, Equatable {
     case moderator(String?)
     case timeout(Double)
 
+    /// The verbs of `team-chat-all/ctl`, as in the table above.
     public static let commands = CommandTable<TeamCommand>(listsVerbs: true, [
         .init("mode fanout|discuss", arguments: 1) { (args: CommandArguments) throws(ControlError) in
             guard let mode = TeamMode(rawValue: args[0]) else { throw args.misuse }
