@@ -1,6 +1,6 @@
 // The hiredis C client (Debian's libhiredis-dev), for RedisKit. Included directly rather than
 // through pkg-config: hiredis's .pc adds -D_FILE_OFFSET_BITS=64, which clashes with Glibc's
-// flock in Swift (see FUSE-NOTES).
+// flock in Swift (CFuse3's shim.h leaves the macro out for the same reason).
 #ifndef AIFS_CHIREDIS_SHIM_H
 #define AIFS_CHIREDIS_SHIM_H
 #include <hiredis/hiredis.h>

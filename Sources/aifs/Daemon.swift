@@ -31,8 +31,9 @@ struct Daemon {
         let contents = try socketStore.load()
         logger.info("store opened", metadata: ["store": "\(socketStore.location)", "sockets": "\(contents.sockets.count)"])
         for warning in configuration.warnings { logger.warning("\(warning)") }
-        let environment = SocketEnvironment(store: socketStore, catalog: .from(configuration.configuration))
-        environment.apply(configuration, catalog: .from(configuration.configuration))
+        let catalog = ModelCatalog.from(configuration.configuration)
+        let environment = SocketEnvironment(store: socketStore, catalog: catalog)
+        environment.apply(configuration, catalog: catalog)
         environment.setReloader(reload)
         // The Redis backend: this daemon's sockets follow the shared log (docs/distributed.md).
         var cluster: RedisLog?

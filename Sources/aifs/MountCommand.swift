@@ -29,9 +29,6 @@ struct MountCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The store: a database path, or 'memory' to keep nothing (default $AIFS_STORE_PATH, else $XDG_DATA_HOME/aifs/aifs.db).", valueName: "PATH"))
     var store: String?
 
-    @Option(help: .hidden)
-    var readyFD: Int32?
-
     mutating func run() async throws {
         let path = RuntimePaths.absolute(mountpoint)
         try prepareMountpoint(path)

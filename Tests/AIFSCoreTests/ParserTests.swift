@@ -189,7 +189,7 @@ struct OutputBufferTests {
 }
 
 @Suite("stream decoding")
-struct WireDecodeTests {
+struct FormatDecodeTests {
     /// Found by FuzzTests: Foundation's JSON parser drops a raw U+FEFF at the start of a string
     /// or right after an escape, so a reply chunk starting with one lost it.
     @Test("U+FEFF in reply text is kept, wherever it stands in the JSON string")
@@ -205,16 +205,16 @@ struct WireDecodeTests {
             }
             let anthropic = SSEEvent(event: "content_block_delta",
                                      data: "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\(escaped)\"}}")
-            #expect(try AnthropicWire.decode(anthropic) == [.text(text)])
+            #expect(try AnthropicFormat.decode(anthropic) == [.text(text)])
             let openAI = SSEEvent(data: "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\(escaped)\"}}]}")
-            let deltas = try OpenAIWire.decode(openAI)
+            let deltas = try OpenAIFormat.decode(openAI)
             #expect(deltas.count == 1)
             guard case .text(let got) = deltas.first else { continue }
             #expect(Array(got.unicodeScalars) == Array(text.unicodeScalars), "\(text.debugDescription)")
         }
         // A byte order mark before the object is skipped as before; elsewhere outside a string it is not JSON.
-        #expect(try OpenAIWire.decode(SSEEvent(data: "\u{FEFF}{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}")) == [.text("x")])
-        #expect(throws: WireError.self) { try OpenAIWire.decode(SSEEvent(data: "{\u{FEFF}\"choices\":[]}")) }
+        #expect(try OpenAIFormat.decode(SSEEvent(data: "\u{FEFF}{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}")) == [.text("x")])
+        #expect(throws: FormatError.self) { try OpenAIFormat.decode(SSEEvent(data: "{\u{FEFF}\"choices\":[]}")) }
     }
 
     /// Found by FuzzTests (a mutated Anthropic stream with `"input_tokens":-6`): the decoders
@@ -223,24 +223,24 @@ struct WireDecodeTests {
     /// down at the next snapshot) or overflow them (`+=` traps). Counts outside 0...2^32 count 0.
     @Test("token counts from the wire are never negative or huge")
     func usageCounts() throws {
-        func anthropic(_ data: String) throws -> [StreamDelta] { try AnthropicWire.decode(SSEEvent(data: data)) }
+        func anthropic(_ data: String) throws -> [StreamDelta] { try AnthropicFormat.decode(SSEEvent(data: data)) }
         #expect(try anthropic("{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":-6,\"\":1}}}") == [.usage(input: 0, output: 0)])
         #expect(try anthropic("{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":9223372036854775807}}}") == [.usage(input: 0, output: 0)])
         #expect(try anthropic("{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":-1}}") == [.usage(input: 0, output: 0)])
         #expect(try anthropic("{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":12}}") == [.usage(input: 0, output: 12)])
-        let openAI = try OpenAIWire.decode(SSEEvent(data: "{\"choices\":[],\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":9223372036854775807}}"))
+        let openAI = try OpenAIFormat.decode(SSEEvent(data: "{\"choices\":[],\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":9223372036854775807}}"))
         #expect(openAI == [.usage(input: 0, output: 0)])
-        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}")) == [.usage(input: 3, output: 4)])
+        #expect(try OpenAIFormat.decode(SSEEvent(data: "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}")) == [.usage(input: 3, output: 4)])
     }
 
     /// Found by FuzzTests: `{"error":""}` in an OpenAI stream gave an error with no words at
     /// all, so `error` said "error in the stream: " and nothing more.
     @Test("an OpenAI stream error always says something")
     func emptyStreamError() throws {
-        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":\"\"}")) == [.error("unknown error")])
-        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":{\"message\":\"\"}}")) == [.error("unknown error")])
-        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":{\"message\":\"\",\"type\":\"server_error\"}}")) == [.error("server_error: unknown error")])
-        #expect(try OpenAIWire.decode(SSEEvent(data: "{\"error\":\"overloaded\"}")) == [.error("overloaded")])
+        #expect(try OpenAIFormat.decode(SSEEvent(data: "{\"error\":\"\"}")) == [.error("unknown error")])
+        #expect(try OpenAIFormat.decode(SSEEvent(data: "{\"error\":{\"message\":\"\"}}")) == [.error("unknown error")])
+        #expect(try OpenAIFormat.decode(SSEEvent(data: "{\"error\":{\"message\":\"\",\"type\":\"server_error\"}}")) == [.error("server_error: unknown error")])
+        #expect(try OpenAIFormat.decode(SSEEvent(data: "{\"error\":\"overloaded\"}")) == [.error("overloaded")])
     }
 
     /// Found by FuzzTests: as characters, `:` or a space followed by a combining mark or an

@@ -30,8 +30,8 @@ struct StreamShrink: Sequence, Sendable {
     }
 }
 
-/// The SSE path (`LineSplitter` → `SSEParser` → `OpenAIWire`/`AnthropicWire`) and
-/// line-delimited JSON (`LineSplitter` → `WireError.object`, i.e. `JSONSerialization`) on streams cut at random byte
+/// The SSE path (`LineSplitter` → `SSEParser` → `OpenAIFormat`/`AnthropicFormat`) and
+/// line-delimited JSON (`LineSplitter` → `FormatError.object`, i.e. `JSONSerialization`) on streams cut at random byte
 /// boundaries, including inside UTF-8 sequences and between `\r` and `\n`.
 @Suite("fuzz: SSE and NDJSON")
 struct StreamFuzzTests {
@@ -252,15 +252,15 @@ struct StreamFuzzTests {
         }
     }
 
-    static func decode(_ event: SSEEvent, anthropic: Bool) -> Result<[StreamDelta], WireError> {
+    static func decode(_ event: SSEEvent, anthropic: Bool) -> Result<[StreamDelta], FormatError> {
         do {
-            return .success(anthropic ? try AnthropicWire.decode(event) : try OpenAIWire.decode(event))
+            return .success(anthropic ? try AnthropicFormat.decode(event) : try OpenAIFormat.decode(event))
         } catch {
             return .failure(error)
         }
     }
 
-    @Test("SSE: LineSplitter + SSEParser + OpenAIWire / AnthropicWire")
+    @Test("SSE: LineSplitter + SSEParser + OpenAIFormat / AnthropicFormat")
     func sse() async {
         let tally = Tally("SSE parser")
         let started = ContinuousClock.now
@@ -298,7 +298,7 @@ struct StreamFuzzTests {
                         }
                     case .failure(let error):
                         tally.refused += 1
-                        tally.check(!error.message.isEmpty, "a WireError without a message")
+                        tally.check(!error.message.isEmpty, "a FormatError without a message")
                     }
                 }
             }
@@ -342,7 +342,7 @@ struct StreamFuzzTests {
         },
         shrink: { StreamShrink(input: $0) })
 
-    @Test("NDJSON: LineSplitter on any chunking + JSON objects per line (WireError.object)")
+    @Test("NDJSON: LineSplitter on any chunking + JSON objects per line (FormatError.object)")
     func lineDelimitedJSON() async {
         let tally = Tally("NDJSON")
         let started = ContinuousClock.now
@@ -354,15 +354,15 @@ struct StreamFuzzTests {
             if let last = splitter.finish() { lines.append(last) }
             let expected = referenceLines(input.bytes).map { String(decoding: $0, as: UTF8.self) }
             tally.check(lines.map(scalars) == expected.map(scalars), "LineSplitter lines differ from the reference")
-            // Each line read the way the providers read JSON (WireError.object: JSONSerialization).
+            // Each line read the way the providers read JSON (FormatError.object: JSONSerialization).
             var parsed: [Any] = []
             for line in lines where !line.isEmpty {
                 do {
-                    parsed.append(try WireError.object(line))
+                    parsed.append(try FormatError.object(line))
                     tally.accepted += 1
                 } catch {
                     tally.refused += 1
-                    tally.check((error as? WireError).map { !$0.message.isEmpty } ?? false, "\(error): not a WireError with a reason")
+                    tally.check((error as? FormatError).map { !$0.message.isEmpty } ?? false, "\(error): not a FormatError with a reason")
                 }
             }
             if let values = input.values {

@@ -16,7 +16,8 @@ public struct Configuration: Sendable, Equatable {
     public var storeDurability: StoreOptions.Durability = .process
     /// `[memory] max_age`, `[memory] max_rows`.
     public var retention = RetentionPolicy()
-    /// `[snapshots] interval`, `[snapshots] keep` (used by the snapshots issue).
+    /// `[snapshots] interval`, `[snapshots] keep`: seconds between automatic snapshots, and how
+    /// many automatic ones are kept.
     public var snapshotInterval: Double = 3600
     public var snapshotKeep = 24
     /// `[store] backend = "redis"` with `url = "redis://HOST:PORT/DB"`: one namespace shared by

@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// One request per message. The body is read as it arrives and split into SSE events by our
 /// own `LineSplitter` and `SSEParser`; each event becomes text, reasoning, usage, the end, or
-/// an error (`OpenAIWire`, `AnthropicWire`). Nothing waits for the whole reply.
+/// an error (`OpenAIFormat`, `AnthropicFormat`). Nothing waits for the whole reply.
 ///
 /// Failures: connection errors, HTTP 429/500/502/503/504/529, and a stream that breaks or
 /// reports overload *before any text was streamed* are retried with exponential backoff and
@@ -158,8 +158,8 @@ public struct HTTPModelProvider: Provider {
                     let deltas: [StreamDelta]
                     do {
                         switch settings.dialect {
-                        case .openai: deltas = try OpenAIWire.decode(event)
-                        case .anthropic: deltas = try AnthropicWire.decode(event)
+                        case .openai: deltas = try OpenAIFormat.decode(event)
+                        case .anthropic: deltas = try AnthropicFormat.decode(event)
                         }
                     } catch {
                         throw ProviderError("\(settings.name): malformed stream data: \(redacted("\(error)"))")
@@ -230,10 +230,10 @@ public struct HTTPModelProvider: Provider {
         let maxTokens = request.settings[.maxTokens].flatMap(Int.init)
         switch settings.dialect {
         case .openai:
-            return OpenAIWire.requestBody(model: request.model, system: system, turns: turns,
+            return OpenAIFormat.requestBody(model: request.model, system: system, turns: turns,
                                           temperature: temperature, maxTokens: maxTokens, topP: topP)
         case .anthropic:
-            return AnthropicWire.requestBody(model: request.model, system: system, turns: turns,
+            return AnthropicFormat.requestBody(model: request.model, system: system, turns: turns,
                                              maxTokens: maxTokens ?? settings.maxTokens, temperature: temperature, topP: topP)
         }
     }

@@ -51,7 +51,7 @@ extension MessageOrigin {
         }
     }
 
-    /// The transcript header line of the message (the header protocol of SPEC).
+    /// The transcript header line of the message (`docs/file-protocol.md`, "`transcript`").
     func transcriptHeader(socket: String, _ message: InputMessage) -> String {
         var tokens: [String]
         switch self {

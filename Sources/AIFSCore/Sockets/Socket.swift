@@ -17,8 +17,9 @@ public struct SocketError: Error, ErrnoConvertible, CustomStringConvertible {
 }
 
 extension SocketInfo {
-    /// The `key: value` text of `ctl`: the SPEC keys, then each setting that is set. Without
-    /// `live` (a snapshot's copy) the keys that only mean something now (`in-flight`) are left out.
+    /// The `key: value` text of `ctl` (`docs/file-protocol.md`, "`ctl` (per socket)"): the fixed
+    /// keys, then each setting that is set. Without `live` (a snapshot's copy) the keys that only
+    /// mean something now (`in-flight`) are left out.
     func controlText(live: Bool) -> String {
         var lines = [
             "name: \(name)",
@@ -118,6 +119,7 @@ public final class Socket: @unchecked Sendable {
     /// How the request in flight ended (the same value the log carries).
     typealias Outcome = WorkOutcome
 
+    /// What the socket's lock guards: settings, queue, request in flight, output, error log, transcript.
     struct State {
         var name: String
         var model: String
@@ -161,6 +163,8 @@ public final class Socket: @unchecked Sendable {
         /// Removed or shut down: no more work, and nothing more is recorded.
         var closed = false
 
+        /// The messages `[limits] queue` counts: queued, being committed, and the one in flight.
+        var unanswered: Int { queue.count + committing + (current == nil ? 0 : 1) }
         /// Queued or committing messages whose reply will land in `output` or go down the wire.
         var queuedForOutput: Bool { committingOutput > 0 || queue.contains { $0.route.isOutput } }
         /// A reply that will land in this `output` is queued or in flight here (upstream aside;
@@ -174,10 +178,6 @@ public final class Socket: @unchecked Sendable {
         }
         /// A reply that will land in `output` is pending, given what upstream is doing.
         func isPending(upstream: Bool) -> Bool { ownPending || (wire == nil && upstream) }
-
-        /// Messages taken and not yet answered: queued, being committed, and in flight. The
-        /// queue limit counts these.
-        var unanswered: Int { queue.count + committing + (current == nil ? 0 : 1) }
     }
 
     init(id: SocketID, name: String, model: String, uid: UInt32, gid: UInt32, mode: UInt32, environment: SocketEnvironment) {

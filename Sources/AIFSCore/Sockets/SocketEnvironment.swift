@@ -29,7 +29,6 @@ public final class SocketEnvironment: Sendable {
 
     public var limits: Limits { limitsBox.withLock { $0 } }
     public func catalog() -> ModelCatalog { catalogBox.withLock { $0 } }
-    public func replaceCatalog(_ catalog: ModelCatalog) { catalogBox.withLock { $0 = catalog } }
 
     /// The `[sockets.NAME]` template for a new socket, if any.
     public func template(named name: String) -> SocketTemplate? { templatesBox.withLock { $0[name] } }

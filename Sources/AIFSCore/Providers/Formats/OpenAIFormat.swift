@@ -7,11 +7,11 @@ import Foundation
 /// `delta.reasoning` (Ollama) is reasoning; a chunk with `usage` (sent last when
 /// `stream_options.include_usage` is on) gives token counts; `{"error": {...}}` is an error, also
 /// inside a 200 stream.
-public enum OpenAIWire {
-    public static func decode(_ event: SSEEvent) throws(WireError) -> [StreamDelta] {
+public enum OpenAIFormat {
+    public static func decode(_ event: SSEEvent) throws(FormatError) -> [StreamDelta] {
         let data = event.data.trimmingCharacters(in: .whitespaces)
         if data == "[DONE]" { return [.done] }
-        let object = try WireError.object(data)
+        let object = try FormatError.object(data)
         if let error = object["error"] {
             if let error = error as? [String: Any] {
                 let message = (error["message"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "unknown error"

@@ -15,9 +15,9 @@ import FuseKit
 /// | `unwire` | replies go to `output` again |
 /// | `restore SNAPSHOT` | this socket as it was in that snapshot (`ENOENT`) |
 ///
-/// Parsing is pure and knows nothing of sockets; ``ControlError`` says why a line is refused,
-/// and every refusal is `EINVAL`.
-public enum ControlCommand: Equatable, Sendable {
+/// Parsed by ``CommandTable`` (one command per line; blank lines and `#` comments skipped);
+/// ``ControlError`` says why a line is refused, and every refusal is `EINVAL`.
+public enum ControlCommand: LineCommand, Equatable {
     case model(String)
     case set(Setting, String)
     case reset
@@ -29,88 +29,48 @@ public enum ControlCommand: Equatable, Sendable {
     case unwire
     case restore(String)
 
-    /// Longest ctl line accepted by default (`[limits] ctl_line`).
+    /// Longest ctl line accepted by default (`[limits] ctl_line`), for every ctl file.
     public static let maxLineLength = 4096
 
-    /// Parses one line (without its newline). Blank lines and `#` comments are not commands:
-    /// ``parseLines(_:)`` skips them.
-    public static func parse(_ line: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> ControlCommand {
-        guard line.utf8.count <= maxLine else { throw ControlError("line longer than \(maxLine) bytes") }
-        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        guard let verb = words.first else { throw ControlError("empty command") }
-        let args = Array(words.dropFirst())
-        func expect(_ count: Int, _ usage: String) throws(ControlError) {
-            guard args.count == count else { throw ControlError("usage: \(usage)") }
-        }
-        switch verb {
-        case "model":
-            try expect(1, "model PROVIDER/MODEL")
-            return .model(args[0])
-        case "set":
-            guard args.count >= 2 else { throw ControlError("usage: set KEY VALUE") }
+    /// The verbs of a socket's `ctl`, as in the table above.
+    public static let commands = CommandTable<ControlCommand>([
+        .init("model PROVIDER/MODEL", arguments: 1) { .model($0[0]) },
+        .init("set KEY VALUE", arguments: 2...) { (args: CommandArguments) throws(ControlError) in
             guard let setting = Setting(rawValue: args[0]) else {
                 throw ControlError("unknown setting '\(args[0])' (known: \(Setting.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            var value = args.dropFirst().joined(separator: " ")
+            var value = args.words.dropFirst().joined(separator: " ")
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
             try setting.validate(value)
             return .set(setting, value)
-        case "reset":
-            try expect(0, "reset")
-            return .reset
-        case "cancel":
-            try expect(0, "cancel")
-            return .cancel
-        case "state":
-            try expect(1, "state active|inactive|unresponsive")
+        },
+        .init("reset", arguments: 0) { _ in .reset },
+        .init("cancel", arguments: 0) { _ in .cancel },
+        .init("state active|inactive|unresponsive", arguments: 1) { (args: CommandArguments) throws(ControlError) in
             guard let state = SocketState(rawValue: args[0]) else { throw ControlError("unknown state '\(args[0])' (active, inactive, unresponsive)") }
             return .state(state)
-        case "headers":
-            try expect(1, "headers on|off")
+        },
+        .init("headers on|off", arguments: 1) { (args: CommandArguments) throws(ControlError) in
             switch args[0] {
             case "on": return .headers(true)
             case "off": return .headers(false)
-            default: throw ControlError("usage: headers on|off")
+            default: throw args.misuse
             }
-        case "fork":
-            try expect(1, "fork NAME")
+        },
+        .init("fork NAME", arguments: 1) { (args: CommandArguments) throws(ControlError) in
             if let problem = SocketName.problem(with: FileName(args[0])) { throw ControlError("fork: \(problem)") }
             return .fork(args[0])
-        case "wire":
-            try expect(1, "wire NAME")
+        },
+        .init("wire NAME", arguments: 1) { (args: CommandArguments) throws(ControlError) in
             if let problem = SocketName.problem(with: FileName(args[0])) { throw ControlError("wire: \(problem)") }
             return .wire(args[0])
-        case "unwire":
-            try expect(0, "unwire")
-            return .unwire
-        case "restore":
-            try expect(1, "restore SNAPSHOT")
+        },
+        .init("unwire", arguments: 0) { _ in .unwire },
+        .init("restore SNAPSHOT", arguments: 1) { (args: CommandArguments) throws(ControlError) in
             if let problem = SnapshotName.problem(with: args[0]) { throw ControlError("restore: \(problem)") }
             return .restore(args[0])
-        default:
-            throw ControlError("unknown command '\(verb.prefix(64))'")
-        }
-    }
-
-    /// Parses every line of `text`; all or nothing. Lines end at each `\n` byte (split as bytes:
-    /// as characters, `\r\n` is one character that is not `\n`), so `\r\n` line ends work too.
-    public static func parseLines(_ text: String, maxLine: Int = ControlCommand.maxLineLength) throws(ControlError) -> [ControlCommand] {
-        var commands: [ControlCommand] = []
-        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            let line = Substring(rawLine).trimmingSpaces()
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            commands.append(try parse(String(line), maxLine: maxLine))
-        }
-        return commands
-    }
-}
-
-/// Why a ctl line was refused (always `EINVAL`).
-public struct ControlError: Error, ErrnoConvertible, Equatable, CustomStringConvertible {
-    public let reason: String
-    public init(_ reason: String) { self.reason = reason }
-    public var errno: Errno { .EINVAL }
-    public var description: String { reason }
+        },
+    ])
 }
 
 /// A socket's life state.
@@ -146,14 +106,5 @@ public enum Setting: String, Sendable, CaseIterable {
         case .capabilities:
             guard value.utf8.count <= 200 else { throw ControlError("capabilities: at most 200 bytes") }
         }
-    }
-}
-
-extension Substring {
-    func trimmingSpaces() -> Substring {
-        var s = self
-        while let c = s.first, c == " " || c == "\t" || c == "\r" { s = s.dropFirst() }
-        while let c = s.last, c == " " || c == "\t" || c == "\r" { s = s.dropLast() }
-        return s
     }
 }

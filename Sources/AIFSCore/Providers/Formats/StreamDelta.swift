@@ -14,8 +14,8 @@ public enum StreamDelta: Equatable, Sendable {
     static func tokens(_ count: Int) -> Int { (0...(1 << 32)).contains(count) ? count : 0 }
 }
 
-/// Stream data that does not follow the wire format (e.g. `data:` that is not JSON).
-public struct WireError: Error, Equatable, Sendable, CustomStringConvertible {
+/// Stream data that does not follow its format (e.g. `data:` that is not JSON).
+public struct FormatError: Error, Equatable, Sendable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
@@ -23,13 +23,13 @@ public struct WireError: Error, Equatable, Sendable, CustomStringConvertible {
 
 import Foundation
 
-extension WireError {
+extension FormatError {
     /// Parses an event's data as a JSON object.
     ///
     /// Foundation's parser drops a raw U+FEFF at the start of a string or right after an escape
     /// (as if it were a byte order mark), so reply text would lose it; written as `\uFEFF` it is
     /// kept. Outside a string U+FEFF is not JSON either way, but a leading one is skipped as before.
-    static func object(_ data: String) throws(WireError) -> [String: Any] {
+    static func object(_ data: String) throws(FormatError) -> [String: Any] {
         var json = data
         if data.unicodeScalars.dropFirst().contains("\u{FEFF}") {
             json = String(data.unicodeScalars.prefix(1))
@@ -40,7 +40,7 @@ extension WireError {
         guard let bytes = json.data(using: .utf8),
               let value = try? JSONSerialization.jsonObject(with: bytes),
               let object = value as? [String: Any] else {
-            throw WireError("not a JSON object: \(data.prefix(80))")
+            throw FormatError("not a JSON object: \(data.prefix(80))")
         }
         return object
     }

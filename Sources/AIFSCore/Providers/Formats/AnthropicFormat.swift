@@ -5,9 +5,9 @@ import Foundation
 /// `signature_delta`, `input_json_delta`) → `content_block_stop`, then `message_delta` (stop
 /// reason, output usage) and `message_stop`; `ping` at any time; `error` even after a 200.
 /// Unknown event types are ignored, as the API asks. There is no `[DONE]`.
-public enum AnthropicWire {
-    public static func decode(_ event: SSEEvent) throws(WireError) -> [StreamDelta] {
-        let object = try WireError.object(event.data)
+public enum AnthropicFormat {
+    public static func decode(_ event: SSEEvent) throws(FormatError) -> [StreamDelta] {
+        let object = try FormatError.object(event.data)
         let type = object["type"] as? String ?? event.event ?? ""
         switch type {
         case "message_start":
