@@ -35,15 +35,11 @@ struct Daemon {
         let environment = SocketEnvironment(store: socketStore, catalog: catalog)
         environment.apply(configuration, catalog: catalog)
         environment.setReloader(reload)
-        // The Redis backend: this daemon's sockets follow the shared log (docs/distributed.md).
-        var cluster: RedisLog?
-        if let url = configuration.configuration.redisURL {
-            let node = try RedisLog(url: url, position: contents.clusterPosition)
-            environment.use(log: node)
-            cluster = node
-            logger.info("joining the shared namespace", metadata: ["redis": "\(url)", "daemon": "\(node.id)",
-                                                                   "from": "\(contents.clusterPosition)"])
-        }
+        // Where changes go: applied at once, or with the Redis backend through the shared log
+        // (docs/distributed.md), from where this daemon's replica stopped.
+        let log = try makeChangeLog(redisURL: configuration.configuration.redisURL, position: contents.clusterPosition)
+        environment.use(log: log)
+        if let description = log.joinDescription { logger.info("joining the shared namespace", metadata: ["log": "\(description)"]) }
         let registry = SocketRegistry(environment: environment, restoring: contents)
         let fileSystem = AIFileSystem(registry: registry,
                                       identity: DaemonIdentity(version: AIFSCommand.version, mountpoint: mountpoint,
@@ -52,7 +48,7 @@ struct Daemon {
         fileSystem.setInvalidator(session)
         session.start()
         fileSystem.snapshots.startAutomatic()
-        cluster?.start { position in socketStore.record([.clusterPosition(position)]) }
+        log.start { position in socketStore.record([.clusterPosition(position)]) }
 
         try? RuntimePaths.ensureDirectory()
         let pidFile = RuntimePaths.pidFile(for: mountpoint)
@@ -66,7 +62,7 @@ struct Daemon {
             gracefulShutdownSignals: [.sigterm, .sigint, .sighup],
             logger: logger))
         try await group.run()
-        if let cluster { await MountService.onThread { cluster.stop() } }
+        await MountService.onThread { log.stop() }
         // Everything recorded before the stop is written before the process ends.
         await MountService.onThread { socketStore.close() }
         logger.info("unmounted", metadata: ["mountpoint": "\(mountpoint)"])

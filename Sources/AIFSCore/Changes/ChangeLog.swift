@@ -51,6 +51,20 @@ public protocol ChangeLog: AnyObject, Sendable {
     var unavailableReason: String? { get }
     /// The log's lines in `/ai/ctl` (none for one daemon).
     func statusLines(sockets: [SocketID]) -> [String]
+    /// What the daemon logs when it joins a shared log; nil for one daemon.
+    var joinDescription: String? { get }
+    /// Starts applying (once mounted); `onApplied` gets the position applied up to, for the
+    /// local replica to resume from.
+    func start(onApplied: @escaping @Sendable (String) -> Void)
+    /// Stops, giving up what this daemon held (its sockets' leases).
+    func stop()
+}
+
+/// The log the configuration asks for: a ``RedisLog`` resuming at `position` when `redisURL` is
+/// set, a ``LocalLog`` otherwise.
+public func makeChangeLog(redisURL: String?, position: String) throws -> any ChangeLog {
+    guard let redisURL else { return LocalLog() }
+    return try RedisLog(url: redisURL, position: position)
 }
 
 extension ChangeLog {
@@ -87,4 +101,7 @@ public final class LocalLog: ChangeLog {
     public func catchUp(_ done: @escaping @Sendable () -> Void) { done() }
     public var unavailableReason: String? { nil }
     public func statusLines(sockets: [SocketID]) -> [String] { [] }
+    public var joinDescription: String? { nil }
+    public func start(onApplied: @escaping @Sendable (String) -> Void) {}
+    public func stop() {}
 }

@@ -131,6 +131,7 @@ public final class RedisLog: ChangeLog, @unchecked Sendable {
     /// Why the last Redis call failed ("" while connected).
     public var lastError: String { state.withLock { $0.lastError } }
     public var isConnected: Bool { state.withLock { $0.connected } }
+    public var joinDescription: String? { "redis \(url) as daemon \(id) from \(position)" }
     public var unavailableReason: String? { state.withLock { $0.connected ? nil : $0.lastError } }
 
     public func statusLines(sockets: [SocketID]) -> [String] {

@@ -8,8 +8,8 @@ public final class SocketEnvironment: Sendable {
     /// The pipeline graph of `wire NAME`.
     public let wiring = Wiring()
     private let logBox = Mutex<any ChangeLog>(LocalLog())
-    /// Where every change is posted: a ``LocalLog``, or with `[store] backend = "redis"` the
-    /// ``RedisLog`` of the shared namespace.
+    /// Where every change is posted (``ChangeLog``): by default a ``LocalLog``; the daemon
+    /// puts the one its configuration asks for in force (``makeChangeLog(redisURL:position:)``).
     public var log: any ChangeLog { logBox.withLock { $0 } }
     /// Set before the registry is made (it attaches its applier to the log in force).
     public func use(log: any ChangeLog) { logBox.withLock { $0 = log } }
