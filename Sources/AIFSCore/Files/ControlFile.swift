@@ -97,64 +97,57 @@ func controlText(_ bytes: [UInt8], report: (String) -> Void) throws(Errno) -> St
     return text
 }
 
-/// A socket's `ctl`: the lines are parsed here (so a bad one fails the write) and applied as a
-/// ``Change/control(socket:text:uid:gid:)``, whose checks need the whole tree.
-final class SocketControl: ControlTarget {
-    let socket: Socket
-    let log: any ChangeLog
+/// A ctl file whose lines are one parser's commands: parsed here, so a bad line fails the
+/// write with its reason reported, then handed to `post` as one change.
+///
+/// - A socket's `ctl` (``ControlCommand``): posted as ``Change/control(socket:text:uid:gid:)``,
+///   whose checks need the whole tree, and waited for.
+/// - `team-chat-all/ctl` (``TeamCommand``: `mode`, `moderator`, `timeout`): posted as
+///   ``Change/teamControl(text:)`` (every daemon's team chat), not waited for.
+final class ParsedControl<Command: LineCommand>: ControlTarget {
     let maxLine: Int
+    let report: @Sendable (String) -> Void
+    let post: @Sendable (_ text: String, _ caller: Caller) -> Deferred?
 
-    init(socket: Socket, log: any ChangeLog, maxLine: Int) {
-        self.socket = socket
-        self.log = log
+    init(maxLine: Int, report: @escaping @Sendable (String) -> Void,
+         post: @escaping @Sendable (_ text: String, _ caller: Caller) -> Deferred?) {
         self.maxLine = maxLine
+        self.report = report
+        self.post = post
     }
 
     func applyControl(_ bytes: [UInt8], caller: Caller) throws(Errno) -> Deferred? {
-        let text = try controlText(bytes) { socket.reportRefused(ControlError($0)) }
+        let text = try controlText(bytes, report: report)
         do {
-            _ = try ControlCommand.parseLines(text, maxLine: maxLine)
+            _ = try Command.parseLines(text, maxLine: maxLine)
         } catch {
-            socket.reportRefused(error)
+            report(error.reason)
             throw error.errno
         }
-        let (id, log) = (socket.id, log)
-        return { done in
-            log.post(.control(socket: id, text: text, uid: caller.uid, gid: caller.gid)) { done($0.errno) }
-        }
+        return post(text, caller)
     }
 
     func refuseOverLimit(_ limit: Int) {
-        socket.reportRefused(ControlError("ctl write over \(limit) bytes"))
+        report("ctl write over \(limit) bytes")
     }
 }
 
-/// `team-chat-all/ctl`: `mode`, `moderator`, `timeout`, parsed here and applied as a
-/// ``Change/teamControl(text:)`` (every daemon's team chat), not waited for.
-final class TeamControl: ControlTarget {
-    let team: TeamChat
-    let log: any ChangeLog
-    let maxLine: Int
-
-    init(team: TeamChat, log: any ChangeLog, maxLine: Int) {
-        self.team = team
-        self.log = log
-        self.maxLine = maxLine
-    }
-
-    func applyControl(_ bytes: [UInt8], caller: Caller) throws(Errno) -> Deferred? {
-        let text = try controlText(bytes) { team.reportError(kind: "ctl", $0) }
-        do {
-            _ = try TeamCommand.parseLines(text, maxLine: maxLine)
-        } catch {
-            team.reportError(kind: "ctl", error.reason)
-            throw error.errno
+extension ParsedControl where Command == ControlCommand {
+    static func socket(_ socket: Socket, log: any ChangeLog, maxLine: Int) -> ParsedControl {
+        ParsedControl(maxLine: maxLine, report: { socket.reportRefused(ControlError($0)) }) { text, caller in
+            let id = socket.id
+            return { done in
+                log.post(.control(socket: id, text: text, uid: caller.uid, gid: caller.gid)) { done($0.errno) }
+            }
         }
-        log.post(.teamControl(text: text))
-        return nil
     }
+}
 
-    func refuseOverLimit(_ limit: Int) {
-        team.reportError(kind: "ctl", "ctl write over \(limit) bytes")
+extension ParsedControl where Command == TeamCommand {
+    static func team(_ team: TeamChat, log: any ChangeLog, maxLine: Int) -> ParsedControl {
+        ParsedControl(maxLine: maxLine, report: { team.reportError(kind: "ctl", $0) }) { text, _ in
+            log.post(.teamControl(text: text))
+            return nil
+        }
     }
 }

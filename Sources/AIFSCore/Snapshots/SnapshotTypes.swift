@@ -40,13 +40,6 @@ public struct SnapshotSocketInfo: Sendable, Equatable {
 /// The files of a socket inside a snapshot.
 public enum SnapshotFile: UInt64, CaseIterable, Sendable, NamedFile {
     case ctl = 1, prompt, transcript
-    public var name: String {
-        switch self {
-        case .ctl: return "ctl"
-        case .prompt: return "prompt"
-        case .transcript: return "transcript"
-        }
-    }
 }
 
 /// A snapshot operation that failed: its errno and the reason for `error` (the same shape as a

@@ -225,7 +225,7 @@ public final class AIFileSystem: FileSystem {
             case .error:
                 request.reply(open: ErrorFile(source: socket), options: [.directIO, .nonSeekable])
             case .ctl:
-                let target = SocketControl(socket: socket, log: log, maxLine: limits.maxControlLine)
+                let target = ParsedControl.socket(socket, log: log, maxLine: limits.maxControlLine)
                 request.reply(open: ControlFile(target: target, text: socket.controlText(), caller: caller, limit: limits.maxControlBytes),
                               options: [.directIO])
             case .prompt:
@@ -250,7 +250,7 @@ public final class AIFileSystem: FileSystem {
             case .output: request.reply(open: OutputFile(source: team), options: [.directIO, .nonSeekable])
             case .error: request.reply(open: ErrorFile(source: team), options: [.directIO, .nonSeekable])
             case .ctl:
-                let target = TeamControl(team: team, log: log, maxLine: limits.maxControlLine)
+                let target = ParsedControl.team(team, log: log, maxLine: limits.maxControlLine)
                 request.reply(open: ControlFile(target: target, text: team.controlText(), caller: caller, limit: limits.maxControlBytes),
                               options: [.directIO])
             }

@@ -36,19 +36,6 @@ public enum InodeScheme {
 public enum SocketFile: UInt64, CaseIterable, Sendable, NamedFile {
     case input = 1, output, error, ctl, prompt, transcript, chat
 
-    public var name: String {
-        switch self {
-        case .input: return "input"
-        case .output: return "output"
-        case .error: return "error"
-        case .ctl: return "ctl"
-        case .prompt: return "prompt"
-        case .transcript: return "transcript"
-        case .chat: return "chat"
-        }
-    }
-
-
     public var readable: Bool { self != .input }
     public var writable: Bool { self == .input || self == .ctl || self == .prompt || self == .chat }
 
@@ -84,16 +71,6 @@ enum RootEntry: String, CaseIterable {
 /// The files of `team-chat-all/` (one table for lookup, readdir, modes and open).
 public enum TeamFile: UInt64, CaseIterable, Sendable, NamedFile {
     case input = 1, output, error, ctl
-
-    public var name: String {
-        switch self {
-        case .input: return "input"
-        case .output: return "output"
-        case .error: return "error"
-        case .ctl: return "ctl"
-        }
-    }
-
 
     init?(inode: Inode) {
         guard inode >= 8, inode <= 11 else { return nil }
@@ -157,6 +134,9 @@ public protocol NamedFile: CaseIterable {
 }
 
 extension NamedFile {
+    /// A file is named as its case.
+    public var name: String { String(describing: self) }
+
     public init?(name: String) {
         guard let file = Self.allCases.first(where: { $0.name == name }) else { return nil }
         self = file
