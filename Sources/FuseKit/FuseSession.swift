@@ -57,7 +57,7 @@ public final class FuseSession: @unchecked Sendable {
         defer { cArgs.forEach { free($0) } }
         let userdata = Unmanaged.passRetained(core).toOpaque()  // lives as long as the process
         guard let se = cArgs.withUnsafeMutableBufferPointer({ buf in
-            aifs_session_new(Int32(buf.count), buf.baseAddress, &ops, userdata)
+            cfuse_session_new(Int32(buf.count), buf.baseAddress, &ops, userdata)
         }) else {
             throw MountError.sessionCreation
         }
@@ -89,8 +89,8 @@ public final class FuseSession: @unchecked Sendable {
 
     private func loop() {
         let fd = fuse_session_fd(session)
-        let buffer = aifs_buf_new()
-        defer { aifs_buf_free(buffer) }
+        let buffer = cfuse_buf_new()
+        defer { cfuse_buf_free(buffer) }
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
         if let watch { fds.append(pollfd(fd: watch.fd, events: Int16(POLLPRI), revents: 0)) }

@@ -79,7 +79,7 @@ public struct Request: ~Copyable, @unchecked Sendable {
     public consuming func reply(entry: Entry) {
         var st = entry.attributes.stat
         var param = fuse_entry_param()
-        aifs_entry_fill(&param, fuse_ino_t(entry.attributes.inode), &st, entry.attributeTimeout, entry.entryTimeout)
+        cfuse_entry_fill(&param, fuse_ino_t(entry.attributes.inode), &st, entry.attributeTimeout, entry.entryTimeout)
         finish { fuse_reply_entry($0, &param) }
     }
 
@@ -110,7 +110,7 @@ public struct Request: ~Copyable, @unchecked Sendable {
     public consuming func reply(create entry: Entry, handle: AnyObject?, options: OpenOptions = []) {
         var st = entry.attributes.stat
         var param = fuse_entry_param()
-        aifs_entry_fill(&param, fuse_ino_t(entry.attributes.inode), &st, entry.attributeTimeout, entry.entryTimeout)
+        cfuse_entry_fill(&param, fuse_ino_t(entry.attributes.inode), &st, entry.attributeTimeout, entry.entryTimeout)
         var fi = Request.fileInfo(handle: handle, options: options)
         let retained = fi.fh, gate = self.gate.takeUnretainedValue()
         gate.lend(retained)
@@ -185,12 +185,12 @@ public struct Request: ~Copyable, @unchecked Sendable {
             var param = fuse_entry_param()
             if let attributes {
                 var st = attributes.attributes.stat
-                aifs_entry_fill(&param, fuse_ino_t(attributes.attributes.inode), &st, attributes.attributeTimeout, attributes.entryTimeout)
+                cfuse_entry_fill(&param, fuse_ino_t(attributes.attributes.inode), &st, attributes.attributeTimeout, attributes.entryTimeout)
             } else {
                 var st = Glibc.stat()
                 st.st_ino = UInt(entry.inode)
                 st.st_mode = entry.kind.modeBits
-                aifs_entry_fill(&param, 0, &st, 0, 0)
+                cfuse_entry_fill(&param, 0, &st, 0, 0)
             }
             let needed = buffer.withUnsafeMutableBufferPointer { buf in
                 fuse_add_direntry_plus(raw, buf.baseAddress! + used, maxSize - used, entry.name, &param, off_t(index + 1))
@@ -231,10 +231,10 @@ public struct Request: ~Copyable, @unchecked Sendable {
     static func fileInfo(handle: AnyObject?, options: OpenOptions) -> fuse_file_info {
         var fi = fuse_file_info()
         if let handle { fi.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(handle).toOpaque())) }
-        aifs_fi_set_direct_io(&fi, options.contains(.directIO) ? 1 : 0)
-        aifs_fi_set_nonseekable(&fi, options.contains(.nonSeekable) ? 1 : 0)
-        aifs_fi_set_keep_cache(&fi, options.contains(.keepCache) ? 1 : 0)
-        aifs_fi_set_cache_readdir(&fi, options.contains(.cacheDirectory) ? 1 : 0)
+        cfuse_fi_set_direct_io(&fi, options.contains(.directIO) ? 1 : 0)
+        cfuse_fi_set_nonseekable(&fi, options.contains(.nonSeekable) ? 1 : 0)
+        cfuse_fi_set_keep_cache(&fi, options.contains(.keepCache) ? 1 : 0)
+        cfuse_fi_set_cache_readdir(&fi, options.contains(.cacheDirectory) ? 1 : 0)
         return fi
     }
 
