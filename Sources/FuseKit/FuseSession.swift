@@ -46,10 +46,12 @@ public final class FuseSession: @unchecked Sendable {
     }
 
     /// Creates the session and mounts it. `options` are `-o` mount options such as
-    /// `fsname=aifs`, `allow_other`, `default_permissions`.
-    public init(mountpoint: String, options: [String], fileSystem: any FileSystem) throws {
+    /// `fsname=myfs`, `allow_other`, `default_permissions`; `capabilities` are the connection
+    /// features to ask the kernel for (libfuse's defaults unless given).
+    public init(mountpoint: String, options: [String], capabilities: Capabilities = Capabilities(),
+                fileSystem: any FileSystem) throws {
         self.mountpoint = mountpoint
-        self.core = SessionCore(fileSystem: fileSystem)
+        self.core = SessionCore(fileSystem: fileSystem, capabilities: capabilities)
         var ops = Callbacks.operations()
         var argv = ["aifs"]
         if !options.isEmpty { argv += ["-o", options.joined(separator: ",")] }

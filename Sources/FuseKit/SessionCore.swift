@@ -8,6 +8,8 @@ import Glibc
 /// the parked requests and the session pointer (for notifications).
 final class SessionCore: @unchecked Sendable {
     let fileSystem: any FileSystem
+    /// What the `init` callback asks the kernel for.
+    let capabilities: FuseSession.Capabilities
     let gate: Unmanaged<ReplyGate>
     let pending = PendingRegistry()
     /// Set once `fuse_session_new` succeeded.
@@ -16,8 +18,9 @@ final class SessionCore: @unchecked Sendable {
     /// thread: inside a related handler they can deadlock.
     let notifications = DispatchQueue(label: "aifs.fusekit.notify")
 
-    init(fileSystem: any FileSystem) {
+    init(fileSystem: any FileSystem, capabilities: FuseSession.Capabilities) {
         self.fileSystem = fileSystem
+        self.capabilities = capabilities
         // Retained for the life of the process: late replies from other threads check it.
         self.gate = Unmanaged.passRetained(ReplyGate())
     }
@@ -36,13 +39,9 @@ final class SessionCore: @unchecked Sendable {
 enum Callbacks {
     static func operations() -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
-        ops.`init` = { _, conn in
-            guard let conn else { return }
-            // `input` and `ctl` must see every write as it happens.
-            cfuse_conn_want(conn, cfuse_cap_writeback_cache(), 0)
-            cfuse_conn_want(conn, cfuse_cap_splice_read(), 0)
-            cfuse_conn_want(conn, cfuse_cap_splice_write(), 0)
-            cfuse_conn_want(conn, cfuse_cap_splice_move(), 0)
+        ops.`init` = { userdata, conn in
+            guard let userdata, let conn else { return }
+            Unmanaged<SessionCore>.fromOpaque(userdata).takeUnretainedValue().capabilities.apply(to: conn)
         }
         ops.lookup = { req, parent, name in
             let core = SessionCore.from(req!)
