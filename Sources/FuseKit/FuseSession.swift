@@ -17,6 +17,7 @@ import Glibc
 /// parked request is answered `EIO`, the loop ends, the connection is closed and the mountpoint
 /// unmounted (lazily, so open descriptors get `ENOTCONN` rather than a hang).
 public final class FuseSession: @unchecked Sendable {
+    /// Why ``init(mountpoint:options:capabilities:fileSystem:)`` failed.
     public enum MountError: Error, CustomStringConvertible {
         case sessionCreation
         case mount(String)
@@ -38,6 +39,7 @@ public final class FuseSession: @unchecked Sendable {
     private let stoppedCondition = NSCondition()
     private var loopEnded = false
 
+    /// The session's life: started, stopping, detached from outside.
     private struct State {
         var started = false
         var stopping = false
@@ -53,7 +55,7 @@ public final class FuseSession: @unchecked Sendable {
         self.mountpoint = mountpoint
         self.core = SessionCore(fileSystem: fileSystem, capabilities: capabilities)
         var ops = Callbacks.operations()
-        var argv = ["aifs"]
+        var argv = ["fusekit"]
         if !options.isEmpty { argv += ["-o", options.joined(separator: ",")] }
         var cArgs = argv.map { strdup($0) }
         defer { cArgs.forEach { free($0) } }
@@ -131,13 +133,6 @@ public final class FuseSession: @unchecked Sendable {
         stoppedCondition.unlock()
     }
 
-    /// True once the loop has ended.
-    public var loopHasEnded: Bool {
-        stoppedCondition.lock()
-        defer { stoppedCondition.unlock() }
-        return loopEnded
-    }
-
     /// Answers every parked request, ends the loop, unmounts and frees the session. Idempotent;
     /// call from any thread but the loop thread.
     public func stop() {
@@ -169,9 +164,6 @@ public final class FuseSession: @unchecked Sendable {
         var fd = pollfd(fd: fuse_session_fd(session), events: 0, revents: 0)
         return Glibc.poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLERR) != 0
     }
-
-    /// Number of requests parked right now (for status and tests).
-    public var parkedRequests: Int { core.pending.count }
 
     // MARK: Kernel cache invalidation (from any thread; sent from a notification queue)
 

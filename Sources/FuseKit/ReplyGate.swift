@@ -57,10 +57,4 @@ final class ReplyGate: @unchecked Sendable {
             return Array(handles)
         }
     }
-
-    var isClosed: Bool {
-        pthread_rwlock_rdlock(&lock)
-        defer { pthread_rwlock_unlock(&lock) }
-        return closed
-    }
 }

@@ -128,11 +128,6 @@ public struct Request: ~Copyable, @unchecked Sendable {
         finish { fuse_reply_write($0, count) }
     }
 
-    /// Answers `read` (and `getxattr`) with bytes; an empty buffer is end of file.
-    public consuming func reply(data: UnsafeRawBufferPointer) {
-        finish { fuse_reply_buf($0, data.baseAddress?.assumingMemoryBound(to: CChar.self), data.count) }
-    }
-
     /// Answers `read` with bytes; an empty array is end of file.
     public consuming func reply(bytes: [UInt8]) {
         let raw = self.raw, gate = self.gate, registration = self.interruptRegistration
@@ -249,7 +244,7 @@ public struct Request: ~Copyable, @unchecked Sendable {
     }
 }
 
-/// FuseKit's logger.
+/// FuseKit's logger; its user may replace it (before mounting) to route or label the messages.
 public enum FuseLog {
-    nonisolated(unsafe) public static var logger = Logger(label: "aifs.fusekit")
+    nonisolated(unsafe) public static var logger = Logger(label: "fusekit")
 }

@@ -16,7 +16,7 @@ final class SessionCore: @unchecked Sendable {
     var session: OpaquePointer?
     /// Notifications (`inval_entry`, `inval_inode`) go out from this queue, never from the loop
     /// thread: inside a related handler they can deadlock.
-    let notifications = DispatchQueue(label: "aifs.fusekit.notify")
+    let notifications = DispatchQueue(label: "fusekit.notify")
 
     init(fileSystem: any FileSystem, capabilities: FuseSession.Capabilities) {
         self.fileSystem = fileSystem
@@ -161,7 +161,7 @@ enum Callbacks {
         // ENOSYS, not ENODATA: the kernel then remembers that this filesystem has no extended
         // attributes and answers every later getxattr itself (EOPNOTSUPP). `ls -l` asks for
         // three of them per entry, so ENODATA cost three requests per entry (30,000 for a
-        // directory of 10,000 sockets; see docs/performance.md).
+        // directory of 10,000 entries).
         ops.getxattr = { req, _, _, _ in SessionCore.from(req!).request(req).reply(error: .ENOSYS) }
         // An empty list: asked with size 0, its length (0); asked with a buffer, no bytes. (A size
         // reply to a sized request is a protocol error the kernel turns into EIO.)
