@@ -1,5 +1,6 @@
 import CFuse3
 import Dispatch
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -177,4 +178,9 @@ enum Callbacks {
         }
         return ops
     }
+}
+
+/// FuseKit's logger; its user may replace it (before mounting) to route or label the messages.
+public enum FuseLog {
+    nonisolated(unsafe) public static var logger = Logger(label: "fusekit")
 }
