@@ -1,5 +1,5 @@
-#ifndef AIFS_CFUSE3_SHIM_H
-#define AIFS_CFUSE3_SHIM_H
+#ifndef CFUSE3_SHIM_H
+#define CFUSE3_SHIM_H
 
 // The libfuse 3.14 low-level API, plus static inline wrappers for what Swift cannot import:
 // macros, variadics and bitfields. Do not define _FILE_OFFSET_BITS here (clashes with Glibc's
@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 
 /// Builds `fuse_args` from a C argv (copied) and creates a low-level session.
-static inline struct fuse_session *aifs_session_new(int argc, char **argv,
-                                                    const struct fuse_lowlevel_ops *ops,
-                                                    void *userdata) {
+static inline struct fuse_session *cfuse_session_new(int argc, char **argv,
+                                                     const struct fuse_lowlevel_ops *ops,
+                                                     void *userdata) {
     struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
     for (int i = 0; i < argc; i++) {
         if (fuse_opt_add_arg(&args, argv[i]) != 0) {
@@ -30,24 +30,24 @@ static inline struct fuse_session *aifs_session_new(int argc, char **argv,
 }
 
 /// A receive buffer for a hand-written session loop (libfuse allocates `mem` on first use).
-static inline struct fuse_buf *aifs_buf_new(void) {
+static inline struct fuse_buf *cfuse_buf_new(void) {
     return (struct fuse_buf *)calloc(1, sizeof(struct fuse_buf));
 }
-static inline void aifs_buf_free(struct fuse_buf *buf) {
+static inline void cfuse_buf_free(struct fuse_buf *buf) {
     if (buf) { free(buf->mem); free(buf); }
 }
 
 // fuse_file_info bitfields.
-static inline void aifs_fi_set_direct_io(struct fuse_file_info *fi, int v) { fi->direct_io = v ? 1 : 0; }
-static inline void aifs_fi_set_nonseekable(struct fuse_file_info *fi, int v) { fi->nonseekable = v ? 1 : 0; }
-static inline void aifs_fi_set_keep_cache(struct fuse_file_info *fi, int v) { fi->keep_cache = v ? 1 : 0; }
-static inline void aifs_fi_set_cache_readdir(struct fuse_file_info *fi, int v) { fi->cache_readdir = v ? 1 : 0; }
-static inline int aifs_fi_flags(const struct fuse_file_info *fi) { return fi ? fi->flags : 0; }
-static inline uint64_t aifs_fi_fh(const struct fuse_file_info *fi) { return fi ? fi->fh : 0; }
+static inline void cfuse_fi_set_direct_io(struct fuse_file_info *fi, int v) { fi->direct_io = v ? 1 : 0; }
+static inline void cfuse_fi_set_nonseekable(struct fuse_file_info *fi, int v) { fi->nonseekable = v ? 1 : 0; }
+static inline void cfuse_fi_set_keep_cache(struct fuse_file_info *fi, int v) { fi->keep_cache = v ? 1 : 0; }
+static inline void cfuse_fi_set_cache_readdir(struct fuse_file_info *fi, int v) { fi->cache_readdir = v ? 1 : 0; }
+static inline int cfuse_fi_flags(const struct fuse_file_info *fi) { return fi ? fi->flags : 0; }
+static inline uint64_t cfuse_fi_fh(const struct fuse_file_info *fi) { return fi ? fi->fh : 0; }
 
 /// A zeroed `fuse_entry_param` filled with the common fields.
-static inline void aifs_entry_fill(struct fuse_entry_param *e, fuse_ino_t ino, const struct stat *st,
-                                   double attr_timeout, double entry_timeout) {
+static inline void cfuse_entry_fill(struct fuse_entry_param *e, fuse_ino_t ino, const struct stat *st,
+                                    double attr_timeout, double entry_timeout) {
     memset(e, 0, sizeof(*e));
     e->ino = ino;
     e->generation = 0;
@@ -57,19 +57,16 @@ static inline void aifs_entry_fill(struct fuse_entry_param *e, fuse_ino_t ino, c
 }
 
 /// Enables or disables a capability in `conn->want` (called from the `init` callback).
-static inline void aifs_conn_want(struct fuse_conn_info *conn, unsigned cap, int on) {
+static inline void cfuse_conn_want(struct fuse_conn_info *conn, unsigned cap, int on) {
     if (on) {
         if (conn->capable & cap) conn->want |= cap;
     } else {
         conn->want &= ~cap;
     }
 }
-static inline unsigned aifs_cap_writeback_cache(void) { return FUSE_CAP_WRITEBACK_CACHE; }
-static inline unsigned aifs_cap_async_read(void) { return FUSE_CAP_ASYNC_READ; }
-static inline unsigned aifs_cap_readdirplus(void) { return FUSE_CAP_READDIRPLUS; }
-static inline unsigned aifs_cap_readdirplus_auto(void) { return FUSE_CAP_READDIRPLUS_AUTO; }
-static inline unsigned aifs_cap_splice_read(void) { return FUSE_CAP_SPLICE_READ; }
-static inline unsigned aifs_cap_splice_write(void) { return FUSE_CAP_SPLICE_WRITE; }
-static inline unsigned aifs_cap_splice_move(void) { return FUSE_CAP_SPLICE_MOVE; }
+static inline unsigned cfuse_cap_writeback_cache(void) { return FUSE_CAP_WRITEBACK_CACHE; }
+static inline unsigned cfuse_cap_splice_read(void) { return FUSE_CAP_SPLICE_READ; }
+static inline unsigned cfuse_cap_splice_write(void) { return FUSE_CAP_SPLICE_WRITE; }
+static inline unsigned cfuse_cap_splice_move(void) { return FUSE_CAP_SPLICE_MOVE; }
 
 #endif

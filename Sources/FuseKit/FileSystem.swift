@@ -31,7 +31,7 @@ public protocol FileSystem: AnyObject, Sendable {
     func rename(_ request: consuming Request, parent: Inode, name: FileName, newParent: Inode, newName: FileName, flags: UInt32)
     /// `open(O_CREAT)` of a name that does not exist. `EPERM`, `EACCES`, `ENOENT`.
     func create(_ request: consuming Request, parent: Inode, name: FileName, mode: UInt32, info: FileInfo)
-    /// `EACCES` (wrong direction), `EISDIR`, `ENOENT`, `EHOSTDOWN`.
+    /// `EACCES`, `EISDIR`, `ENOENT`.
     func open(_ request: consuming Request, inode: Inode, info: FileInfo)
     /// Bytes at `offset` (ignored for streams). An empty reply is end of file. `EAGAIN`,
     /// `EINTR` (interrupted while parked), `EIO`, `EBADF`.

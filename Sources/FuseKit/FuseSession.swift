@@ -17,6 +17,7 @@ import Glibc
 /// parked request is answered `EIO`, the loop ends, the connection is closed and the mountpoint
 /// unmounted (lazily, so open descriptors get `ENOTCONN` rather than a hang).
 public final class FuseSession: @unchecked Sendable {
+    /// Why ``init(mountpoint:options:capabilities:fileSystem:)`` failed.
     public enum MountError: Error, CustomStringConvertible {
         case sessionCreation
         case mount(String)
@@ -38,6 +39,7 @@ public final class FuseSession: @unchecked Sendable {
     private let stoppedCondition = NSCondition()
     private var loopEnded = false
 
+    /// The session's life: started, stopping, detached from outside.
     private struct State {
         var started = false
         var stopping = false
@@ -46,18 +48,20 @@ public final class FuseSession: @unchecked Sendable {
     }
 
     /// Creates the session and mounts it. `options` are `-o` mount options such as
-    /// `fsname=aifs`, `allow_other`, `default_permissions`.
-    public init(mountpoint: String, options: [String], fileSystem: any FileSystem) throws {
+    /// `fsname=myfs`, `allow_other`, `default_permissions`; `capabilities` are the connection
+    /// features to ask the kernel for (libfuse's defaults unless given).
+    public init(mountpoint: String, options: [String], capabilities: Capabilities = Capabilities(),
+                fileSystem: any FileSystem) throws {
         self.mountpoint = mountpoint
-        self.core = SessionCore(fileSystem: fileSystem)
+        self.core = SessionCore(fileSystem: fileSystem, capabilities: capabilities)
         var ops = Callbacks.operations()
-        var argv = ["aifs"]
+        var argv = ["fusekit"]
         if !options.isEmpty { argv += ["-o", options.joined(separator: ",")] }
         var cArgs = argv.map { strdup($0) }
         defer { cArgs.forEach { free($0) } }
         let userdata = Unmanaged.passRetained(core).toOpaque()  // lives as long as the process
         guard let se = cArgs.withUnsafeMutableBufferPointer({ buf in
-            aifs_session_new(Int32(buf.count), buf.baseAddress, &ops, userdata)
+            cfuse_session_new(Int32(buf.count), buf.baseAddress, &ops, userdata)
         }) else {
             throw MountError.sessionCreation
         }
@@ -89,8 +93,8 @@ public final class FuseSession: @unchecked Sendable {
 
     private func loop() {
         let fd = fuse_session_fd(session)
-        let buffer = aifs_buf_new()
-        defer { aifs_buf_free(buffer) }
+        let buffer = cfuse_buf_new()
+        defer { cfuse_buf_free(buffer) }
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
         if let watch { fds.append(pollfd(fd: watch.fd, events: Int16(POLLPRI), revents: 0)) }
@@ -129,13 +133,6 @@ public final class FuseSession: @unchecked Sendable {
         stoppedCondition.unlock()
     }
 
-    /// True once the loop has ended.
-    public var loopHasEnded: Bool {
-        stoppedCondition.lock()
-        defer { stoppedCondition.unlock() }
-        return loopEnded
-    }
-
     /// Answers every parked request, ends the loop, unmounts and frees the session. Idempotent;
     /// call from any thread but the loop thread.
     public func stop() {
@@ -167,9 +164,6 @@ public final class FuseSession: @unchecked Sendable {
         var fd = pollfd(fd: fuse_session_fd(session), events: 0, revents: 0)
         return Glibc.poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLERR) != 0
     }
-
-    /// Number of requests parked right now (for status and tests).
-    public var parkedRequests: Int { core.pending.count }
 
     // MARK: Kernel cache invalidation (from any thread; sent from a notification queue)
 

@@ -7,8 +7,9 @@ import Glibc
 /// (`fusermount3 -u -z`, `umount -l`).
 ///
 /// After a lazy unmount the kernel keeps the FUSE connection alive until the last descriptor on
-/// it closes, and nothing reaches the session: without this, the daemon would serve the old
-/// descriptors indefinitely, holding its store, so mounting again failed. The kernel reports
+/// it closes, and nothing reaches the session: without this, the process would serve the old
+/// descriptors indefinitely, holding whatever it holds (a store, a lock), so that mounting again
+/// could fail. The kernel reports
 /// every change of the mount table as `POLLPRI` on `/proc/self/mountinfo`; the loop polls that
 /// descriptor too, and after an event looks whether its mount (by mount id) is still there.
 public struct MountWatch {
@@ -57,8 +58,8 @@ public struct MountWatch {
         }
     }
 
-    /// mountinfo writes space, tab, newline and backslash as `\ooo` (octal). (Also used by the
-    /// command line's mount table.)
+    /// mountinfo writes space, tab, newline and backslash as `\ooo` (octal). Public for users
+    /// that read the mount table themselves.
     public static func unescape(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         var i = 0

@@ -24,28 +24,24 @@ public final class PendingRequest: @unchecked Sendable {
     /// Parks `request`. With `interruptible`, an interrupt answers it `EINTR` after calling
     /// `onInterrupt`.
     public init(_ request: consuming Request, interruptible: Bool, onInterrupt: (@Sendable () -> Void)? = nil) {
-        let raw = request.raw
+        let backend = request.backend
         let gate = request.gate
-        let core = SessionCore.from(raw)
+        let registry = request.pendingRegistry
         self.onInterrupt = onInterrupt
-        self.registry = core.pending
+        self.registry = registry
         self.slot = Mutex(Optional(request))
         if interruptible {
             // Retained for the registration; released by whoever ends it (see Request.send and
             // pendingInterruptCallback).
             let registration = Unmanaged.passRetained(self)
             slot.withLock { $0?.interruptRegistration = registration }
-        }
-        if interruptible {
             // Registered before anyone else can see the request. Runs the callback at once if
             // the interrupt already arrived (then the slot is empty below).
-            gate.takeUnretainedValue().ifOpen {
-                fuse_req_interrupt_func(raw, pendingInterruptCallback, Unmanaged.passUnretained(self).toOpaque())
-            }
+            Request.registerInterrupt(backend, gate: gate, self)
         }
         let accepted = slot.withLock { slot -> Bool in
             guard slot != nil else { return true }
-            return core.pending.add(self)
+            return registry.add(self)
         }
         if !accepted, let late = take() {
             late.reply(error: .EIO)  // the session is shutting down
@@ -74,8 +70,9 @@ public final class PendingRequest: @unchecked Sendable {
     }
 }
 
-/// The C interrupt callback: `data` is the unretained ``PendingRequest``.
-private let pendingInterruptCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { _, data in
+/// The C interrupt callback: `data` is the unretained ``PendingRequest``. libfuse calls it
+/// under the request's lock; a ``TestRequest`` calls it the same way.
+let pendingInterruptCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { _, data in
     guard let data else { return }
     let pending = Unmanaged<PendingRequest>.fromOpaque(data)
     if pending.takeUnretainedValue().interrupt() {
@@ -90,18 +87,28 @@ final class PendingRegistry: @unchecked Sendable {
         var closed = false
     }
     private let state = Mutex(State())
+    /// Told the new count after each change, under the registry's lock (an
+    /// ``InProcessSession`` waits on it; nil for a kernel session).
+    private let onChange: (@Sendable (Int) -> Void)?
+
+    init(onChange: (@Sendable (Int) -> Void)? = nil) {
+        self.onChange = onChange
+    }
 
     /// Records a parked request; false once the session is shutting down.
     func add(_ pending: PendingRequest) -> Bool {
         state.withLock { state in
             guard !state.closed else { return false }
             state.requests[ObjectIdentifier(pending)] = pending
+            onChange?(state.requests.count)
             return true
         }
     }
 
     func remove(_ pending: PendingRequest) {
-        _ = state.withLock { $0.requests.removeValue(forKey: ObjectIdentifier(pending)) }
+        state.withLock { state in
+            if state.requests.removeValue(forKey: ObjectIdentifier(pending)) != nil { onChange?(state.requests.count) }
+        }
     }
 
     var count: Int { state.withLock { $0.requests.count } }

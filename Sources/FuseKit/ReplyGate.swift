@@ -50,17 +50,14 @@ final class ReplyGate: @unchecked Sendable {
         return lent.withLock { $0.remove(fh) != nil }
     }
 
+    /// How many handles are lent right now.
+    var lentCount: Int { lent.withLock { $0.count } }
+
     /// Every handle still lent: once the session has ended, no `release` will come for them.
     func takeBackAll() -> [UInt64] {
         lent.withLock { handles in
             defer { handles.removeAll() }
             return Array(handles)
         }
-    }
-
-    var isClosed: Bool {
-        pthread_rwlock_rdlock(&lock)
-        defer { pthread_rwlock_unlock(&lock) }
-        return closed
     }
 }

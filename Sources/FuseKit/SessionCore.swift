@@ -1,5 +1,6 @@
 import CFuse3
 import Dispatch
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,16 +9,19 @@ import Glibc
 /// the parked requests and the session pointer (for notifications).
 final class SessionCore: @unchecked Sendable {
     let fileSystem: any FileSystem
+    /// What the `init` callback asks the kernel for.
+    let capabilities: FuseSession.Capabilities
     let gate: Unmanaged<ReplyGate>
     let pending = PendingRegistry()
     /// Set once `fuse_session_new` succeeded.
     var session: OpaquePointer?
     /// Notifications (`inval_entry`, `inval_inode`) go out from this queue, never from the loop
     /// thread: inside a related handler they can deadlock.
-    let notifications = DispatchQueue(label: "aifs.fusekit.notify")
+    let notifications = DispatchQueue(label: "fusekit.notify")
 
-    init(fileSystem: any FileSystem) {
+    init(fileSystem: any FileSystem, capabilities: FuseSession.Capabilities) {
         self.fileSystem = fileSystem
+        self.capabilities = capabilities
         // Retained for the life of the process: late replies from other threads check it.
         self.gate = Unmanaged.passRetained(ReplyGate())
     }
@@ -36,13 +40,9 @@ final class SessionCore: @unchecked Sendable {
 enum Callbacks {
     static func operations() -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
-        ops.`init` = { _, conn in
-            guard let conn else { return }
-            // `input` and `ctl` must see every write as it happens.
-            aifs_conn_want(conn, aifs_cap_writeback_cache(), 0)
-            aifs_conn_want(conn, aifs_cap_splice_read(), 0)
-            aifs_conn_want(conn, aifs_cap_splice_write(), 0)
-            aifs_conn_want(conn, aifs_cap_splice_move(), 0)
+        ops.`init` = { userdata, conn in
+            guard let userdata, let conn else { return }
+            Unmanaged<SessionCore>.fromOpaque(userdata).takeUnretainedValue().capabilities.apply(to: conn)
         }
         ops.lookup = { req, parent, name in
             let core = SessionCore.from(req!)
@@ -79,7 +79,7 @@ enum Callbacks {
             else if toSet & FUSE_SET_ATTR_ATIME != 0 { changes.accessTime = Double(st.st_atim.tv_sec) + Double(st.st_atim.tv_nsec) / 1e9 }
             if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 { changes.modificationTime = now }
             else if toSet & FUSE_SET_ATTR_MTIME != 0 { changes.modificationTime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 }
-            core.fileSystem.setattr(core.request(req), inode: ino, changes: changes, handle: Request.handle(aifs_fi_fh(fi)))
+            core.fileSystem.setattr(core.request(req), inode: ino, changes: changes, handle: Request.handle(cfuse_fi_fh(fi)))
         }
         ops.mkdir = { req, parent, name, mode in
             let core = SessionCore.from(req!)
@@ -105,51 +105,51 @@ enum Callbacks {
         ops.create = { req, parent, name, mode, fi in
             let core = SessionCore.from(req!)
             core.fileSystem.create(core.request(req), parent: parent, name: FileName(cString: name!),
-                                   mode: UInt32(mode), info: FileInfo(flags: aifs_fi_flags(fi)))
+                                   mode: UInt32(mode), info: FileInfo(flags: cfuse_fi_flags(fi)))
         }
         ops.open = { req, ino, fi in
             let core = SessionCore.from(req!)
-            core.fileSystem.open(core.request(req), inode: ino, info: FileInfo(flags: aifs_fi_flags(fi)))
+            core.fileSystem.open(core.request(req), inode: ino, info: FileInfo(flags: cfuse_fi_flags(fi)))
         }
         ops.read = { req, ino, size, offset, fi in
             let core = SessionCore.from(req!)
-            core.fileSystem.read(core.request(req), inode: ino, handle: Request.handle(aifs_fi_fh(fi)),
-                                 size: size, offset: Int64(offset), info: FileInfo(flags: aifs_fi_flags(fi)))
+            core.fileSystem.read(core.request(req), inode: ino, handle: Request.handle(cfuse_fi_fh(fi)),
+                                 size: size, offset: Int64(offset), info: FileInfo(flags: cfuse_fi_flags(fi)))
         }
         ops.write = { req, ino, buf, size, offset, fi in
             let core = SessionCore.from(req!)
-            core.fileSystem.write(core.request(req), inode: ino, handle: Request.handle(aifs_fi_fh(fi)),
+            core.fileSystem.write(core.request(req), inode: ino, handle: Request.handle(cfuse_fi_fh(fi)),
                                   data: UnsafeRawBufferPointer(start: buf, count: size), offset: Int64(offset),
-                                  info: FileInfo(flags: aifs_fi_flags(fi)))
+                                  info: FileInfo(flags: cfuse_fi_flags(fi)))
         }
         ops.flush = { req, ino, fi in
             let core = SessionCore.from(req!)
-            core.fileSystem.flush(core.request(req), inode: ino, handle: Request.handle(aifs_fi_fh(fi)))
+            core.fileSystem.flush(core.request(req), inode: ino, handle: Request.handle(cfuse_fi_fh(fi)))
         }
         ops.release = { req, ino, fi in
             let core = SessionCore.from(req!)
-            let fh = aifs_fi_fh(fi)
+            let fh = cfuse_fi_fh(fi)
             core.fileSystem.release(core.request(req), inode: ino, handle: Request.handle(fh))
             if core.gate.takeUnretainedValue().takeBack(fh) { Request.releaseHandle(fh) }
         }
         ops.fsync = { req, _, _, _ in SessionCore.from(req!).request(req).replyOK() }
         ops.opendir = { req, ino, fi in
             let core = SessionCore.from(req!)
-            core.fileSystem.opendir(core.request(req), inode: ino, info: FileInfo(flags: aifs_fi_flags(fi)))
+            core.fileSystem.opendir(core.request(req), inode: ino, info: FileInfo(flags: cfuse_fi_flags(fi)))
         }
         ops.readdir = { req, ino, size, offset, fi in
             let core = SessionCore.from(req!)
-            core.fileSystem.readdir(core.request(req), inode: ino, handle: Request.handle(aifs_fi_fh(fi)),
+            core.fileSystem.readdir(core.request(req), inode: ino, handle: Request.handle(cfuse_fi_fh(fi)),
                                     size: size, offset: Int64(offset))
         }
         ops.readdirplus = { req, ino, size, offset, fi in
             let core = SessionCore.from(req!)
-            core.fileSystem.readdirplus(core.request(req), inode: ino, handle: Request.handle(aifs_fi_fh(fi)),
+            core.fileSystem.readdirplus(core.request(req), inode: ino, handle: Request.handle(cfuse_fi_fh(fi)),
                                         size: size, offset: Int64(offset))
         }
         ops.releasedir = { req, ino, fi in
             let core = SessionCore.from(req!)
-            let fh = aifs_fi_fh(fi)
+            let fh = cfuse_fi_fh(fi)
             core.fileSystem.releasedir(core.request(req), inode: ino, handle: Request.handle(fh))
             if core.gate.takeUnretainedValue().takeBack(fh) { Request.releaseHandle(fh) }
         }
@@ -162,7 +162,7 @@ enum Callbacks {
         // ENOSYS, not ENODATA: the kernel then remembers that this filesystem has no extended
         // attributes and answers every later getxattr itself (EOPNOTSUPP). `ls -l` asks for
         // three of them per entry, so ENODATA cost three requests per entry (30,000 for a
-        // directory of 10,000 sockets; see docs/performance.md).
+        // directory of 10,000 entries).
         ops.getxattr = { req, _, _, _ in SessionCore.from(req!).request(req).reply(error: .ENOSYS) }
         // An empty list: asked with size 0, its length (0); asked with a buffer, no bytes. (A size
         // reply to a sized request is a protocol error the kernel turns into EIO.)
@@ -174,8 +174,13 @@ enum Callbacks {
         ops.poll = { req, ino, fi, ph in
             let core = SessionCore.from(req!)
             let handle = ph.map { PollHandle(raw: $0, gate: core.gate) }
-            core.fileSystem.poll(core.request(req), inode: ino, handle: Request.handle(aifs_fi_fh(fi)), pollHandle: handle)
+            core.fileSystem.poll(core.request(req), inode: ino, handle: Request.handle(cfuse_fi_fh(fi)), pollHandle: handle)
         }
         return ops
     }
+}
+
+/// FuseKit's logger; its user may replace it (before mounting) to route or label the messages.
+public enum FuseLog {
+    nonisolated(unsafe) public static var logger = Logger(label: "fusekit")
 }

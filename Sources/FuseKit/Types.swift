@@ -66,7 +66,7 @@ public struct FileAttributes: Sendable, Equatable {
 }
 
 /// A `lookup`/`mkdir`/`create` answer: the node and how long the kernel may cache it.
-public struct Entry: Sendable {
+public struct Entry: Sendable, Equatable {
     public var attributes: FileAttributes
     /// Seconds the kernel may cache the name → inode mapping.
     public var entryTimeout: Double
@@ -99,6 +99,7 @@ public struct OpenOptions: Sendable, OptionSet {
 public struct FileInfo: Sendable {
     /// `open(2)` flags (`O_RDONLY`, `O_NONBLOCK`, `O_APPEND`…); on `read`, the current flags.
     public var flags: Int32
+    public init(flags: Int32) { self.flags = flags }
     /// True when the file was opened (or is now set) `O_NONBLOCK`.
     public var isNonBlocking: Bool { flags & O_NONBLOCK != 0 }
     public var accessMode: Int32 { flags & O_ACCMODE }
@@ -107,11 +108,18 @@ public struct FileInfo: Sendable {
 }
 
 /// The caller of a request.
-public struct RequestContext: Sendable {
+public struct RequestContext: Sendable, Equatable {
     public var uid: UInt32
     public var gid: UInt32
     public var pid: Int32
     public var umask: UInt32
+
+    public init(uid: UInt32, gid: UInt32, pid: Int32 = 0, umask: UInt32 = 0o022) {
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+        self.umask = umask
+    }
 }
 
 /// A name inside a directory, as the kernel sent it (any bytes but `/` and NUL).
@@ -144,10 +152,20 @@ public struct SetAttributes: Sendable {
     public var size: UInt64?
     public var accessTime: Double?
     public var modificationTime: Double?
+
+    public init(mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, size: UInt64? = nil,
+                accessTime: Double? = nil, modificationTime: Double? = nil) {
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.size = size
+        self.accessTime = accessTime
+        self.modificationTime = modificationTime
+    }
 }
 
 /// One `readdir` entry.
-public struct DirectoryEntry: Sendable {
+public struct DirectoryEntry: Sendable, Equatable {
     public var name: String
     public var inode: Inode
     public var kind: NodeKind
@@ -159,7 +177,7 @@ public struct DirectoryEntry: Sendable {
 }
 
 /// `statfs` figures.
-public struct FilesystemStatistics: Sendable {
+public struct FilesystemStatistics: Sendable, Equatable {
     public var blockSize: UInt = 4096
     public var files: UInt64 = 0
     public var freeFiles: UInt64 = 0

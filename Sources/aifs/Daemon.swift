@@ -44,7 +44,11 @@ struct Daemon {
         let fileSystem = AIFileSystem(registry: registry,
                                       identity: DaemonIdentity(version: AIFSCommand.version, mountpoint: mountpoint,
                                                                 multiUser: options.contains("allow_other")))
-        let session = try FuseSession(mountpoint: mountpoint, options: options, fileSystem: fileSystem)
+        // A socket's `input` and `ctl` act on each write as it happens: no write-back cache
+        // (which would merge and delay writes) and no splice.
+        let session = try FuseSession(mountpoint: mountpoint, options: options,
+                                      capabilities: .init(writebackCache: false, splice: false),
+                                      fileSystem: fileSystem)
         fileSystem.setInvalidator(session)
         session.start()
         fileSystem.snapshots.startAutomatic()
