@@ -82,6 +82,7 @@ let pendingInterruptCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPo
 
 /// Every parked request of a session, so that shutdown can answer them all.
 final class PendingRegistry: @unchecked Sendable {
+    /// The parked requests, and whether shutdown has begun.
     private struct State {
         var requests: [ObjectIdentifier: PendingRequest] = [:]
         var closed = false
