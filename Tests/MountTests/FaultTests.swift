@@ -134,7 +134,7 @@ struct FaultTests {
             echo "--- SIGTERM while a request hangs"
             send h4 five >/dev/null
             (timeout 30 cat $M/h4/output >/dev/null 2>&1; echo "parked reader rc=$?" > $D/h4.rc) & reader=$!
-            sleep 0.5; kill -TERM $PID; gone $PID 10; wait $reader; cat $D/h4.rc
+            python3 $AIFS_TESTS/wait_readers.py $M 1 --parked >/dev/null; kill -TERM $PID; gone $PID 10; wait $reader; cat $D/h4.rc
             mountit || exit 1
             timeout 5 head -c 6 $M/h4/output; echo; echo cancel > $M/h4/ctl
             check 30; echo "check=$?"
@@ -249,7 +249,7 @@ struct FaultTests {
                 send s$i "a long reply number $i with many words to keep its readers parked for a while" "then a second message $i" >/dev/null
                 for k in 1 2; do (cat $M/s$i/output > /dev/null 2> $D/r$i$k.err; echo "rc=$?" >> $D/r$i$k.err) & pids="$pids $!"; done
             done
-            sleep 0.5
+            python3 $AIFS_TESTS/wait_readers.py $M 8 >/dev/null  # all 8 have their output open
             fusermount3 -u $M 2>&1; echo "plain rc=$?"
             grep -q " $M " /proc/mounts && echo "still mounted"
             running=0; for p in $pids; do kill -0 $p 2>/dev/null && running=$((running + 1)); done; echo "readers still parked: $running"

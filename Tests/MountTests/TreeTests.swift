@@ -84,7 +84,7 @@ struct TreeTests {
                 for i in $(seq 1 1000); do mkdir $M/s$i; echo 'model echo/slow' > $M/s$i/ctl; echo "$msg" > $M/s$i/input; done
                 pids=()
                 for i in $(seq 1 1000); do cat $M/s$i/output > /dev/null 2>&1 & pids+=($!); done
-                sleep 3
+                python3 $AIFS_TESTS/wait_readers.py $M 1000  # every cat has its output open (an event, not a sleep)
                 echo "threads=$(ls /proc/\(m.pid)/task | wc -l)"
                 grep '^in-flight:' $M/ctl
                 s=$(date +%s%N); stat $M >/dev/null && mkdir $M/x; e=$(date +%s%N); echo "stat-mkdir-ms=$(( (e-s)/1000000 ))"
