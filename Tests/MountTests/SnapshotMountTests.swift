@@ -37,9 +37,10 @@ struct SnapshotMountTests {
         try await MountedAIFS.with { m in
             let r = await m.sh("""
                 for i in $(seq 1 20); do mkdir $M/s$i; echo 'model echo/slow' > $M/s$i/ctl; done
-                # 40 words more: each reply streams for 9 s, so all 20 still stream when the
-                # snapshot is taken; the wait is for that event (30 s bounds a failure only).
-                for i in $(seq 1 20); do echo "words for socket $i one two three four five six $(seq 1 40 | tr '\\n' ' ')" > $M/s$i/input; done
+                # 2,000 words more: each reply would stream for 400 s, so all 20 still stream when
+                # the snapshot is taken, however long the 20 writes take on a loaded machine (each
+                # close() waits for a commit); the wait is for that event (30 s bounds a failure).
+                for i in $(seq 1 20); do echo "words for socket $i one two three four five six $(seq 1 2000 | tr '\\n' ' ')" > $M/s$i/input; done
                 streaming() { for i in $(seq 1 20); do grep -qx 'in-flight: 1' $M/s$i/ctl && ! grep -qx 'unread-bytes: 0' $M/s$i/ctl || return 1; done; }
                 for t in $(seq 1 300); do streaming && break; sleep 0.1; done
                 grep -h '^in-flight:' $M/s*/ctl | sort | uniq -c | tr -s ' ' | tr '\\n' ';'; echo
@@ -61,7 +62,7 @@ struct SnapshotMountTests {
                         bad += 1
                 print("sockets:", len(os.listdir(base)), "bad:", bad, "partial replies:", partial)
                 PY
-                for i in $(seq 1 20); do timeout 30 cat $M/s$i/output >/dev/null; done
+                for i in $(seq 1 20); do echo cancel > $M/s$i/ctl; done
                 """)
             #expect(r.stdout.contains(" 20 in-flight: 1;"), "the snapshot is taken while all 20 stream: \(r)")
             #expect(r.stdout.contains("taken\nsockets: 20 bad: 0 partial replies: 0\n"), "\(r)")

@@ -47,6 +47,14 @@ while True:
         print(f"readers: {n}")
         sys.exit(0)
     if time.monotonic() > deadline:
-        print(f"readers: only {n} of {args.count} after {args.timeout:.0f} s")
+        print(f"readers: only {n} of {args.count} after {args.timeout:.0f} s (under {prefix})")
+        for pid in [p for p in os.listdir("/proc") if p.isdigit()][:2000]:  # what the readers are doing instead
+            try:
+                cmd = open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
+                if prefix in cmd:
+                    fds = {fd: os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+                    print(f"  {pid} {cmd[:80]!r} syscall={open(f'/proc/{pid}/syscall').read().split()[:2]} fds={fds}")
+            except OSError:
+                pass
         sys.exit(1)
     time.sleep(0.02)
