@@ -79,22 +79,27 @@ struct ExecProviderTests {
 
     @Test("cancelling the request kills the child")
     func cancelKills() async throws {
-        // A grandchild too: the shell runs sleep, whose argument is unique to this test.
-        let marker = "29.\(Int.random(in: 100_000...999_999))"
+        // A grandchild too: the shell runs sleep, whose argument is unique to this test. It
+        // sleeps 299 s, far beyond every bound below: only a kill ends it within them.
+        let marker = "299.\(Int.random(in: 100_000...999_999))"
         let provider = ExecProvider(command: ["/bin/sh", "-c", "echo started; sleep \(marker); echo never"])
         let sink = RecordingSink()
         let task = Task { try await provider.respond(to: request([(.user, "x")]), into: sink) }
-        for _ in 0..<100 where sink.textString.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        try await SocketTestSupport.eventually("the child prints its first line") { !sink.textString.isEmpty }
         #expect(sink.textString == "started\n")
         let started = Date()
         task.cancel()
         _ = await task.result
-        #expect(Date().timeIntervalSince(started) < 5)
-        try await Task.sleep(for: .milliseconds(200))
-        let alive = FileManager.default.enumerator(atPath: "/proc")?.allObjects.compactMap { $0 as? String }
-            .filter { $0.allSatisfy(\.isNumber) }
-            .contains { pid in (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.contains(marker) ?? false } ?? false
-        #expect(!alive, "the child and its own child are gone after cancel")
+        #expect(Date().timeIntervalSince(started) < 60, "cancel does not wait for the child's 299 s")
+        func alive() -> Bool {
+            // The processes only (not a walk of all of /proc: that takes seconds, once per poll).
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [])
+                .filter { $0.allSatisfy(\.isNumber) }
+                .contains { pid in (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.contains(marker) ?? false }
+        }
+        // Killed, not left to run out its sleep: gone within the bound (a reaped process leaves /proc).
+        let gone = try await SocketTestSupport.eventually("the child and its own child are gone after cancel") { !alive() }
+        #expect(gone, "the child and its own child are gone after cancel")
         #expect(!sink.textString.contains("never"))
     }
 }

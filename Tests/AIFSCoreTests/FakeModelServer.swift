@@ -20,6 +20,9 @@ enum FakeResponse: Sendable {
     case errorEvent(openAI: Bool, message: String)
     /// Anything, byte for byte, in these chunks.
     case raw(status: Int, headers: [(String, String)], chunks: [[UInt8]], chunkDelay: Duration)
+    /// `response`'s head and its first `after` chunks, then the rest only once `gate` opens
+    /// (never, if the test never opens it): an event, not a delay, decides when a stream goes on.
+    indirect case gated(FakeResponse, after: Int, gate: FakeGate)
 
     /// The OpenAI SSE bytes of a stream of tokens, one event per element.
     static func openAIEvents(tokens: [String], reasoning: [String] = [], usage: Bool = true) -> [String] {
@@ -92,7 +95,33 @@ enum FakeResponse: Sendable {
             return (200, sse, bytes(start + [error]), .zero, false)
         case .raw(let status, let headers, let chunks, let delay):
             return (status, headers, chunks, delay, false)
+        case .gated(let response, _, _):
+            return response.plan(path: path)
         }
+    }
+}
+
+/// Holds a ``FakeResponse/gated(_:after:gate:)`` stream until the test opens it.
+final class FakeGate: Sendable {
+    private let state = Mutex<(open: Bool, waiting: [@Sendable () -> Void])>((false, []))
+
+    func open() {
+        let waiting = state.withLock { s in
+            s.open = true
+            defer { s.waiting = [] }
+            return s.waiting
+        }
+        for body in waiting { body() }
+    }
+
+    /// Runs `body` once the gate is open (at once if it is).
+    func whenOpen(_ body: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s in
+            if s.open { return true }
+            s.waiting.append(body)
+            return false
+        }
+        if now { body() }
     }
 }
 
@@ -181,13 +210,28 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
             guard let head, let server = holder.server.withLock({ $0 }) else { return }
             let request = FakeRequest(method: "\(head.method)", path: head.uri,
                                       headers: head.headers.map { ($0.name, $0.value) }, body: body)
-            let plan = server.take(request).plan(path: head.uri)
+            let response = server.take(request)
+            let plan = response.plan(path: head.uri)
             var headers = HTTPHeaders(plan.headers)
             headers.add(name: "transfer-encoding", value: "chunked")
             headers.add(name: "connection", value: "close")
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: plan.status), headers: headers))), promise: nil)
             context.flush()
-            play(plan.chunks[...], delay: plan.delay, cut: plan.cut, context: context)
+            guard case .gated(_, let after, let gate) = response else {
+                return play(plan.chunks[...], delay: plan.delay, cut: plan.cut, context: context)
+            }
+            for chunk in plan.chunks.prefix(after) {
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: chunk)))), promise: nil)
+            }
+            let rest = plan.chunks.dropFirst(after)
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((self, context), eventLoop: loop)
+            gate.whenOpen {
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.play(rest, delay: plan.delay, cut: plan.cut, context: context)
+                }
+            }
         }
     }
 

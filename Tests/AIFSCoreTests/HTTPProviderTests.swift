@@ -1,5 +1,6 @@
 @testable import AIFSCore
 import Foundation
+import Synchronization
 import Testing
 
 /// The OpenAI and Anthropic providers against the in-process fake server: streaming, every
@@ -100,17 +101,33 @@ struct HTTPProviderTests {
     @Test("tokens reach the sink as they arrive, not all at the end")
     func streamsAsItArrives() async throws {
         try await withServer { server in
-            server.enqueue(.openAI(tokens: (0..<10).map { "t\($0) " }, tokenDelay: .milliseconds(50)))
+            // No latency measured here (the mounted test and the benchmarks do that), and no race
+            // with time: the server sends the first token and holds the rest until the sink has
+            // it, so the first token must arrive while the stream is still open.
+            let tokens = (0..<10).map { "t\($0) " }
+            let gate = FakeGate()
+            server.enqueue(.gated(.openAI(tokens: tokens, tokenDelay: .milliseconds(50)), after: 2, gate: gate))  // role, t0
             let sink = RecordingSink()
-            try await provider(server, .openai).respond(to: request(), into: sink)
-            // No absolute latency here (the mounted test and the benchmarks measure that): the
-            // chunks must reach the sink spread over the ~450 ms the server takes to send them.
-            let arrivals = sink.arrivals
-            #expect(arrivals.count == 10)
-            if let first = arrivals.first, let last = arrivals.last {
-                #expect(last - first >= .milliseconds(250), "first and last chunk \(last - first) apart")
+            let finished = Flag()
+            let http = provider(server, .openai)
+            let question = request()
+            let reply = Task {
+                defer { finished.set() }
+                try await http.respond(to: question, into: sink)
             }
+            try await SocketTestSupport.eventually("the first token reaches the sink") { sink.chunks > 0 }
+            #expect(sink.textString == "t0 " && !finished.isSet, "the first token arrived before the rest was sent")
+            gate.open()
+            try await reply.value
+            #expect(sink.textString == tokens.joined())
+            #expect(sink.arrivals.count == 10)
         }
+    }
+
+    final class Flag: Sendable {
+        private let value = Mutex(false)
+        func set() { value.withLock { $0 = true } }
+        var isSet: Bool { value.withLock { $0 } }
     }
 
     @Test("401, 403, 400 and 404 fail at once with the server's message, no retry")
@@ -188,12 +205,14 @@ struct HTTPProviderTests {
     @Test("idle timeout between chunks, total timeout, and an unreachable server")
     func timeouts() async throws {
         try await withServer { server in
-            server.enqueue(.openAI(tokens: ["a", "b"], tokenDelay: .seconds(3)),
-                           .openAI(tokens: ["a", "b"], tokenDelay: .seconds(3)),
-                           .openAI(tokens: ["a", "b"], tokenDelay: .seconds(3)))
+            // Streams that stop and never go on (gates never opened): the timeouts are the only
+            // way these requests end, however slow the machine.
+            let silent = FakeResponse.gated(.openAI(tokens: ["a", "b"]), after: 1, gate: FakeGate())  // the role chunk, no text
+            server.enqueue(silent, silent, silent)
             let idle = await failure(provider(server, .openai) { $0.idleTimeout = 0.3 })
             #expect(idle == "fakeai: no data for 0.3s (idle timeout) (gave up after 3 attempts)")
-            server.enqueue(.openAI(tokens: (0..<50).map { "\($0) " }, tokenDelay: .milliseconds(100)))
+            // Some text, then silence: the total timeout (0.5 s) ends it long before the idle one (10 s).
+            server.enqueue(.gated(.openAI(tokens: (0..<50).map { "\($0) " }), after: 4, gate: FakeGate()))
             let total = await failure(provider(server, .openai) { $0.timeout = 0.5 })
             #expect(total == "fakeai: no complete reply within 0.5s (timeout)")
         }

@@ -111,8 +111,9 @@ struct SocketTests {
 
     @Test("a timeout fails the request, reports it and the queue goes on")
     func timeout() async throws {
-        let socket = try makeRegistry(echo: EchoProvider(slowChunkDelay: .milliseconds(200)))
-            .create(name: FileName("t"), model: "echo/slow", uid: 0, gid: 0, mode: 0o755)
+        // A model that never answers: the timeout is the only way this request can end, so a
+        // slow machine cannot let the reply win the race (echo/slow once raced it).
+        let socket = try TeamTestProvider().registry().create(name: FileName("t"), model: "t/hang", uid: 0, gid: 0, mode: 0o755)
         try socket.apply([.set(.timeout, "0.1")])
         _ = await submit(socket, "a b c d\n")
         try await idle(socket)

@@ -18,15 +18,29 @@ struct StoreTests {
         }
         func cleanUp() { try? FileManager.default.removeItem(atPath: directory) }
         /// Opens the store, loads it (empty) and makes a registry on it.
-        func openFresh(_ tests: StoreTests) throws -> (SQLiteStore, SocketRegistry) {
+        func openFresh(_ tests: StoreTests, catalog: ModelCatalog = StoreTests.catalog) throws -> (SQLiteStore, SocketRegistry) {
             let store = try open()
             _ = try store.load()
-            return (store, tests.registry(store))
+            return (store, tests.registry(store, catalog: catalog))
         }
     }
 
-    func registry(_ store: SQLiteStore, contents: StoreContents? = nil) -> SocketRegistry {
-        let environment = SocketEnvironment(store: store, catalog: .builtIn(echo: EchoProvider(slowChunkDelay: .milliseconds(20))))
+    static let catalog = ModelCatalog.builtIn(echo: EchoProvider(slowChunkDelay: .milliseconds(20)))
+
+    /// `echo/slow` streams its first word, then never goes on (until cancelled): a daemon that
+    /// stops while it works always stops mid-reply, however slow the machine. `echo` is echo.
+    static let stallingCatalog = ModelCatalog(modelIDs: ["echo", "echo/slow"], defaultModel: "echo", providers: ["echo": StallingEcho()])
+
+    struct StallingEcho: Provider {
+        func respond(to request: ProviderRequest, into sink: any ReplySink) async throws {
+            guard request.model == "slow" else { return try await EchoProvider().respond(to: request, into: sink) }
+            if let first = EchoProvider.chunks(of: request.latestUserMessage, slow: true).first { sink.text(first) }
+            try await CancellableSleep.sleep(seconds: 86_400)
+        }
+    }
+
+    func registry(_ store: SQLiteStore, contents: StoreContents? = nil, catalog: ModelCatalog = StoreTests.catalog) -> SocketRegistry {
+        let environment = SocketEnvironment(store: store, catalog: catalog)
         if let contents { return SocketRegistry(environment: environment, restoring: contents) }
         return SocketRegistry(environment: environment)
     }
@@ -92,12 +106,12 @@ struct StoreTests {
         let temp = TempStore()
         defer { temp.cleanUp() }
         do {
-            let (store, sockets) = try temp.openFresh(self)
+            let (store, sockets) = try temp.openFresh(self, catalog: Self.stallingCatalog)
             let s = try sockets.create(name: FileName("slow"), model: "echo/slow", uid: 0, gid: 0, mode: 0o755)
             for text in ["one two three four five six seven eight\n", "second\n", "[priority-high] urgent\n"] {
                 #expect(await submit(s, text) == nil)
             }
-            try await Task.sleep(for: .milliseconds(60))  // the first is in flight, partly streamed
+            try await SocketTestSupport.eventually("the first is in flight, partly streamed") { s.info.inFlight && s.info.unreadBytes > 0 }
             sockets.shutdownAll()
             store.close()
         }
@@ -121,7 +135,7 @@ struct StoreTests {
         let temp = TempStore()
         defer { temp.cleanUp() }
         do {
-            let (store, sockets) = try temp.openFresh(self)
+            let (store, sockets) = try temp.openFresh(self, catalog: Self.stallingCatalog)
             let a = try sockets.create(name: FileName("a"), uid: 0, gid: 0, mode: 0o755)
             let b = try sockets.create(name: FileName("b"), uid: 0, gid: 0, mode: 0o755)
             try sockets.wire(a, to: "b")
@@ -129,8 +143,8 @@ struct StoreTests {
             try b.apply([.model("echo/slow")])
             #expect(await TeamTestSupport.send(sockets.team, "[team-chat-to-a] first") == nil)
             try await idle(a)
-            try await Task.sleep(for: .milliseconds(50))  // the moderator's synthesis is queued at b
-            // b is slow: its synthesis request is still in flight when the daemon stops.
+            try await SocketTestSupport.eventually("the moderator's synthesis is in flight at b") { b.info.inFlight }
+            // b never finishes here: its synthesis request is still in flight when the daemon stops.
             sockets.shutdownAll()
             await flush(store)
             store.close()
@@ -190,7 +204,8 @@ struct StoreTests {
         let events = (0..<50).map { StoreEvent.memory(MemoryEntry(time: WallClock.now(), socket: "r", kind: .event, content: "entry \($0)")) }
         await withCheckedContinuation { continuation in store.record(events) { _ in continuation.resume() } }
         // Pruning runs between batches: one more batch triggers it once enough was inserted.
-        for _ in 0..<100 {
+        let deadline = ContinuousClock.now + SocketTestSupport.failureBound  // bounds a failure only
+        while ContinuousClock.now < deadline {
             await withCheckedContinuation { continuation in store.record([]) { _ in continuation.resume() } }
             if case .success(let hits) = search(store, "entry"), hits.count == 10 { break }
             try await Task.sleep(for: .milliseconds(20))

@@ -4,8 +4,8 @@ import Synchronization
 import Testing
 
 /// A provider whose behaviour is chosen by the model name (`t/NAME`): `inject` answers with a
-/// header-looking line, `fail` fails, `slow` takes 30 s unless cancelled, anything else answers
-/// `NAME says: <message>`. Records every request per model.
+/// header-looking line, `fail` fails, `slow` takes 30 s unless cancelled, `hang` never answers
+/// (until cancelled), anything else answers `NAME says: <message>`. Records every request per model.
 final class TeamTestProvider: Provider, @unchecked Sendable {
     private let log = Mutex<[(model: String, request: ProviderRequest)]>([])
 
@@ -19,18 +19,20 @@ final class TeamTestProvider: Provider, @unchecked Sendable {
         case "slow":
             try await Task.sleep(for: .seconds(30))
             sink.text(Array("too late".utf8))
+        case "hang":
+            try await CancellableSleep.sleep(seconds: 86_400)
         default:
             let last = String(decoding: request.latestUserMessage, as: UTF8.self)
             sink.text(Array("\(request.model) says: \(last)".utf8))
         }
     }
 
-    static let models = ["a", "b", "c", "m", "inject", "fail", "slow"]
+    static let models = ["a", "b", "c", "m", "inject", "fail", "slow", "hang"]
 
-    func registry(limits: Limits = Limits()) -> SocketRegistry {
+    func registry(limits: Limits = Limits(), timers: any TimerScheduler = DispatchTimers()) -> SocketRegistry {
         let catalog = ModelCatalog(modelIDs: Self.models.map { "t/\($0)" } + ["echo", "echo/slow"], defaultModel: "echo",
                                    providers: ["t": self, "echo": EchoProvider(slowChunkDelay: .milliseconds(30))])
-        return SocketRegistry(environment: SocketEnvironment(store: InMemoryStore(), catalog: catalog, limits: limits))
+        return SocketRegistry(environment: SocketEnvironment(store: InMemoryStore(), catalog: catalog, limits: limits, timers: timers))
     }
 }
 
@@ -43,16 +45,26 @@ enum TeamTestSupport {
     }
 
     /// Everything the round(s) print, once no round is open (as `cat output` would see it).
-    static func collect(_ team: TeamChat, seconds: Double = 10) async throws -> String {
+    static func collect(_ team: TeamChat, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
         var text: [UInt8] = []
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
+        let ended = try await SocketTestSupport.eventually("the team chat round ends", sourceLocation: sourceLocation) {
             let (bytes, open) = team.readAvailable()
             text += bytes
-            if !open && bytes.isEmpty { return String(decoding: text, as: UTF8.self) }
-            try await Task.sleep(for: .milliseconds(5))
+            return !open && bytes.isEmpty
         }
-        Issue.record("the team chat round did not end")
+        _ = ended
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// What `output` has printed so far, read until it holds every one of `parts` (the round
+    /// may still be open; the rest is left for ``collect(_:sourceLocation:)``).
+    static func collect(_ team: TeamChat, until parts: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        var text: [UInt8] = []
+        try await SocketTestSupport.eventually("team output shows \(parts)", sourceLocation: sourceLocation) {
+            text += team.readAvailable().bytes
+            let string = String(decoding: text, as: UTF8.self)
+            return parts.allSatisfy { string.contains($0) }
+        }
         return String(decoding: text, as: UTF8.self)
     }
 
@@ -116,20 +128,29 @@ struct TeamChatTests {
         _ = try T.make(registry, "b", model: "t/inject")
         #expect(await T.send(registry.team, "[team-chat-to-b] say it") == nil)
         #expect(try await T.collect(registry.team) == "[team-chat-from-b]\n[team-chat-to-a] do X\n")
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(provider.requests("a").isEmpty && a.info.messages == 0)
+        // Not a fixed wait for nothing to happen: a later message to a, answered, comes after
+        // anything the first round could have sent to a; a must have had that one only.
+        #expect(await T.send(registry.team, "[team-chat-to-a] later") == nil)
+        #expect(try await T.collect(registry.team) == "[team-chat-from-a]\na says: later\n")
+        #expect(provider.requests("a").map { String(decoding: $0.latestUserMessage, as: UTF8.self) } == ["later"] && a.info.messages == 1)
     }
 
     @Test("a failing member is reported inline; a member past the timeout is reported, cancelled, and the round ends")
     func failuresAndTimeout() async throws {
         let provider = TeamTestProvider()
-        let registry = provider.registry()
+        // The round's deadline fires when this test says, not after 1.5 s of a busy machine's
+        // time: only once a and f have answered, while s (30 s unless cancelled) has not.
+        let timers = ManualTimers()
+        let registry = provider.registry(timers: timers)
         _ = try T.make(registry, "a", model: "t/a")
         _ = try T.make(registry, "f", model: "t/fail")
         let slow = try T.make(registry, "s", model: "t/slow")
         registry.team.apply([.timeout(1.5)])
         #expect(await T.send(registry.team, "go") == nil)
-        let text = try await T.collect(registry.team)
+        let early = try await T.collect(registry.team, until: ["[team-chat-from-a]", "[team-chat-from-f]"])
+        #expect(!early.contains("[team-chat-from-s]"), "\(early)")
+        #expect(try await timers.fireNext() == 1.5, "the round's deadline is its timeout")
+        let text = try await early + T.collect(registry.team)
         #expect(text.hasPrefix("[team-chat-from-"), "\(text)")
         #expect(text.contains("[team-chat-from-a]\na says: go\n"))
         #expect(text.contains("[team-chat-from-f] [error] HTTP 500: broken on purpose\n"), "\(text)")
@@ -167,7 +188,11 @@ struct TeamChatTests {
         registry.team.apply([.mode(.discuss)])
         #expect(await T.send(registry.team, "round one") == nil)
         _ = try await T.collect(registry.team)
-        try await Task.sleep(for: .milliseconds(100))  // the notes are added after the round ends
+        // The notes are added after the round ends: wait until both members have them.
+        for member in ["a", "b"] {
+            let socket = try #require(registry.socket(named: member))
+            try await SocketTestSupport.eventually("\(member) gets the discussion notes") { T.transcript(socket).contains("[discussion] ") }
+        }
         #expect(await T.send(registry.team, "round two") == nil)
         _ = try await T.collect(registry.team)
         let second = try #require(provider.requests("a").last)

@@ -28,8 +28,8 @@ struct WireTests {
     func chain() async throws {
         let (_, s) = try pipeline(TeamTestProvider())
         #expect(await SocketTestSupport.submit(s[0], "q") == nil)
-        for socket in s { try await SocketTestSupport.idle(socket) }
-        try await Task.sleep(for: .milliseconds(50))
+        // Each hand-over is queued after its sender is done: wait for the reply at the end.
+        try await SocketTestSupport.eventually("the reply reaches c's output") { s[2].info.unreadBytes > 0 }
         for socket in s { try await SocketTestSupport.idle(socket) }
         #expect(text(unread(s[2])) == "c says: b says: a says: q\n")
         #expect(unread(s[0]) == .nothing && unread(s[1]) == .nothing)
@@ -60,8 +60,9 @@ struct WireTests {
         #expect(s[2].upstreamFeeding(), "a is working on a reply that will reach c")
         #expect(s[2].state.withLock { $0.isPending(upstream: true) })
         #expect(!s[0].state.withLock { $0.isPending(upstream: false) }, "a wired socket's own output has nothing pending")
+        // Not after: once the reply has travelled down the chain and all are idle.
+        try await SocketTestSupport.eventually("the whole reply reaches c's output") { s[2].info.unreadBytes == "one two three four\n".utf8.count }
         for socket in s { try await SocketTestSupport.idle(socket) }
-        try await Task.sleep(for: .milliseconds(50))
         #expect(!s[2].upstreamFeeding())
         #expect(text(unread(s[2])) == "one two three four\n")
     }

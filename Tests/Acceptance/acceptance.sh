@@ -62,13 +62,16 @@ check "first bytes while streaming" "w1 " "$first"
 check "still in flight after first bytes" "in-flight: 1" "$(grep '^in-flight:' "$M/a/ctl")"
 echo cancel > "$M/a/ctl"; timeout 5 cat "$M/a/output" >/dev/null; echo 'model echo' > "$M/a/ctl"
 
-# 6. tail -f follows the transcript
-timeout 4 tail -n 0 -f "$M/b/transcript" > /tmp/aifs-accept-$$.tail &
-sleep 1
+# 6. tail -f follows the transcript. coreutils polls a FUSE file once a second: the script waits
+#    for events (tail has printed what was there; the new exchange shows up), and 30 s only
+#    bounds a failure.
+before=$(wc -l < "$M/b/transcript")
+tail -n +1 -f "$M/b/transcript" > /tmp/aifs-accept-$$.tail & tailpid=$!
+for i in $(seq 1 600); do [ "$(wc -l < /tmp/aifs-accept-$$.tail)" -ge "$before" ] && break; sleep 0.05; done
 echo "followed-$$" > "$M/b/input"
-sleep 2.2
-check "tail -f shows the exchange within 2 s" "2" "$(grep -c "followed-$$" /tmp/aifs-accept-$$.tail)"
-wait
+for i in $(seq 1 600); do [ "$(grep -c "followed-$$" /tmp/aifs-accept-$$.tail)" -ge 2 ] && break; sleep 0.05; done
+check "tail -f shows the exchange" "2" "$(grep -c "followed-$$" /tmp/aifs-accept-$$.tail)"
+kill "$tailpid"; wait "$tailpid" 2>/dev/null
 
 # 7. grep the transcript, ls, rename, remove
 check "grep transcript" "3" "$(grep -c '^\[team-chat-from-b\]' "$M/b/transcript")"
@@ -128,7 +131,9 @@ echo unwire > "$M/w1/ctl"
 "$AIFS" unmount "$M" >/dev/null
 check "unmount leaves a plain directory" "0" "$(grep -c " $M " /proc/mounts)"
 "$AIFS" mount "$M" >/dev/null
-kill -9 "$(grep '^pid:' "$M/ctl" | cut -d' ' -f2)"; sleep 0.3
+pid=$(grep '^pid:' "$M/ctl" | cut -d' ' -f2); kill -9 "$pid"
+# gone (or a zombie) before the remount: an event, not a fixed pause
+for i in $(seq 1 600); do s=$(awk '/^State:/ {print $2}' /proc/$pid/status 2>/dev/null); [ -z "$s" ] || [ "$s" = Z ] && break; sleep 0.05; done
 "$AIFS" mount "$M" >/dev/null 2>&1
 mkdir "$M/after"; echo back > "$M/after/input"
 check "kill -9 then aifs mount works" "back" "$(timeout 5 cat "$M/after/output")"

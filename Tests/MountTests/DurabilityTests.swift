@@ -120,7 +120,8 @@ struct DurabilityTests {
             echo 'one two three four five six' > $M/slow/input
             echo 'queued behind it' > $M/slow/input
             head -c 4 $M/slow/output; echo
-            kill -9 $(grep '^pid:' $M/ctl | cut -d' ' -f2); sleep 0.3
+            pid=$(grep '^pid:' $M/ctl | cut -d' ' -f2); kill -9 $pid
+            for i in $(seq 1 600); do s=$(awk '/^State:/ {print $2}' /proc/$pid/status 2>/dev/null); [ -z "$s" ] || [ "$s" = Z ] && break; sleep 0.05; done  # gone (or a zombie)
             $AIFS mount $M >/dev/null 2>&1
             timeout 20 cat $M/slow/output; echo "rc=$?"
             cut -d' ' -f2- $M/slow/error

@@ -118,14 +118,19 @@ struct FaultTests {
             mkdir $M/h1 $M/h2 $M/h3 $M/h4 $M/e
             echo 'model fo/hang' > $M/h1/ctl; echo 'model fo/m' > $M/h2/ctl; echo 'model fo/trickle' > $M/h3/ctl
             echo 'model patient/hang' > $M/h4/ctl
-            start=$(date +%s.%N)
-            send h1 one >/dev/null; send h2 'please-hang-head two' >/dev/null; send h3 three >/dev/null; send h4 four >/dev/null
+            # Each request's clock starts once its own write is acknowledged (one clock for all
+            # also counted the other sends, python start-ups that take seconds on a busy machine).
             pids=
-            for s in h1 h2 h3; do
+            watch() {
+                local s=$1 start=$(date +%s.%N)
                 (timeout 30 cat $M/$s/output > $D/$s.out 2>/dev/null; rc=$?
                  echo "$s rc=$rc after $(python3 -c "import sys; print(int(float(sys.argv[2]) - float(sys.argv[1])))" $start $(date +%s.%N)) s" > $D/$s.rc) &
                 pids="$pids $!"
-            done
+            }
+            send h1 one >/dev/null; watch h1
+            send h2 'please-hang-head two' >/dev/null; watch h2
+            send h3 three >/dev/null; watch h3
+            send h4 four >/dev/null
             send e 'echo answers while three requests hang' >/dev/null; timeout 5 cat $M/e/output
             timeout 5 head -c 6 $M/h4/output; echo cancel > $M/h4/ctl; timeout 10 cat $M/h4/output; echo "h4 rc=$?"
             wait $pids
@@ -134,7 +139,7 @@ struct FaultTests {
             echo "--- SIGTERM while a request hangs"
             send h4 five >/dev/null
             (timeout 30 cat $M/h4/output >/dev/null 2>&1; echo "parked reader rc=$?" > $D/h4.rc) & reader=$!
-            sleep 0.5; kill -TERM $PID; gone $PID 10; wait $reader; cat $D/h4.rc
+            python3 $AIFS_TESTS/wait_readers.py $M 1 --parked >/dev/null; kill -TERM $PID; gone $PID 10; wait $reader; cat $D/h4.rc
             mountit || exit 1
             timeout 5 head -c 6 $M/h4/output; echo; echo cancel > $M/h4/ctl
             check 30; echo "check=$?"
@@ -249,7 +254,7 @@ struct FaultTests {
                 send s$i "a long reply number $i with many words to keep its readers parked for a while" "then a second message $i" >/dev/null
                 for k in 1 2; do (cat $M/s$i/output > /dev/null 2> $D/r$i$k.err; echo "rc=$?" >> $D/r$i$k.err) & pids="$pids $!"; done
             done
-            sleep 0.5
+            python3 $AIFS_TESTS/wait_readers.py $M 8 >/dev/null  # all 8 have their output open
             fusermount3 -u $M 2>&1; echo "plain rc=$?"
             grep -q " $M " /proc/mounts && echo "still mounted"
             running=0; for p in $pids; do kill -0 $p 2>/dev/null && running=$((running + 1)); done; echo "readers still parked: $running"

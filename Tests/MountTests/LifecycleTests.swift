@@ -9,7 +9,7 @@ struct LifecycleTests {
             let r = await m.sh("""
                 mkdir $M/s; echo 'model echo/slow' > $M/s/ctl; echo "$(seq 1 100 | tr '\\n' ' ')" > $M/s/input
                 (timeout 20 cat $M/s/output >/dev/null; echo "reader-rc=$?" > $M.reader) &
-                sleep 0.7; kill -TERM \(m.pid)
+                python3 $AIFS_TESTS/wait_readers.py $M 1 --parked >/dev/null; kill -TERM \(m.pid)
                 for i in $(seq 1 100); do [ -f $M.reader ] && break; sleep 0.1; done
                 cat $M.reader; rm -f $M.reader
                 for i in $(seq 1 50); do grep -q " $M " /proc/mounts || break; sleep 0.1; done
@@ -31,7 +31,8 @@ struct LifecycleTests {
             $AIFS unmount $M && echo unmounted
             grep -c " $M " /proc/mounts
             $AIFS mount $M >/dev/null || exit 2
-            pid=$(grep '^pid:' $M/ctl | cut -d' ' -f2); kill -9 $pid; sleep 0.3
+            pid=$(grep '^pid:' $M/ctl | cut -d' ' -f2); kill -9 $pid
+            for i in $(seq 1 600); do s=$(awk '/^State:/ {print $2}' /proc/$pid/status 2>/dev/null); [ -z "$s" ] || [ "$s" = Z ] && break; sleep 0.05; done  # gone (or a zombie)
             ls $M 2>&1 | head -1
             $AIFS mount $M 2>&1 || exit 3
             mkdir $M/b && echo two > $M/b/input && cat $M/b/output

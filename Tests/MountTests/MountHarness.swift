@@ -36,14 +36,15 @@ final class MountedAIFS: @unchecked Sendable {
         storePath = mountpoint + ".store/aifs.db"
         process = try ChildProcess([Self.binary, "mount", mountpoint, "-f", "--store", storePath],
                                    environment: ProcessInfo.processInfo.environment, stdout: logFD, stderr: logFD)
-        let deadline = Date().addingTimeInterval(20)
+        // The deadline bounds a failure only: a loaded machine mounts later, not never.
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if await Shell.run("test -f '\(mountpoint)/ctl'").status == 0 { return }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         await stop()
-        Issue.record("the daemon did not mount within 20 s; log:\n\(log)")
+        Issue.record("the daemon did not mount within 60 s; log:\n\(log)")
         throw MountFailure()
     }
 
@@ -96,6 +97,9 @@ final class MountedAIFS: @unchecked Sendable {
 
 /// Child processes, waited for on dedicated threads.
 enum Shell {
+    /// This directory (`Tests/MountTests`): the scripts' helpers.
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+
     struct Result: CustomStringConvertible {
         var status: Int32
         var stdout: String
@@ -116,6 +120,9 @@ enum Shell {
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
         env["AIFS"] = MountedAIFS.binary
+        // Helpers for the scripts: `python3 $AIFS_TESTS/wait_readers.py DIR N [--parked]` waits
+        // for readers to be blocked on the mount (an event, instead of a fixed sleep).
+        env["AIFS_TESTS"] = Shell.directory
         env["LC_ALL"] = "C"  // plain quotes in coreutils' messages
         // Every daemon a script starts uses this script's own store, never the user's.
         let scratch = MountedAIFS.makeTempDirectory("aifs-scratch")

@@ -37,8 +37,12 @@ struct SnapshotMountTests {
         try await MountedAIFS.with { m in
             let r = await m.sh("""
                 for i in $(seq 1 20); do mkdir $M/s$i; echo 'model echo/slow' > $M/s$i/ctl; done
-                for i in $(seq 1 20); do echo "words for socket $i one two three four five six" > $M/s$i/input; done
-                sleep 0.5
+                # 2,000 words more: each reply would stream for 400 s, so all 20 still stream when
+                # the snapshot is taken, however long the 20 writes take on a loaded machine (each
+                # close() waits for a commit); the wait is for that event (30 s bounds a failure).
+                for i in $(seq 1 20); do echo "words for socket $i one two three four five six $(seq 1 2000 | tr '\\n' ' ')" > $M/s$i/input; done
+                streaming() { for i in $(seq 1 20); do grep -qx 'in-flight: 1' $M/s$i/ctl && ! grep -qx 'unread-bytes: 0' $M/s$i/ctl || return 1; done; }
+                for t in $(seq 1 300); do streaming && break; sleep 0.1; done
                 grep -h '^in-flight:' $M/s*/ctl | sort | uniq -c | tr -s ' ' | tr '\\n' ';'; echo
                 mkdir $M/snapshots/mid && echo taken
                 python3 - "$M/snapshots/mid/sockets" <<'PY'
@@ -58,7 +62,7 @@ struct SnapshotMountTests {
                         bad += 1
                 print("sockets:", len(os.listdir(base)), "bad:", bad, "partial replies:", partial)
                 PY
-                for i in $(seq 1 20); do timeout 10 cat $M/s$i/output >/dev/null; done
+                for i in $(seq 1 20); do echo cancel > $M/s$i/ctl; done
                 """)
             #expect(r.stdout.contains(" 20 in-flight: 1;"), "the snapshot is taken while all 20 stream: \(r)")
             #expect(r.stdout.contains("taken\nsockets: 20 bad: 0 partial replies: 0\n"), "\(r)")
@@ -70,9 +74,11 @@ struct SnapshotMountTests {
         try await MountedAIFS.with { m in
             let r = await m.sh("""
                 mkdir $M/s; echo 'model echo/slow' > $M/s/ctl; mkdir $M/snapshots/clean
-                echo 'one two three four five six seven eight' > $M/s/input
-                (timeout 10 cat $M/s/output > $M.out; echo "reader rc=$?" >> $M.out) & reader=$!
-                sleep 0.5
+                # A 10 s reply (50 words), and the restore only once the reader is parked on it:
+                # events, not a sleep, put the restore in the middle of the request.
+                echo "one two three four five six seven eight $(seq 1 42 | tr '\\n' ' ')" > $M/s/input
+                (timeout 30 cat $M/s/output > $M.out; echo "reader rc=$?" >> $M.out) & reader=$!
+                python3 $AIFS_TESTS/wait_readers.py $M 1 --parked >/dev/null
                 echo 'restore clean' > $M/s/ctl && echo restored
                 wait $reader; tail -1 $M.out; rm -f $M.out
                 cut -d' ' -f2- $M/s/error
@@ -84,11 +90,19 @@ struct SnapshotMountTests {
         }
     }
 
-    @Test("retention: with a 1 s interval and keep = 3, after 6 s there are 3 automatic snapshots and every manual one")
+    @Test("retention: with a 1 s interval and keep = 3, once a fourth was taken there are 3 automatic snapshots and every manual one")
     func retention() async {
+        // Not "sleep 6 and count": wait for the event that shows pruning, the first automatic
+        // snapshot seen is gone while 3 are there (60 s bounds a failure only).
         let r = await MountedAIFS.script(config: "[snapshots]\ninterval = \"1s\"\nkeep = 3\n", """
             mkdir $M/a $M/snapshots/keep-me $M/snapshots/me-too
-            sleep 6
+            first=
+            for i in $(seq 1 600); do
+                autos=$(ls $M/snapshots | grep '^auto-')
+                [ -z "$first" ] && first=$(echo "$autos" | head -1)
+                [ -n "$first" ] && [ "$(echo "$autos" | grep -c .)" -ge 3 ] && ! echo "$autos" | grep -qxF "$first" && break
+                sleep 0.1
+            done
             echo "auto: $(ls $M/snapshots | grep -c '^auto-')"
             ls $M/snapshots | grep -v '^auto-' | tr '\\n' ' '; echo
             """, timeout: 60)

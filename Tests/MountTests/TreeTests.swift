@@ -80,11 +80,15 @@ struct TreeTests {
         try await MountedAIFS.with { m in
             let r = await m.sh("""
                 set -m  # background jobs in their own groups, so signals reach them as a user's would
-                msg="$(seq 1 200 | tr '\\n' ' ')"
+                # 2,000 words: a reply streams for 400 s, longer than this test may run, so every
+                # socket is still in flight however long a loaded machine takes to set them up.
+                msg="$(seq 1 2000 | tr '\\n' ' ')"
                 for i in $(seq 1 1000); do mkdir $M/s$i; echo 'model echo/slow' > $M/s$i/ctl; echo "$msg" > $M/s$i/input; done
                 pids=()
                 for i in $(seq 1 1000); do cat $M/s$i/output > /dev/null 2>&1 & pids+=($!); done
-                sleep 3
+                echo "figure: sockets ready after $SECONDS s" >&2
+                python3 $AIFS_TESTS/wait_readers.py $M 1000 | head -20  # every cat has its output open (an event, not a sleep)
+                echo "figure: readers open after $SECONDS s" >&2
                 echo "threads=$(ls /proc/\(m.pid)/task | wc -l)"
                 grep '^in-flight:' $M/ctl
                 s=$(date +%s%N); stat $M >/dev/null && mkdir $M/x; e=$(date +%s%N); echo "stat-mkdir-ms=$(( (e-s)/1000000 ))"

@@ -4,9 +4,12 @@ streams on 127.0.0.1, answering "reply: " + the words of the last user message, 
 (word) per event, TOKEN_DELAY seconds apart. A message containing `please-401` gets HTTP 401,
 one containing `please-429` gets HTTP 429 with `retry-after: 0.1` (every time). A message starting
 with `please-say ` is answered with exactly the rest of it (no "reply:"). The model named `slow`
-sends its tokens 0.3 s apart, whatever TOKEN_DELAY is.
+sends its tokens 0.3 s apart, whatever TOKEN_DELAY is. The model named `gated` sends the head
+and its first token, then the rest only once the file given by `--gate` exists (an event the
+test controls, instead of a delay that races the machine's speed; the file is checked for each
+request, so removing it closes the gate again).
 
-    python3 fake_model_server.py PORTFILE REQUESTLOG [TOKEN_DELAY] [--port N]
+    python3 fake_model_server.py PORTFILE REQUESTLOG [TOKEN_DELAY] [--port N] [--gate FILE]
                                  [--fail-rate F] [--cut-rate F] [--seed S]
 
 Writes its port to PORTFILE once listening, and one JSON line per request (path, model, the number
@@ -34,6 +37,7 @@ parser.add_argument("portfile")
 parser.add_argument("log")
 parser.add_argument("delay", nargs="?", type=float, default=0.0)
 parser.add_argument("--port", type=int, default=0)
+parser.add_argument("--gate", default=None)
 parser.add_argument("--fail-rate", type=float, default=0.0)
 parser.add_argument("--cut-rate", type=float, default=0.0)
 parser.add_argument("--seed", type=int, default=None)
@@ -99,6 +103,9 @@ class Handler(BaseHTTPRequestHandler):
         for i, token in enumerate(tokens):
             if strike is not None and i == strike:
                 return self.strike(fault)
+            if model == "gated" and i == 1:
+                while not (ARGS.gate and os.path.exists(ARGS.gate)):
+                    time.sleep(0.01)
             if delay:
                 time.sleep(delay)
             text = token if i == 0 else " " + token

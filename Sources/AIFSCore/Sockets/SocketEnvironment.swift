@@ -5,6 +5,8 @@ import Synchronization
 public final class SocketEnvironment: Sendable {
     public let store: any SocketStore
     public let counters = DaemonCounters()
+    /// Where deadlines are scheduled (team-chat round timeouts): real time, or a test's own.
+    public let timers: any TimerScheduler
     /// The pipeline graph of `wire NAME`.
     public let wiring = Wiring()
     private let logBox = Mutex<any ChangeLog>(LocalLog())
@@ -21,8 +23,10 @@ public final class SocketEnvironment: Sendable {
     private let reloaderBox = Mutex<(@Sendable () throws -> LoadedConfiguration)?>(nil)
     private let configStatusBox = Mutex("built-in defaults")
 
-    public init(store: any SocketStore, catalog: ModelCatalog, limits: Limits = Limits()) {
+    public init(store: any SocketStore, catalog: ModelCatalog, limits: Limits = Limits(),
+                timers: any TimerScheduler = DispatchTimers()) {
         self.store = store
+        self.timers = timers
         self.limitsBox = Mutex(limits)
         self.catalogBox = Mutex(catalog)
     }

@@ -243,7 +243,7 @@ public final class TeamChat: Sendable {
     }
 
     private func scheduleTimeout(round id: UInt64, phase: Phase, after seconds: Double) {
-        queue.asyncAfter(deadline: .now() + seconds) { [self] in expire(round: id, phase: phase, after: seconds) }
+        environment.timers.schedule(after: seconds, on: queue) { [self] in expire(round: id, phase: phase, after: seconds) }
     }
 
     /// The round's timeout passed: every member still working is reported and cancelled.
