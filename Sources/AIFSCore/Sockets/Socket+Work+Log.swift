@@ -42,14 +42,38 @@ extension Socket {
 
 /// Where a provider streams one request's reply: every piece is a change posted to the log,
 /// and applying it (here at once with one daemon, on every daemon with Redis) feeds the socket.
+///
+/// Once the request has ended on this socket object (cancelled, cut, restored over), nothing
+/// more is posted: a late chunk from a cancelled task must not reach a restored socket that is
+/// answering the same message id again.
 struct WorkPoster: ReplySink {
     let log: any ChangeLog
-    let socket: SocketID
-    let message: UInt64
-    func text(_ bytes: [UInt8]) { log.post(.text(socket: socket, message: message, bytes: bytes)) }
-    func reasoning(_ bytes: [UInt8]) { log.post(.reasoning(socket: socket, message: message, bytes: bytes)) }
-    func usage(input: Int, output: Int) { log.post(.usage(socket: socket, message: message, input: input, output: output)) }
-    func diagnostic(kind: String, _ message: String) {
-        log.post(.diagnostic(socket: socket, message: self.message, kind: kind, text: message))
+    let socket: Socket
+    let work: Socket.Work
+    private var message: UInt64 { work.message.id }
+
+    init(log: any ChangeLog, socket: Socket, work: Socket.Work) {
+        self.log = log
+        self.socket = socket
+        self.work = work
     }
+
+    private func post(_ change: Change) {
+        guard socket.isLive(work) else { return }
+        log.post(change)
+    }
+
+    func text(_ bytes: [UInt8]) { post(.text(socket: socket.id, message: message, bytes: bytes)) }
+    func reasoning(_ bytes: [UInt8]) { post(.reasoning(socket: socket.id, message: message, bytes: bytes)) }
+    func usage(input: Int, output: Int) { post(.usage(socket: socket.id, message: message, input: input, output: output)) }
+    func diagnostic(kind: String, _ text: String) {
+        post(.diagnostic(socket: socket.id, message: message, kind: kind, text: text))
+    }
+    /// The end of the request.
+    func end(_ outcome: WorkOutcome) { post(.end(socket: socket.id, message: message, outcome: outcome)) }
+}
+
+extension Socket {
+    /// Whether `work` has not ended on this socket object.
+    func isLive(_ work: Work) -> Bool { state.withLock { _ in !work.cancelled } }
 }

@@ -37,7 +37,7 @@ extension Socket {
     /// The end of the provider's work, posted to the log like its reply text: every daemon
     /// (this one too) ends the request when it applies it.
     private func conclude(_ work: Work, _ outcome: Outcome) {
-        environment.log.post(.end(socket: id, message: work.message.id, outcome: outcome))
+        WorkPoster(log: environment.log, socket: self, work: work).end(outcome)
     }
 
     private func run(_ work: Work) async {
@@ -54,7 +54,7 @@ extension Socket {
             conclude(work, .failed("model is not configured"))
             return
         }
-        let sink = WorkPoster(log: environment.log, socket: id, message: work.message.id)
+        let sink = WorkPoster(log: environment.log, socket: self, work: work)
         do {
             if let timeout {
                 try await withThrowingTaskGroup(of: Void.self) { group in
