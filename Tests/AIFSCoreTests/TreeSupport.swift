@@ -139,11 +139,10 @@ import Glibc
 // | ctl write EPERM (reset, restore by another user)| TreeControlTests.reset, TreeSnapshotTests.socketRestoreRefusals
 // | ctl write EACCES (wire to an unwritable socket) | TreeControlTests.wireToAnotherUsersSocket
 // | chgrp dir EPERM (owner, to a group not theirs)  | TreeSocketDirectoryTests.ownershipOfTheDirectory
-//   (the doc says the daemon does not check group membership on a chgrp; it does, since the
-//    multi-user change: only the caller's own gid, see AIFileSystem.setattr)
+//   (a non-root owner may give the socket only to their own gid; see docs/file-protocol.md)
 //
-// Known bugs, shown by disabled tests (TreeChatPollTests): a chat message refused when a poll
-// sends it is lost to the next read and close; a chat descriptor never polls writable.
+// Two bugs these tests found, now fixed (TreeChatPollTests): a chat message refused when a poll
+// sent it was lost to the next read and close; a chat descriptor never polled writable.
 //
 // Only the kernel (mounted tests):
 // - ENOTCONN after unmount, and `EIO` to every parked request when the process gets SIGTERM:

@@ -15,6 +15,8 @@ final class ChatFile: OpenFile {
     let stream = ChatStream()
     private var buffer: [UInt8] = []
     private var sent = false
+    /// A refusal a poll met while sending the message: the next read or close reports it.
+    private var refusal: Errno?
 
     init(socket: Socket, uid: UInt32, limit: Int) {
         self.socket = socket
@@ -49,11 +51,12 @@ final class ChatFile: OpenFile {
     }
 
     override func read(_ request: consuming Request, size: Int, offset: Int64, info: FileInfo) {
-        if let error = sendIfNeeded() { return request.reply(error: error) }
+        if let error = refusal.take() ?? sendIfNeeded() { return request.reply(error: error) }
         stream.read(request, size: size, nonBlocking: info.isNonBlocking)
     }
 
     override func flush(_ request: consuming Request) {
+        if let error = refusal.take() { return request.reply(error: error) }
         // A message still unsent goes now; a closing writer-only descriptor has no reader.
         guard !sent, !buffer.isEmpty else { return request.replyOK() }
         if let error = sendIfNeeded() { return request.reply(error: error) }
@@ -65,8 +68,13 @@ final class ChatFile: OpenFile {
     }
 
     override func poll(_ request: consuming Request, handle: PollHandle?) {
-        // Waiting for the reply means the message is complete: send it, as a read would.
-        if !buffer.isEmpty, let error = sendIfNeeded() { return request.reply(error: error) }
-        request.reply(poll: stream.poll(owner: self, handle: handle))
+        // Waiting for the reply means the message is complete: send it, as a read would. A
+        // refusal is kept for the next read or close (a poll answer cannot carry an errno).
+        if !buffer.isEmpty, let error = sendIfNeeded() {
+            refusal = error
+            return request.reply(poll: [.readable, .error])
+        }
+        // Like every file but `output`, always writable (a write after the send fails EINVAL).
+        request.reply(poll: stream.poll(owner: self, handle: handle).union(.writable))
     }
 }
