@@ -3,6 +3,7 @@ import Foundation
 import FuseKit
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The foreground daemon: builds the filesystem, mounts it, serves until SIGTERM/SIGINT (via
 /// swift-service-lifecycle) or an outside unmount, then stops cleanly: every parked reader gets
@@ -86,13 +87,17 @@ struct MountService: Service {
     let session: FuseSession
 
     func run() async throws {
+        // One stop, waited for by every path: `FuseSession.stop()` returns at once to a second
+        // caller while the first is still unmounting, and the process ended in between after a
+        // SIGTERM on a busy machine (the mount was left stale, readers got ECONNABORTED).
+        let stop = StopOnce { session.stop() }
         await withGracefulShutdownHandler {
             await Self.onThread { session.waitUntilLoopEnds() }
         } onGracefulShutdown: {
-            Thread { session.stop() }.start()
+            stop.begin()
         }
-        // The loop ended (signal or an outside unmount): finish the stop (idempotent).
-        await Self.onThread { session.stop() }
+        // The loop ended (signal or an outside unmount): finish the stop.
+        await stop.finished()
     }
 
     static func onThread(_ body: @escaping @Sendable () -> Void) async {
@@ -101,6 +106,39 @@ struct MountService: Service {
                 body()
                 continuation.resume()
             }.start()
+        }
+    }
+}
+
+/// Runs `body` once, on a thread of its own, however many times it is begun; every caller of
+/// ``finished()`` waits until it has returned.
+final class StopOnce: Sendable {
+    private let state = Mutex<(started: Bool, done: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, false, []))
+    private let body: @Sendable () -> Void
+
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+
+    func begin() {
+        guard state.withLock({ s in defer { s.started = true }; return !s.started }) else { return }
+        Thread { [self] in
+            body()
+            let waiting = state.withLock { s in
+                s.done = true
+                defer { s.waiting = [] }
+                return s.waiting
+            }
+            for continuation in waiting { continuation.resume() }
+        }.start()
+    }
+
+    func finished() async {
+        begin()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { s in
+                if !s.done { s.waiting.append(continuation) }
+                return s.done
+            }
+            if done { continuation.resume() }
         }
     }
 }

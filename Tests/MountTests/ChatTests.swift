@@ -69,59 +69,67 @@ struct ChatTests {
         }
     }
 
+    /// fo/held sends nothing until `touch $GATE`: "not readable until the reply starts" is a
+    /// state the test holds, not the 200 ms before echo/slow's first word.
     @Test("poll on chat: polling sends the message; not readable until the reply starts, then readable")
     func chatPoll() async throws {
-        try await MountedAIFS.with { m in
-            let r = await Shell.python("""
-                import os, select, sys
-                m = sys.argv[1]
-                os.mkdir(m + "/p")
-                with open(m + "/p/ctl", "w") as f: f.write("model echo/slow\\n")
-                fd = os.open(m + "/p/chat", os.O_RDWR | os.O_NONBLOCK)
-                os.write(fd, b"slow words here\\n")
-                p = select.poll(); p.register(fd, select.POLLIN)
-                first = p.poll(0)
-                later = p.poll(5000)
-                data = b""
-                while True:
-                    try:
-                        chunk = os.read(fd, 4096)
-                    except BlockingIOError:
-                        p.poll(5000); continue
-                    if not chunk: break
-                    data += chunk
-                print("first:", first, "later readable:", bool(later and later[0][1] & select.POLLIN), "reply:", data)
-                """, mountpoint: m.mountpoint)
-            #expect(r.stdout == "first: [] later readable: True reply: b'slow words here\\n'\n", "\(r)")
-        }
+        let r = await ProviderMountTests().script(config: TeamChatMountTests.fakeConfig, """
+            $AIFS mount $M --config $C >/dev/null || exit 1
+            timeout 60 python3 - $M $GATE <<'PY'
+            import os, select, sys
+            m, gate = sys.argv[1], sys.argv[2]
+            os.mkdir(m + "/p")
+            with open(m + "/p/ctl", "w") as f: f.write("model fo/held\\n")
+            fd = os.open(m + "/p/chat", os.O_RDWR | os.O_NONBLOCK)
+            os.write(fd, b"slow words here\\n")
+            p = select.poll(); p.register(fd, select.POLLIN)
+            first = p.poll(0)
+            open(gate, "w").close()
+            later = p.poll(30000)
+            data = b""
+            while True:
+                try:
+                    chunk = os.read(fd, 4096)
+                except BlockingIOError:
+                    p.poll(30000); continue
+                if not chunk: break
+                data += chunk
+            print("first:", first, "later readable:", bool(later and later[0][1] & select.POLLIN), "reply:", data)
+            PY
+            """)
+        #expect(r.stdout.hasPrefix("first: [] later readable: True reply: b'reply: slow words here"), "\(r)")
     }
 
+    /// The reply is held after its first token (fo/gated, until `touch $GATE`): the first read
+    /// returning only that token, while a second write is refused, needs no stopwatch.
     @Test("a chat reply streams; an empty chat reads EOF; a second message on one descriptor is EINVAL")
     func chatEdges() async throws {
-        try await MountedAIFS.with { m in
-            let r = await Shell.python("""
-                import os, sys, time, errno
-                M = sys.argv[1]
-                os.mkdir(f"{M}/c")
-                open(f"{M}/c/ctl", "w").write("model echo/slow\\n")
-                fd = os.open(f"{M}/c/chat", os.O_RDWR)
-                os.write(fd, b"one two three four\\n")
-                t = time.monotonic(); first = os.read(fd, 100); print("first:", first, time.monotonic() - t < 1.0)
-                try:
-                    os.write(fd, b"more"); print("second write: ok")
-                except OSError as e:
-                    print("second write:", errno.errorcode[e.errno])
-                rest = b""
-                while (chunk := os.read(fd, 100)):
-                    rest += chunk
-                print("rest:", rest)
-                os.close(fd)
-                fd = os.open(f"{M}/c/chat", os.O_RDWR); print("empty:", os.read(fd, 10)); os.close(fd)
-                """, mountpoint: m.mountpoint)
-            #expect(r.stdout.contains("first: b'one ' True"), "\(r)")
-            #expect(r.stdout.contains("second write: EINVAL"), "\(r)")
-            #expect(r.stdout.contains("rest: b'two three four\\n'"), "\(r)")
-            #expect(r.stdout.contains("empty: b''"), "\(r)")
-        }
+        let r = await ProviderMountTests().script(config: TeamChatMountTests.fakeConfig, """
+            $AIFS mount $M --config $C >/dev/null || exit 1
+            timeout 60 python3 - $M $GATE <<'PY'
+            import os, sys, errno
+            M, GATE = sys.argv[1], sys.argv[2]
+            os.mkdir(f"{M}/c")
+            open(f"{M}/c/ctl", "w").write("model fo/gated\\n")
+            fd = os.open(f"{M}/c/chat", os.O_RDWR)
+            os.write(fd, b"one two three four\\n")
+            first = os.read(fd, 100); print("first:", first, "in-flight:", "in-flight: 1" in open(f"{M}/c/ctl").read())
+            try:
+                os.write(fd, b"more"); print("second write: ok")
+            except OSError as e:
+                print("second write:", errno.errorcode[e.errno])
+            open(GATE, "w").close()
+            rest = b""
+            while (chunk := os.read(fd, 100)):
+                rest += chunk
+            print("rest:", rest)
+            os.close(fd)
+            fd = os.open(f"{M}/c/chat", os.O_RDWR); print("empty:", os.read(fd, 10)); os.close(fd)
+            PY
+            """)
+        #expect(r.stdout.contains("first: b'reply:' in-flight: True"), "\(r)")
+        #expect(r.stdout.contains("second write: EINVAL"), "\(r)")
+        #expect(r.stdout.contains("rest: b' one two three four"), "\(r)")
+        #expect(r.stdout.contains("empty: b''"), "\(r)")
     }
 }

@@ -93,7 +93,7 @@ struct DurabilityTests {
                 while True:
                     missing = unanswered()
                     waited = time.monotonic() - remounted
-                    if not missing or waited > 10:
+                    if not missing or waited > 60:  # bounds a failure only: a busy machine answers later
                         break
                     time.sleep(0.1)
                 print(f"round {round}: acked {len(acked)} so far, unanswered {len(missing)} after {waited:.2f}s {missing[:5]}")

@@ -63,67 +63,75 @@ struct SocketFileTests {
         }
     }
 
+    /// The reply is held after its first token (fo/gated, until `touch $GATE`): "before it
+    /// ends" is a state the test holds, not a race with echo/slow's 200 ms per word.
     @Test("a blocked reader sees bytes of a slow reply before it ends")
     func streamingBeforeTheEnd() async throws {
-        try await MountedAIFS.with { m in
-            let r = await Shell.python("""
-                import os, sys, time
-                M = sys.argv[1]
-                os.mkdir(f"{M}/s")
-                open(f"{M}/s/ctl", "w").write("model echo/slow\\n")
-                open(f"{M}/s/input", "w").write("one two three four five six seven eight\\n")
-                fd = os.open(f"{M}/s/output", os.O_RDONLY)
-                first = os.read(fd, 4096)
-                ctl = open(f"{M}/s/ctl").read()
-                print("first:", first)
-                print("in-flight-at-first:", "in-flight: 1" in ctl)
-                rest = b""
-                while True:
-                    b = os.read(fd, 4096)
-                    if not b: break
-                    rest += b
-                print("whole:", first + rest)
-                """, mountpoint: m.mountpoint)
-            #expect(r.stdout.contains("in-flight-at-first: True"), "\(r)")
-            #expect(r.stdout.contains("first: b'one '"), "\(r)")
-            #expect(r.stdout.contains("whole: b'one two three four five six seven eight\\n'"), "\(r)")
-        }
+        let r = await ProviderMountTests().script(config: TeamChatMountTests.fakeConfig, """
+            $AIFS mount $M --config $C >/dev/null || exit 1
+            timeout 60 python3 - $M $GATE <<'PY'
+            import os, sys
+            M, GATE = sys.argv[1], sys.argv[2]
+            os.mkdir(f"{M}/s")
+            open(f"{M}/s/ctl", "w").write("model fo/gated\\n")
+            open(f"{M}/s/input", "w").write("one two three four five six seven eight\\n")
+            fd = os.open(f"{M}/s/output", os.O_RDONLY)
+            first = os.read(fd, 4096)
+            ctl = open(f"{M}/s/ctl").read()
+            print("first:", first)
+            print("in-flight-at-first:", "in-flight: 1" in ctl)
+            open(GATE, "w").close()
+            rest = b""
+            while True:
+                b = os.read(fd, 4096)
+                if not b: break
+                rest += b
+            print("whole:", first + rest)
+            PY
+            """)
+        #expect(r.stdout.contains("in-flight-at-first: True"), "\(r)")
+        #expect(r.stdout.contains("first: b'reply:'"), "\(r)")
+        #expect(r.stdout.contains("whole: b'reply: one two three four five six seven eight"), "\(r)")
     }
 
+    /// fo/held sends nothing until `touch $GATE`: "pending" is a state the test holds, not the
+    /// moment before echo/slow's first word (200 ms) that a busy machine can let pass.
     @Test("poll reports not-readable while pending and readable when data arrives; O_NONBLOCK gives EAGAIN")
     func pollAndNonBlocking() async throws {
-        try await MountedAIFS.with { m in
-            let r = await Shell.python("""
-                import os, select, sys, errno
-                M = sys.argv[1]
-                os.mkdir(f"{M}/p")
-                open(f"{M}/p/ctl", "w").write("model echo/slow\\n")
-                open(f"{M}/p/input", "w").write("alpha beta\\n")
-                fd = os.open(f"{M}/p/output", os.O_RDONLY | os.O_NONBLOCK)
+        let r = await ProviderMountTests().script(config: TeamChatMountTests.fakeConfig, """
+            $AIFS mount $M --config $C >/dev/null || exit 1
+            timeout 60 python3 - $M $GATE <<'PY'
+            import os, select, sys, errno
+            M, GATE = sys.argv[1], sys.argv[2]
+            os.mkdir(f"{M}/p")
+            open(f"{M}/p/ctl", "w").write("model fo/held\\n")
+            open(f"{M}/p/input", "w").write("alpha beta\\n")
+            fd = os.open(f"{M}/p/output", os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                os.read(fd, 100); print("nonblock: no error")
+            except OSError as e:
+                print("nonblock:", errno.errorcode[e.errno])
+            p = select.poll(); p.register(fd, select.POLLIN)
+            print("pending:", p.poll(0))
+            open(GATE, "w").close()
+            print("later:", [(f, bool(ev & select.POLLIN)) for f, ev in p.poll(30000)])
+            print("data:", os.read(fd, 100))
+            # once everything is read and nothing is pending, poll says readable (EOF)
+            # (O_NONBLOCK: wait with poll between reads until EOF)
+            while True:
+                p.poll(30000)
                 try:
-                    os.read(fd, 100); print("nonblock: no error")
-                except OSError as e:
-                    print("nonblock:", errno.errorcode[e.errno])
-                p = select.poll(); p.register(fd, select.POLLIN)
-                print("pending:", p.poll(0))
-                print("later:", [(f, bool(ev & select.POLLIN)) for f, ev in p.poll(5000)])
-                print("data:", os.read(fd, 100))
-                # once everything is read and nothing is pending, poll says readable (EOF)
-                # (O_NONBLOCK: wait with poll between reads until EOF)
-                while True:
-                    p.poll(5000)
-                    try:
-                        if not os.read(fd, 100): break
-                    except BlockingIOError:
-                        pass
-                print("idle:", [(bool(ev & select.POLLIN)) for f, ev in p.poll(0)])
-                """, mountpoint: m.mountpoint)
-            #expect(r.stdout.contains("nonblock: EAGAIN"), "\(r)")
-            #expect(r.stdout.contains("pending: []"), "\(r)")
-            #expect(r.stdout.contains("later: [(3, True)]") || r.stdout.contains(", True)]"), "\(r)")
-            #expect(r.stdout.contains("data: b'alpha '"), "\(r)")
-            #expect(r.stdout.contains("idle: [True]"), "\(r)")
-        }
+                    if not os.read(fd, 100): break
+                except BlockingIOError:
+                    pass
+            print("idle:", [(bool(ev & select.POLLIN)) for f, ev in p.poll(0)])
+            PY
+            """)
+        #expect(r.stdout.contains("nonblock: EAGAIN"), "\(r)")
+        #expect(r.stdout.contains("pending: []"), "\(r)")
+        #expect(r.stdout.contains("later: [(3, True)]") || r.stdout.contains(", True)]"), "\(r)")
+        #expect(r.stdout.contains("data: b'reply:"), "\(r)")
+        #expect(r.stdout.contains("idle: [True]"), "\(r)")
     }
 
     @Test("a failed request: the blocked read returns EIO once, the reason is in error, the queue goes on")

@@ -5,13 +5,13 @@ import Testing
 @Suite("Mounted: team chat and wires")
 struct TeamChatMountTests {
     /// A config with the fake model server: `fo/fast` answers at once, `fo/slow` 0.3 s a token,
-    /// `fo/gated` holds its reply after the first token until `touch $GATE`, `fo/hang` sends its
-    /// first token and never finishes.
+    /// `fo/gated` holds its reply after the first token until `touch $GATE` (`fo/held` before
+    /// it), `fo/hang` sends its first token and never finishes.
     static let fakeConfig = """
         [providers.fo]
         kind = "openai"
         base_url = "http://127.0.0.1:$PORT/v1"
-        models = ["fast", "slow", "gated", "hang"]
+        models = ["fast", "slow", "gated", "held", "hang"]
         """
 
     @Test("three echo sockets: one broadcast, three blocks, then EOF; inactive and unresponsive sockets are skipped")

@@ -5,9 +5,9 @@ streams on 127.0.0.1, answering "reply: " + the words of the last user message, 
 one containing `please-429` gets HTTP 429 with `retry-after: 0.1` (every time). A message starting
 with `please-say ` is answered with exactly the rest of it (no "reply:"). The model named `slow`
 sends its tokens 0.3 s apart, whatever TOKEN_DELAY is. The model named `gated` sends the head
-and its first token, then the rest only once the file given by `--gate` exists (an event the
-test controls, instead of a delay that races the machine's speed; the file is checked for each
-request, so removing it closes the gate again).
+and its first token, then the rest only once the file given by `--gate` exists; `held` sends
+the head and no token before that (events the test controls, instead of delays that race the
+machine's speed; the file is checked for each request, so removing it closes the gate again).
 
     python3 fake_model_server.py PORTFILE REQUESTLOG [TOKEN_DELAY] [--port N] [--gate FILE]
                                  [--fail-rate F] [--cut-rate F] [--seed S]
@@ -103,7 +103,7 @@ class Handler(BaseHTTPRequestHandler):
         for i, token in enumerate(tokens):
             if strike is not None and i == strike:
                 return self.strike(fault)
-            if model == "gated" and i == 1:
+            if (model == "gated" and i == 1) or (model == "held" and i == 0):
                 while not (ARGS.gate and os.path.exists(ARGS.gate)):
                     time.sleep(0.01)
             if delay:
