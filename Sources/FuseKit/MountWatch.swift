@@ -25,7 +25,7 @@ public struct MountWatch {
         let fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         // The newest mount at that path is ours (a mount on top of another is listed after it).
-        guard let id = Self.entries(fd).last(where: { $0.mountpoint == resolvedMountpoint })?.id else {
+        guard let id = MountInfo.entries(fd).last(where: { $0.mountpoint == resolvedMountpoint })?.id else {
             Glibc.close(fd)
             return nil
         }
@@ -35,46 +35,10 @@ public struct MountWatch {
 
     /// True while our mount is in the mount table.
     func isMounted() -> Bool {
-        Self.entries(fd).contains { $0.id == mountID }
+        MountInfo.entries(fd).contains { $0.id == mountID }
     }
 
     func close() { Glibc.close(fd) }
-
-    /// Every line of the mount table: mount id and mount point.
-    static func entries(_ fd: Int32) -> [(id: Int, mountpoint: String)] {
-        guard lseek(fd, 0, SEEK_SET) == 0 else { return [] }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            data.append(contentsOf: chunk[0..<n])
-        }
-        return data.split(separator: UInt8(ascii: "\n")).compactMap { line in
-            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-            guard fields.count > 4, let id = Int(String(decoding: fields[0], as: UTF8.self)) else { return nil }
-            return (id, unescape(Array(fields[4])))
-        }
-    }
-
-    /// mountinfo writes space, tab, newline and backslash as `\ooo` (octal). Public for users
-    /// that read the mount table themselves.
-    public static func unescape(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count,
-               let code = UInt8(String(decoding: bytes[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
-                out.append(code)
-                i += 4
-            } else {
-                out.append(bytes[i])
-                i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 
     /// The path as the mount table spells it: symbolic links resolved (the path itself as is
     /// when it cannot be resolved).

@@ -4,25 +4,9 @@ import Foundation
 /// Reads `/proc/self/mountinfo` and clears mounts: what `mount` needs to detect a live or stale
 /// aifs and what `unmount` needs to remove one.
 enum MountTable {
-    struct Mount {
-        var mountpoint: String
-        var fstype: String
-    }
-
-    static func mounts() -> [Mount] {
-        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard fields.count > 5, let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count else { return nil }
-            return Mount(mountpoint: unescape(String(fields[4])), fstype: String(fields[dash + 1]))
-        }
-    }
-
-    /// mountinfo escapes space, tab, newline and backslash as `\ooo` (octal).
-    static func unescape(_ field: String) -> String { MountWatch.unescape(Array(field.utf8)) }
-
-    static func mount(at path: String) -> Mount? {
-        mounts().last { $0.mountpoint == path }
+    /// The newest mount at `path` (a mount on top of another is listed after it).
+    static func mount(at path: String) -> MountInfo.Entry? {
+        MountInfo.entries().last { $0.mountpoint == path }
     }
 
     static func isAIFS(_ path: String) -> Bool {
