@@ -140,12 +140,11 @@ struct ClusterTests {
         let r = await cluster("""
             up A && up B || exit 1
             mkdir $D/B/s; until ls $D/A | grep -qx s; do sleep 0.02; done
-            python3 - $D/A/s/input $D/acked $D/refused <<'PY' & WRITER=$!
+            python3 - $D/A/s/input $D/acked $D/refused $D/stop <<'PY' & WRITER=$!
             import os, sys, time
             acked, refused = open(sys.argv[2], "w"), open(sys.argv[3], "w")
-            end = time.time() + 6
             n = 0
-            while time.time() < end:
+            while not os.path.exists(sys.argv[4]):
                 n += 1
                 try:
                     fd = os.open(sys.argv[1], os.O_WRONLY)
@@ -156,11 +155,19 @@ struct ClusterTests {
                     refused.write("w%05d %s\\n" % (n, e.strerror)); refused.flush()
                 time.sleep(0.01)
             PY
-            sleep 1.5
-            redis-cli -p $REDIS_PORT shutdown >/dev/null 2>&1   # AOF is flushed on shutdown
-            sleep 1.5
+            # Each step waits for what it needs, not for a time: 50 writes acknowledged; Redis
+            # really down (a SHUTDOWN can be slow or refused on a busy machine: asked again until
+            # ping fails; AOF is flushed on shutdown); 20 writes refused while down; then Redis
+            # back and 50 more acknowledged. The bound only keeps a broken daemon from hanging.
+            count() { cat $1 2>/dev/null | wc -l; }
+            until [ $(count $D/acked) -ge 50 ] || [ $SECONDS -gt 120 ]; do sleep 0.05; done
+            until ! redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 || [ $SECONDS -gt 120 ]; do
+                redis-cli -p $REDIS_PORT shutdown >/dev/null 2>&1; sleep 0.1; done
+            until [ $(count $D/refused) -ge 20 ] || [ $SECONDS -gt 120 ]; do sleep 0.05; done
             start_redis && echo redis-back
-            wait $WRITER
+            back=$(count $D/acked)
+            until [ $(count $D/acked) -ge $((back + 50)) ] || [ $SECONDS -gt 120 ]; do sleep 0.05; done
+            touch $D/stop; wait $WRITER
             expected=$(wc -l < $D/acked)
             until [ "$(grep -c '^\\[team-chat-from-s\\]' $D/A/s/transcript)" -ge "$expected" ]; do sleep 0.1; [ $SECONDS -gt 100 ] && break; done
             python3 - $D/acked $D/refused $D/A/s/transcript $D/B/s/transcript <<'PY'
