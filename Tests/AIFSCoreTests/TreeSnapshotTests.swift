@@ -194,6 +194,8 @@ struct TreeSnapshotTests {
             #expect(try await tree.control(s, "restore x\n").write == .error(.ENOTSUP))
             #expect(try await tree.cat(s, .error).contains(" ctl restore: snapshots need the durable store\n"))
             #expect(try await tree.list(Self.snapshots) == [".", ".."])
+            #expect(try await tree.session.rmdir(parent: Self.snapshots, name: "x").reply == .error(.ENOENT),
+                    "nothing to delete: ENOENT, as the kernel's lookup would answer")
             #expect(try await tree.control(s, "reset\n").write == .written(6), "reset goes on without its snapshot")
             #expect(try await tree.session.rmdir(parent: Tree.root, name: "s").reply == .ok, "so does rmdir")
         }

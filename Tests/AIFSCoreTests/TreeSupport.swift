@@ -121,7 +121,7 @@ import Glibc
 // | rmdir snapshots/NAME ENOENT                     | TreeSnapshotTests.deletingSnapshots
 // | write `restore NAME` to /ai/ctl ENOENT          | TreeSnapshotTests.daemonRestoreOfAMissingSnapshot
 // | write `restore NAME` to a socket's ctl ENOENT   | TreeSnapshotTests.socketRestoreRefusals
-// | any of these ENOTSUP (--store memory)           | TreeSnapshotTests.memoryStoreHasNoSnapshots
+// | mkdir, snapshot, restore ENOTSUP (--store memory)| TreeSnapshotTests.memoryStoreHasNoSnapshots
 //
 // `/ai/memory/search/<query>`
 // | open EACCES (for writing)                       | TreeSearchTests.searchDirectoryRefusals
