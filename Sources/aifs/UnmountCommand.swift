@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 
-/// `aifs unmount [MOUNTPOINT]`: asks the daemon to stop (SIGTERM) and waits for the mount to go;
-/// clears a stale mount whose daemon is gone.
+/// `aifs unmount [MOUNTPOINT]`: asks the daemon to stop (SIGTERM) and waits for the mount to go
+/// and the daemon to exit (its store closed), up to `--timeout`; clears a stale mount whose
+/// daemon is gone.
 struct UnmountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unmount", abstract: "Unmount aifs cleanly.")
 
@@ -23,9 +24,13 @@ struct UnmountCommand: ParsableCommand {
                 if !RuntimePaths.isAlive(pid) || (!MountTable.isAIFS(path) && !MountTable.isStale(path)) { break }
                 usleep(20_000)
             }
-            // Wait a moment for the daemon to exit after its mount is gone.
-            let exitDeadline = Date().addingTimeInterval(2)
-            while RuntimePaths.isAlive(pid), Date() < exitDeadline { usleep(20_000) }
+            // The mount goes first; the daemon then closes its store. Return only once it has
+            // exited, so that a script may copy or move the store right after (on a busy
+            // machine that can take more than a moment).
+            while RuntimePaths.isAlive(pid), Date() < deadline { usleep(20_000) }
+            if RuntimePaths.isAlive(pid) {
+                FileHandle.standardError.write(Data("aifs: the daemon (pid \(pid)) is still running after \(Int(timeout)) s\n".utf8))
+            }
         }
         if MountTable.isAIFS(path) || MountTable.isStale(path) {
             guard MountTable.detach(path) else { throw CLIError("could not unmount \(path)") }
