@@ -140,34 +140,37 @@ struct ClusterTests {
         let r = await cluster("""
             up A && up B || exit 1
             mkdir $D/B/s; until ls $D/A | grep -qx s; do sleep 0.02; done
-            python3 - $D/A/s/input $D/acked $D/refused $D/stop <<'PY' & WRITER=$!
-            import os, sys, time
+            # The writer drives each step from what it has seen, not from time: after 50 writes
+            # acknowledged it stops Redis (SHUTDOWN again until ping fails: on a busy machine one
+            # can be slow or refused; AOF is flushed on shutdown), after 20 refused it starts
+            # Redis again, and it ends 50 acknowledged writes after that.
+            export -f start_redis; export REDIS_PORT D
+            python3 - $D/A/s/input $D/acked $D/refused <<'PY'
+            import os, subprocess, sys, time
             acked, refused = open(sys.argv[2], "w"), open(sys.argv[3], "w")
-            n = 0
-            while not os.path.exists(sys.argv[4]):
+            cli = ["redis-cli", "-p", os.environ["REDIS_PORT"]]
+            quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            n, ok, failed, phase, back = 0, 0, 0, "up", 0
+            while True:
                 n += 1
                 try:
                     fd = os.open(sys.argv[1], os.O_WRONLY)
                     os.write(fd, b"w%05d\\n" % n)
                     os.close(fd)
-                    acked.write("w%05d\\n" % n); acked.flush()
+                    acked.write("w%05d\\n" % n); acked.flush(); ok += 1
                 except OSError as e:
-                    refused.write("w%05d %s\\n" % (n, e.strerror)); refused.flush()
+                    refused.write("w%05d %s\\n" % (n, e.strerror)); refused.flush(); failed += 1
+                if phase == "up" and ok >= 50:
+                    while subprocess.run(cli + ["ping"], **quiet).returncode == 0:
+                        subprocess.run(cli + ["shutdown"], **quiet)
+                    phase = "down"
+                elif phase == "down" and failed >= 20:
+                    subprocess.run(["bash", "-c", "start_redis && echo redis-back"], check=True)
+                    phase, back = "back", ok
+                elif phase == "back" and ok >= back + 50:
+                    break
                 time.sleep(0.01)
             PY
-            # Each step waits for what it needs, not for a time: 50 writes acknowledged; Redis
-            # really down (a SHUTDOWN can be slow or refused on a busy machine: asked again until
-            # ping fails; AOF is flushed on shutdown); 20 writes refused while down; then Redis
-            # back and 50 more acknowledged. The bound only keeps a broken daemon from hanging.
-            count() { cat $1 2>/dev/null | wc -l; }
-            until [ $(count $D/acked) -ge 50 ] || [ $SECONDS -gt 120 ]; do sleep 0.05; done
-            until ! redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 || [ $SECONDS -gt 120 ]; do
-                redis-cli -p $REDIS_PORT shutdown >/dev/null 2>&1; sleep 0.1; done
-            until [ $(count $D/refused) -ge 20 ] || [ $SECONDS -gt 120 ]; do sleep 0.05; done
-            start_redis && echo redis-back
-            back=$(count $D/acked)
-            until [ $(count $D/acked) -ge $((back + 50)) ] || [ $SECONDS -gt 120 ]; do sleep 0.05; done
-            touch $D/stop; wait $WRITER
             expected=$(wc -l < $D/acked)
             until [ "$(grep -c '^\\[team-chat-from-s\\]' $D/A/s/transcript)" -ge "$expected" ]; do sleep 0.1; [ $SECONDS -gt 100 ] && break; done
             python3 - $D/acked $D/refused $D/A/s/transcript $D/B/s/transcript <<'PY'
