@@ -7,9 +7,11 @@
 Every case mounts its own fresh aifs (release build, echo model, a new store in a temporary
 directory unless the case says otherwise) and builds its baseline in the same run: see the
 case_*.py files for what each measures. Prints one table (case, aifs, baseline, ratio, goal,
-result), writes it as JSON to Benchmarks/results/latest.json, and with --update-docs puts it
-into docs/performance.md. --quick runs small sizes to check the harness; its figures mean
-nothing. Everything mounted is unmounted at the end, also on failure or Ctrl-C.
+result) and writes it as JSON to Benchmarks/results/local/latest.json, which git ignores, so a
+run leaves the checkout clean; with --update-docs it writes the tracked
+Benchmarks/results/latest.json instead and puts the table into docs/performance.md. --quick
+runs small sizes to check the harness; its figures mean nothing. Everything mounted is
+unmounted at the end, also on failure or Ctrl-C.
 """
 import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time, traceback
 
@@ -21,6 +23,8 @@ CASES = {"io": case_io, "streaming": case_streaming, "scale": case_scale, "parke
          "broadcast": case_broadcast, "search": case_search, "redis": case_redis}
 HEAD = ("case", "measure", "aifs", "baseline (same run)", "ratio", "goal", "result")
 DOCS = os.path.join(ROOT, "docs", "performance.md")
+TRACKED_JSON = "Benchmarks/results/latest.json"   # the figures docs/performance.md shows
+LOCAL_JSON = "Benchmarks/results/local/latest.json"  # a user's own runs (.gitignore)
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
 
@@ -51,9 +55,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the harness")
     parser.add_argument("--only", help="comma-separated cases: " + ",".join(CASES))
-    parser.add_argument("--update-docs", action="store_true", help="write the table into docs/performance.md")
-    parser.add_argument("--json", default=os.path.join(ROOT, "Benchmarks", "results", "latest.json"))
+    parser.add_argument("--update-docs", action="store_true",
+                        help="write the table into docs/performance.md and the JSON to the tracked " + TRACKED_JSON)
+    parser.add_argument("--json", help=f"where to write the JSON (default {LOCAL_JSON}, which git ignores)")
     args = parser.parse_args()
+    if args.json is None:
+        args.json = os.path.join(ROOT, TRACKED_JSON if args.update_docs else LOCAL_JSON)
     names = args.only.split(",") if args.only else list(CASES)
     for n in names:
         if n not in CASES:
