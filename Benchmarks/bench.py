@@ -10,8 +10,8 @@ case_*.py files for what each measures. Prints one table (case, aifs, baseline, 
 result) and writes it as JSON to Benchmarks/results/local/latest.json, which git ignores, so a
 run leaves the checkout clean; with --update-docs it writes the tracked
 Benchmarks/results/latest.json instead and puts the table into docs/performance.md. --quick
-runs small sizes to check the harness; its figures mean nothing. Everything mounted is
-unmounted at the end, also on failure or Ctrl-C.
+runs small sizes to check the harness; its figures mean nothing. Everything mounted (and the
+spinners of the io case) is taken down at the end, also on failure or Ctrl-C.
 """
 import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time, traceback
 
@@ -36,7 +36,7 @@ def markdown(rows):
 
 
 def require_tools():
-    missing = [t for t in ("gcc", "pkg-config", "fusermount3") if shutil.which(t) is None]
+    missing = [t for t in ("gcc", "pkg-config", "fusermount3", "chrt", "taskset") if shutil.which(t) is None]
     if subprocess.run(["pkg-config", "--exists", "fuse3"]).returncode != 0 if shutil.which("pkg-config") else True:
         missing.append("libfuse3-dev")
     if shutil.which("sqlite3") is None:
@@ -46,7 +46,7 @@ def require_tools():
         if shutil.which("sqlite3") is None:
             print("bench: sqlite3 CLI missing (apt-get install sqlite3): the search row will say so", file=sys.stderr)
     if missing:
-        sys.exit(f"bench: missing {', '.join(missing)} (apt-get install gcc pkg-config fuse3 libfuse3-dev)")
+        sys.exit(f"bench: missing {', '.join(missing)} (apt-get install gcc pkg-config fuse3 libfuse3-dev util-linux)")
     if os.geteuid() != 0:
         sys.exit("bench: run as root (it mounts FUSE filesystems and a tmpfs)")
 

@@ -1,11 +1,14 @@
 """What the benchmarks share: the release binary, percentiles, mounts that always come down,
-and the rows of the result table.
+spinners that keep the vCPUs awake, a daemon's CPU time and context switches, and the rows of
+the result table.
 
 Every mount made here is a foreground daemon started by us (its pid is ours), registered in
 `CLEANUP`, and taken down by `cleanup()`: SIGTERM, then SIGKILL, then a lazy unmount if the
-mountpoint is still there. bench.py runs `cleanup()` in a `finally` and on SIGTERM/SIGINT.
+mountpoint is still there. The spinners are registered the same way (SIGKILL), and the kernel
+kills them too if bench.py dies without cleaning up. bench.py runs `cleanup()` in a `finally`
+and on SIGTERM/SIGINT.
 """
-import os, signal, subprocess, sys, time
+import ctypes, os, signal, subprocess, sys, time
 from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -123,6 +126,110 @@ def floor_mount(work, name="floor", directories=0):
         subprocess.run(["gcc", "-O2", "-Wall", "-o", binary, source] + flags, check=True)
     log = open(os.path.join(work, name + ".log"), "w")
     return Daemon([binary, os.path.join(work, name), str(directories)], os.path.join(work, name), log)
+
+
+def _die_with_parent():
+    """In a child before exec: SIGKILL it when bench.py's process ends, however it ends."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class Spinners:
+    """One busy loop per CPU (`chrt -i 0 taskset -c N sh -c 'while :; do :; done'`), so that no
+    vCPU is halted when a request arrives: on a virtual machine, a request that wakes a halted
+    vCPU pays the hypervisor's wake-up, which then decides the figure (the FUSE floor's round
+    trip measured 60 µs to 330 µs from run to run with idle vCPUs). SCHED_IDLE priority: a
+    spinner runs only when nothing else wants its CPU, so it yields to every real thread.
+
+    They are stopped (SIGSTOP) except while `awake(True)`; killed by cleanup() (and by the
+    kernel, PR_SET_PDEATHSIG, should bench.py die without cleaning up)."""
+
+    def __init__(self):
+        self.procs, self.on = [], True
+        CLEANUP.append(self.stop)
+        for cpu in sorted(os.sched_getaffinity(0)):
+            self.procs.append(subprocess.Popen(
+                ["chrt", "-i", "0", "taskset", "-c", str(cpu), "sh", "-c", "while :; do :; done"],
+                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent))
+        self.awake(False)
+
+    def awake(self, on):
+        if on == self.on:
+            return
+        for p in self.procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"spinner {p.pid} exited with {p.returncode}")
+            p.send_signal(signal.SIGCONT if on else signal.SIGSTOP)
+        self.on = on
+        time.sleep(0.02)  # let the spinners reach (or leave) their CPUs
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.procs = []
+
+
+def thread_counters(pid):
+    """{tid: (CPU ns, context switches)} for every thread of `pid` now: the CPU time is the
+    first field of /proc/PID/task/TID/schedstat (nanoseconds on the CPU), the switches are
+    voluntary + nonvoluntary from its status (/proc/PID/status alone counts the main thread)."""
+    counters = {}
+    task = f"/proc/{pid}/task"
+    for tid in os.listdir(task):
+        try:
+            with open(f"{task}/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+            switches = 0
+            with open(f"{task}/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        switches += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread exited meanwhile
+        counters[tid] = (ns, switches)
+    return counters
+
+
+def process_cpu_ticks(pid):
+    """utime + stime of the whole process (threads that exited included), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class Usage:
+    """A daemon's CPU time and context switches, summed over timed blocks: `begin()` before a
+    block, `end(n)` after its n operations. Threads new in a block count from zero; a thread
+    that exits within a block loses its part of the block (counted in `lost_threads`). The
+    process-wide utime+stime (clock ticks, exited threads included) is kept as a cross-check."""
+
+    def __init__(self, pid):
+        self.pid, self.ops, self.cpu_ns, self.switches, self.lost_threads, self.ticks = pid, 0, 0, 0, 0, 0
+
+    def begin(self):
+        self._ticks = process_cpu_ticks(self.pid)
+        self._before = thread_counters(self.pid)
+
+    def end(self, ops):
+        after = thread_counters(self.pid)
+        self.ticks += process_cpu_ticks(self.pid) - self._ticks
+        for tid, (ns, switches) in after.items():
+            ns0, switches0 = self._before.get(tid, (0, 0))
+            self.cpu_ns += ns - ns0
+            self.switches += switches - switches0
+        self.lost_threads += len(set(self._before) - set(after))
+        self.ops += ops
+
+    def per_op(self):
+        """(CPU seconds, context switches) per operation."""
+        return self.cpu_ns / 1e9 / self.ops, self.switches / self.ops
+
+    def numbers(self):
+        hz = os.sysconf("SC_CLK_TCK")
+        return {"ops": self.ops, "cpu_s": self.cpu_ns / 1e9, "context_switches": self.switches,
+                "lost_threads": self.lost_threads, "cpu_s_process_ticks": self.ticks / hz}
 
 
 def tmpfs_mount(path):
