@@ -1,4 +1,4 @@
-"""Cases `round trip`, `daemon`, `throughput` and `durability` of bench.py.
+"""Cases `round trip`, `daemon`, `history`, `throughput` and `durability` of bench.py.
 
 Four targets are mounted at once and measured in interleaved blocks, so that a burst of load
 on the machine hits all of them alike:
@@ -8,9 +8,8 @@ on the machine hits all of them alike:
   memory  aifs with the echo model and `--store memory`;
   pipe    a named-pipe round trip to a `cat` process (write 64 B, read 64 B back).
 Each round trip sends 64 bytes (63 + newline; the echo reply is the same 64 bytes). Each block
-of aifs round trips uses a new socket: a socket keeps its conversation, and aifs's cost per
-request grows with it (measured separately: a socket holding 5,000 exchanges against new
-sockets, alternating blocks of 200, --store memory).
+of aifs round trips uses a new socket: a socket keeps its conversation, and what a long one
+costs is measured apart (io_history.py: sockets holding 10,000 and 100,000 exchanges).
 Every round has each target's block twice: once with a spinner on every vCPU (bench_common.
 Spinners: idle priority, they yield to any real work) and once with the vCPUs left idle, so
 the figures come both ways; the goals are judged on the awake blocks. Around every block, the
@@ -19,11 +18,13 @@ Throughput: the same round trip from 1 and from 16 client processes, each on its
 for a fixed time, counted (no spinners: 16 clients keep both vCPUs busy).
 """
 import multiprocessing, os, subprocess, time
+import io_history
 from bench_common import (Row, Spinners, Usage, aifs_mount, floor_mount, fmt_us, judged, percentile,
                           round_trip, CLEANUP)
 
 MESSAGE = b"x" * 63 + b"\n"
 WAYS = {True: "vCPUs kept awake", False: "idle vCPUs"}
+HISTORY_LIMIT = 60  # seconds to build one socket's history, per size (see io_history.py)
 
 
 def pipe_target(work):
@@ -103,25 +104,6 @@ def interleaved(targets, rounds, block, warmup, spinners, usage):
     return lat
 
 
-def long_conversation(mnt, count):
-    """Round-trip p50 on a socket that already holds `count` exchanges against new sockets,
-    in alternating blocks of 200 (the history is built first, untimed)."""
-    long = SocketTarget(mnt, "long")
-    for _ in range(count):
-        long()
-    fresh = SocketTarget(mnt, "fresh")
-    lat = {"long": [], "fresh": []}
-    for _ in range(5):
-        for name, target in (("fresh", fresh), ("long", long)):
-            if name == "fresh":
-                target.new_block()
-            for _ in range(200):
-                t = time.perf_counter()
-                target()
-                lat[name].append(time.perf_counter() - t)
-    return percentile(lat["fresh"], 50), percentile(lat["long"], 50)
-
-
 def _client(sock, start, stop_at, counts):
     inp, out = os.path.join(sock, "input"), os.path.join(sock, "output")
     for _ in range(20):
@@ -181,16 +163,20 @@ def run(aifs, work, quick=False):
         many = [throughput(m.mnt, 16, seconds, f"many{r}-") for r in range(2)]
         tp[store] = (sum(one) / 2, sum(many) / 2)
     seconds_tp = time.monotonic() - t0
-    exchanges = 1000 if quick else 5000
-    first, last = long_conversation(memory.mnt, exchanges)
+    t0 = time.monotonic()
+    sizes = ((1000, 1.1), (3000, 1.2)) if quick else ((10_000, 1.1), (100_000, 1.2))
+    history_rows, history = io_history.run({"disk": disk, "memory": memory}, MESSAGE, spinners, sizes,
+                                           limit=20 if quick else HISTORY_LIMIT)
+    seconds_history = time.monotonic() - t0
 
     def keyed(d):
         return {f"{k}_{'awake' if awake else 'idle'}": v for (k, awake), v in d.items()}
     numbers = {"samples_per_way": len(lat[("floor", True)]), "p50_s": keyed(p50), "p99_s": keyed(p99),
                "rate_per_s": keyed(rate), "daemon_usage": keyed({k: u.numbers() for k, u in usage.items()}),
                "throughput_per_s": {k: {"1": v[0], "16": v[1]} for k, v in tp.items()},
-               "long_conversation_p50_s": [first, last], "spinners": len(spinners.procs),
-               "seconds": {"round_trips": round(seconds_rt, 1), "throughput": round(seconds_tp, 1)}}
+               "history": history, "spinners": len(spinners.procs),
+               "seconds": {"round_trips": round(seconds_rt, 1), "throughput": round(seconds_tp, 1),
+                           "history": round(seconds_history, 1)}}
     rows = []
     for store, goal in (("disk", 3), ("memory", 2)):
         label = "store on disk" if store == "disk" else "--store memory"
@@ -220,8 +206,7 @@ def run(aifs, work, quick=False):
     rows.append(Row("daemon", "CPU · context switches per round trip, store on disk, vCPUs kept awake",
                     f"{fmt_us(cpu_d)} · {sw_d:.1f}", f"FUSE floor {fmt_us(cpu_f)} · {sw_f:.1f}",
                     f"{cpu_d / cpu_f:.2f}× · {sw_d / sw_f:.2f}×", "—", "info"))
-    rows.append(Row("round trip", f"p50 on a socket holding {exchanges:,} exchanges, --store memory",
-                    fmt_us(last), f"new socket {fmt_us(first)}", f"{last / first:.2f}×", "—", "info"))
+    rows += history_rows
     for store in ("disk", "memory"):
         one, many = tp[store]
         r = many / one
