@@ -172,23 +172,24 @@ class Spinners:
 
 
 def thread_counters(pid):
-    """{tid: (CPU ns, context switches)} for every thread of `pid` now: the CPU time is the
-    first field of /proc/PID/task/TID/schedstat (nanoseconds on the CPU), the switches are
-    voluntary + nonvoluntary from its status (/proc/PID/status alone counts the main thread)."""
+    """{tid: (CPU ns, voluntary, nonvoluntary context switches)} for every thread of `pid` now:
+    the CPU time is the first field of /proc/PID/task/TID/schedstat (nanoseconds on the CPU),
+    the switches come from its status (/proc/PID/status alone counts the main thread)."""
     counters = {}
     task = f"/proc/{pid}/task"
     for tid in os.listdir(task):
         try:
             with open(f"{task}/{tid}/schedstat") as f:
                 ns = int(f.read().split()[0])
-            switches = 0
+            switches = {}
             with open(f"{task}/{tid}/status") as f:
                 for line in f:
                     if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                        switches += int(line.split()[1])
+                        key, value = line.split(":")
+                        switches[key] = int(value)
         except (FileNotFoundError, ProcessLookupError):
             continue  # the thread exited meanwhile
-        counters[tid] = (ns, switches)
+        counters[tid] = (ns, switches["voluntary_ctxt_switches"], switches["nonvoluntary_ctxt_switches"])
     return counters
 
 
@@ -203,10 +204,13 @@ class Usage:
     """A daemon's CPU time and context switches, summed over timed blocks: `begin()` before a
     block, `end(n)` after its n operations. Threads new in a block count from zero; a thread
     that exits within a block loses its part of the block (counted in `lost_threads`). The
-    process-wide utime+stime (clock ticks, exited threads included) is kept as a cross-check."""
+    process-wide utime+stime (clock ticks, exited threads included) is kept as a cross-check.
+    Nonvoluntary switches are kept apart too: a thread that calls sched_yield() switches
+    (nonvoluntarily) only if something else is runnable on its CPU, a spinner for instance."""
 
     def __init__(self, pid):
-        self.pid, self.ops, self.cpu_ns, self.switches, self.lost_threads, self.ticks = pid, 0, 0, 0, 0, 0
+        self.pid, self.ops, self.cpu_ns, self.voluntary, self.nonvoluntary = pid, 0, 0, 0, 0
+        self.lost_threads, self.ticks = 0, 0
 
     def begin(self):
         self._ticks = process_cpu_ticks(self.pid)
@@ -215,21 +219,24 @@ class Usage:
     def end(self, ops):
         after = thread_counters(self.pid)
         self.ticks += process_cpu_ticks(self.pid) - self._ticks
-        for tid, (ns, switches) in after.items():
-            ns0, switches0 = self._before.get(tid, (0, 0))
+        for tid, (ns, vol, nonvol) in after.items():
+            ns0, vol0, nonvol0 = self._before.get(tid, (0, 0, 0))
             self.cpu_ns += ns - ns0
-            self.switches += switches - switches0
+            self.voluntary += vol - vol0
+            self.nonvoluntary += nonvol - nonvol0
         self.lost_threads += len(set(self._before) - set(after))
         self.ops += ops
 
     def per_op(self):
-        """(CPU seconds, context switches) per operation."""
-        return self.cpu_ns / 1e9 / self.ops, self.switches / self.ops
+        """(CPU seconds, context switches, of which nonvoluntary) per operation."""
+        return (self.cpu_ns / 1e9 / self.ops, (self.voluntary + self.nonvoluntary) / self.ops,
+                self.nonvoluntary / self.ops)
 
     def numbers(self):
         hz = os.sysconf("SC_CLK_TCK")
-        return {"ops": self.ops, "cpu_s": self.cpu_ns / 1e9, "context_switches": self.switches,
-                "lost_threads": self.lost_threads, "cpu_s_process_ticks": self.ticks / hz}
+        return {"ops": self.ops, "cpu_s": self.cpu_ns / 1e9, "context_switches": self.voluntary + self.nonvoluntary,
+                "nonvoluntary": self.nonvoluntary, "lost_threads": self.lost_threads,
+                "cpu_s_process_ticks": self.ticks / hz}
 
 
 def tmpfs_mount(path):
