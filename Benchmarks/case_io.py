@@ -24,7 +24,7 @@ from bench_common import (Row, Spinners, Usage, aifs_mount, floor_mount, fmt_us,
 
 MESSAGE = b"x" * 63 + b"\n"
 WAYS = {True: "vCPUs kept awake", False: "idle vCPUs"}
-HISTORY_LIMIT = 60  # seconds to build one socket's history, per size (see io_history.py)
+HISTORY_LIMIT = 90  # seconds to build one socket's history, per size (see io_history.py)
 
 
 def pipe_target(work):
