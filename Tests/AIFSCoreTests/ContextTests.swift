@@ -97,4 +97,54 @@ struct ContextTests {
         #expect(errors.contains(" request message 10 failed: HTTP 500: upstream broke\n"))
         #expect(errors.contains(" state active -> unresponsive after 5 failed requests in a row"))
     }
+
+    @Test("without its own context-tokens a socket is trimmed to [sockets] context_tokens, said once in error")
+    func defaultLimit() async throws {
+        let provider = ScriptedProvider()
+        var limits = Limits()
+        limits.contextTokens = 12
+        let s = try socket(provider, limits: limits)
+        for text in ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb", "cccccccccccccccc", "dddddddddddddddd"] { try await ask(s, text) }
+        let last = try #require(provider.requests.last)
+        #expect(last.turns.map { String(decoding: $0.content, as: UTF8.self) } == ["cccccccccccccccc", "reply 3", "dddddddddddddddd"])
+        let errors = String(decoding: s.readErrors(max: 4096), as: UTF8.self)
+        #expect(errors.contains(" context dropped the 2 oldest turns to fit context-tokens 12 (the default"))
+        #expect(errors.components(separatedBy: " context dropped").count == 2, "said once, not at every trim")
+    }
+
+    @Test("[sockets] context_tokens 0 keeps every turn")
+    func noDefaultLimit() async throws {
+        let provider = ScriptedProvider()
+        var limits = Limits()
+        limits.contextTokens = 0
+        let s = try socket(provider, limits: limits)
+        for n in 1...5 { try await ask(s, String(repeating: "x", count: 64) + "\(n)") }
+        #expect(provider.requests.last?.history.count == 8)
+    }
+
+    @Test("the conversation merges consecutive turns as they come, keeps its token total, drops whole exchanges")
+    func conversation() {
+        func turn(_ role: Turn.Role, _ text: String) -> Turn { Turn(role: role, content: Array(text.utf8)) }
+        var c = Conversation()
+        c.append(turn(.user, "note"))           // a discussion note
+        c.append(turn(.user, "q1"))
+        c.append(turn(.assistant, "r1"))
+        c.append(turn(.user, "q2"))
+        c.append(turn(.assistant, "r2"))
+        #expect(c.count == 4 && c.rows == 5)
+        #expect(c.turns.first?.content == Array("note\n\nq1".utf8))
+        #expect(c.tokens == 5, "one token per stored turn of up to 4 bytes")
+        #expect(c.dropOldest() == 3, "the merged question stands for two stored turns, with its reply")
+        #expect(c.count == 2 && c.rows == 2 && c.tokens == 2)
+        c.append(turn(.user, "late note"))
+        let (history, message) = c.request(for: Array("q3".utf8))
+        #expect(history.map(\.role) == [.user, .assistant], "the trailing note joins the new message")
+        #expect(message == Array("late note\n\nq3".utf8))
+        for n in 0..<1_000 {
+            c.append(turn(.user, "q\(n)"))
+            c.append(turn(.assistant, "r\(n)"))
+            _ = c.dropOldest()
+        }
+        #expect(c.count == 2 && c.turns.last?.content == Array("r999".utf8), "drops keep the newest turns in order")
+    }
 }

@@ -231,8 +231,9 @@ struct TeamChatTests {
     func merging() {
         let turns = [Turn(role: .user, content: Array("q".utf8)), Turn(role: .assistant, content: Array("r".utf8)),
                      Turn(role: .user, content: Array("note".utf8)), Turn(role: .user, content: Array("q2".utf8))]
-        let merged = Turn.mergingConsecutive(turns)
-        #expect(merged.map(\.role) == [.user, .assistant, .user])
-        #expect(merged.last?.content == Array("note\n\nq2".utf8))
+        let merged = Conversation(turns)
+        #expect(merged.turns.map(\.role) == [.user, .assistant, .user])
+        #expect(merged.turns.last?.content == Array("note\n\nq2".utf8))
+        #expect(merged.rows == 4, "the merged turn still stands for the two stored ones")
     }
 }

@@ -11,6 +11,9 @@ public struct Configuration: Sendable, Equatable {
     public var socketTemplates: [String: SocketTemplate] = [:]
     /// `[sockets] unresponsive_after`: failed requests in a row before a socket is `unresponsive`.
     public var unresponsiveAfter = 5
+    /// `[sockets] context_tokens`: the `context-tokens` of a socket that sets none, when its
+    /// provider reports no context window (0: no limit).
+    public var contextTokens = Limits.standardContextTokens
     /// `[store] path`, `[store] durability`.
     public var storePath: String?
     public var storeDurability: StoreOptions.Durability = .process

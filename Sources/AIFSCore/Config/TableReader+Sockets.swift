@@ -1,15 +1,21 @@
 import Foundation
 import TOMLKit
 
-/// `[sockets]`: `unresponsive_after` and one template per socket name (model, prompt, headers
+/// `[sockets]`: `unresponsive_after`, `context_tokens` and one template per socket name (model, prompt, headers
 /// and the settings a socket's `ctl` takes).
 extension TableReader {
-    /// `[sockets]`: `unresponsive_after`, and a template for every other key.
+    /// `[sockets]`: `unresponsive_after`, `context_tokens`, and a template for every other key.
     mutating func readSockets(_ table: TOMLTable, into config: inout Configuration) throws(ConfigError) {
         for name in table.keys {
             let path = "sockets.\(name)"
             if name == "unresponsive_after" {
                 config.unresponsiveAfter = try int(table, path, min: 0)
+                continue
+            }
+            if name == "context_tokens" {
+                let tokens = try int(table, path, min: 0)
+                guard tokens <= 10_000_000 else { throw error(path, "must be a whole number, 0 to 10,000,000") }
+                config.contextTokens = tokens
                 continue
             }
             config.socketTemplates[name] = try template(name, try self.table(table, name, path: path))

@@ -4,7 +4,7 @@
 /// Models: `echo` (no delay) and `echo/slow` (a delay before each chunk, ``slowChunkDelay``;
 /// for demos and tests of blocking readers). Token usage is counted as whitespace-separated
 /// words, in and out.
-public struct EchoProvider: Provider {
+public struct EchoProvider: ImmediateProvider {
     /// Largest chunk streamed at a time.
     public static let chunkSize = 16
     /// Delay before each chunk of `echo/slow`.
@@ -24,6 +24,18 @@ public struct EchoProvider: Provider {
         }
         let words = Self.wordCount(message)
         sink.usage(input: words, output: words)
+    }
+
+    /// Largest message answered at once on the loop thread (1,024 chunks); a longer one, and
+    /// every `echo/slow` message, is answered in a task, so the loop never spends long on one.
+    public static let immediateLimit = 16 * 1024
+
+    public func respondImmediately(to request: ProviderRequest, into sink: any ReplySink) -> Bool {
+        guard request.model != "slow", request.message.count <= Self.immediateLimit else { return false }
+        for chunk in Self.chunks(of: request.message, slow: false) { sink.text(chunk) }
+        let words = Self.wordCount(request.message)
+        sink.usage(input: words, output: words)
+        return true
     }
 
     /// Splits at word boundaries where it can (slow: one word per chunk), at most `chunkSize` bytes.

@@ -120,7 +120,7 @@ public struct ExecProvider: Provider {
                 return Array(data) + [0x0A]
             }
         case .text:
-            if system.isEmpty, request.turns.count == 1 { return request.turns[0].content }
+            if system.isEmpty, request.history.isEmpty { return request.message }
             var blocks: [String] = []
             if !system.isEmpty { blocks.append("System: " + system.trimmingCharacters(in: .newlines)) }
             for turn in request.turns {

@@ -6,26 +6,61 @@
 /// `reset`, `rmdir`, shutdown).
 public protocol Provider: Sendable {
     func respond(to request: ProviderRequest, into sink: any ReplySink) async throws
+    /// The context window of `model` in tokens, where the backend reports one (nil: unknown,
+    /// `[sockets] context_tokens` applies).
+    func contextTokens(model: String) -> Int?
+}
+
+extension Provider {
+    public func contextTokens(model: String) -> Int? { nil }
+}
+
+/// A provider that can answer some requests at once, on the calling thread, waiting for
+/// nothing (the built-in echo model). The daemon asks it on the FUSE loop thread, so such a
+/// reply needs no other thread at all.
+public protocol ImmediateProvider: Provider {
+    /// Answers `request` into `sink` now and returns true; or returns false at once, having
+    /// sent nothing, when the request must go to ``Provider/respond(to:into:)`` in a task.
+    func respondImmediately(to request: ProviderRequest, into sink: any ReplySink) -> Bool
 }
 
 /// What a provider is asked: the model (the part of `PROVIDER/MODEL` after the slash), the
-/// system prompt, the conversation so far ending with the new user message, and the socket's
-/// settings.
+/// system prompt, the conversation so far, the new user message, and the socket's settings.
+///
+/// The history is a view of the socket's own context (no turn is copied to build a request),
+/// already merged so that roles alternate and it ends with an assistant turn or is empty; a
+/// provider that sends the conversation reads ``turns``, one that does not (echo) never pays
+/// for it.
 public struct ProviderRequest: Sendable {
     public var model: String
     public var systemPrompt: [UInt8]
-    public var turns: [Turn]
+    /// The turns before the message, oldest first.
+    public var history: ArraySlice<Turn>
+    /// The user message being answered.
+    public var message: [UInt8]
     public var settings: [Setting: String]
 
-    public init(model: String, systemPrompt: [UInt8], turns: [Turn], settings: [Setting: String]) {
+    public init(model: String, systemPrompt: [UInt8], history: ArraySlice<Turn>, message: [UInt8],
+                settings: [Setting: String]) {
         self.model = model
         self.systemPrompt = systemPrompt
-        self.turns = turns
+        self.history = history
+        self.message = message
         self.settings = settings
     }
 
+    /// A request from a whole conversation ending with the user message (turns as given).
+    public init(model: String, systemPrompt: [UInt8], turns: [Turn], settings: [Setting: String]) {
+        let endsWithUser = turns.last?.role == .user
+        self.init(model: model, systemPrompt: systemPrompt, history: endsWithUser ? turns.dropLast() : turns[...],
+                  message: endsWithUser ? turns[turns.count - 1].content : [], settings: settings)
+    }
+
+    /// The whole conversation ending with the new user message (a copy: for providers that send it).
+    public var turns: [Turn] { Array(history) + [Turn(role: .user, content: message)] }
+
     /// The message being answered.
-    public var latestUserMessage: [UInt8] { turns.last(where: { $0.role == .user })?.content ?? [] }
+    public var latestUserMessage: [UInt8] { message }
 }
 
 /// One turn of a conversation.

@@ -24,7 +24,7 @@ extension Socket {
 
     /// What a fork copies: model, settings, prompt, headers and the conversation context.
     func forkState() -> (model: String, settings: [Setting: String], prompt: [UInt8], headers: Bool, context: [Turn]) {
-        state.withLock { s in (s.model, s.settings, s.prompt, s.headers, s.context) }
+        state.withLock { s in (s.model, s.settings, s.prompt, s.headers, Array(s.context.turns)) }
     }
 
     /// Takes a fork's copy (a new socket, before anyone uses it), recording it.
@@ -34,7 +34,7 @@ extension Socket {
             s.settings = copy.settings
             s.prompt = copy.prompt
             s.headers = copy.headers
-            s.context = copy.context
+            s.context = Conversation(copy.context)
             let entry = transcriptEntry(header: "[fork] \(WallClock.iso8601(WallClock.now()))",
                                         body: Array("forked from \(source) with \(copy.context.count) turns of context".utf8))
             appendTranscriptLocked(&s, entry, record: false)

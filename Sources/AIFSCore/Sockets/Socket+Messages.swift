@@ -104,11 +104,12 @@ extension Socket {
     /// The one way into the queue. Checks admission, writes the transcript entry and records
     /// the message. Returns why it was refused (then `done` is not called). With `done` the
     /// message joins the queue once the store has committed it (`done` then, from the store's
-    /// thread); without, at once.
+    /// thread), or at once when the store acknowledges at once (`done` before returning, with
+    /// no lock held); without, at once.
     @discardableResult
     func accept(_ content: [UInt8], headers: MessageHeaders, uid: UInt32, route: ReplyRoute, origin: MessageOrigin,
                         done: (@Sendable (Errno?) -> Void)?) -> Errno? {
-        let immediate = done == nil
+        let immediate = done == nil || environment.store.acknowledgesAtOnce
         let outcome: (refusal: Errno?, next: Work?) = state.withLock { s in
             if let refusal = admitLocked(&s, from: origin.kind) { return (refusal, nil) }
             let message = InputMessage(id: s.nextMessageID, content: content, headers: headers, uid: uid,
@@ -139,6 +140,7 @@ extension Socket {
             return (nil, nil)
         }
         launch(outcome.next)
+        if outcome.refusal == nil, immediate { done?(nil) }
         return outcome.refusal
     }
 

@@ -17,7 +17,10 @@ extension Socket {
     }
 
     /// Starts the provider for the work in flight, if this daemon owns the socket (with the
-    /// Redis backend every other daemon follows its reply through the log).
+    /// Redis backend every other daemon follows its reply through the log). Inside an
+    /// ``InlineWork`` scope (a FUSE handler on the loop thread) it starts once the handler is
+    /// done and no lock is held, and a provider that can answer at once (echo) answers there,
+    /// without waking another thread; otherwise, and everywhere else, in a task.
     func launch(_ work: Work?) {
         guard let work else { return }
         guard environment.log.owns(id) else { return }
@@ -28,9 +31,43 @@ extension Socket {
         }
         guard started else { return }
         environment.counters.requestStarted()
-        let task = Task.detached { [self] in await self.run(work) }
+        if InlineWork.defer({ [self] in answerHere(work) }) { return }
+        startTask(work)
+    }
+
+    /// The model a request is answered by: resolved once, when it starts.
+    typealias Resolved = (provider: any Provider, model: String)
+
+    private func startTask(_ work: Work, _ resolved: Resolved? = nil) {
+        let task = Task.detached { [self] in await self.run(work, resolved) }
         state.withLock { _ in
             if work.cancelled { task.cancel() } else { work.task = task }
+        }
+    }
+
+    /// On the loop thread with no lock held: the work ends here if its provider answers at
+    /// once, else it gets its task.
+    private func answerHere(_ work: Work) {
+        let resolved = resolve(work)
+        if let resolved, answeredImmediately(work, resolved) {
+            conclude(work, .completed)  // the request is gone: the context is not copied
+        } else {
+            startTask(work, resolved)
+        }
+    }
+
+    private func answeredImmediately(_ work: Work, _ resolved: Resolved) -> Bool {
+        guard let immediate = resolved.provider as? any ImmediateProvider, let (request, _) = prepare(work, resolved) else {
+            return false
+        }
+        return immediate.respondImmediately(to: request, into: WorkPoster(log: environment.log, socket: self, work: work))
+    }
+
+    /// The socket's model as it stands now; nil if the work has ended or the model is not configured.
+    private func resolve(_ work: Work) -> Resolved? {
+        state.withLock { s in
+            guard s.current === work else { return nil }
+            return environment.catalog().resolve(s.model)
         }
     }
 
@@ -40,20 +77,31 @@ extension Socket {
         WorkPoster(log: environment.log, socket: self, work: work).end(outcome)
     }
 
-    private func run(_ work: Work) async {
-        let prepared: (ProviderRequest, any Provider, Double?)? = state.withLock { s in
+    private func run(_ work: Work, _ resolved: Resolved?) async {
+        let outcome = await respond(work, resolved)
+        // The request (and its view of the context) is gone by now, so ending the work appends
+        // to the context without copying it.
+        conclude(work, outcome)
+    }
+
+    /// The request for the work in flight and its timeout, for `resolved`; nil if the work has ended.
+    private func prepare(_ work: Work, _ resolved: Resolved) -> (ProviderRequest, Double?)? {
+        state.withLock { s in
             guard s.current === work else { return nil }
-            guard let (provider, model) = environment.catalog().resolve(s.model) else { return nil }
-            // Team-chat discussion notes are user turns of their own; providers get them merged
-            // into the next user turn, so roles alternate as the APIs require.
-            let turns = Turn.mergingConsecutive(s.context + [Turn(role: .user, content: work.message.content)])
+            // The context is merged as it grows (a discussion note joins the next message), so
+            // roles alternate as the APIs require; the request shares its storage.
+            let (history, message) = s.context.request(for: work.message.content)
             let timeout = s.settings[.timeout].flatMap(Double.init)
-            return (ProviderRequest(model: model, systemPrompt: s.prompt, turns: turns, settings: s.settings), provider, timeout)
+            return (ProviderRequest(model: resolved.model, systemPrompt: s.prompt, history: history, message: message,
+                                    settings: s.settings), timeout)
         }
-        guard let (request, provider, timeout) = prepared else {
-            conclude(work, .failed("model is not configured"))
-            return
-        }
+    }
+
+    /// Asks the provider; how it went.
+    private func respond(_ work: Work, _ resolved: Resolved?) async -> Outcome {
+        guard let resolved = resolved ?? resolve(work) else { return .failed("model is not configured") }
+        guard let (request, timeout) = prepare(work, resolved) else { return .cancelled("request ended") }
+        let provider = resolved.provider
         let sink = WorkPoster(log: environment.log, socket: self, work: work)
         do {
             if let timeout {
@@ -69,32 +117,36 @@ extension Socket {
             } else {
                 try await provider.respond(to: request, into: sink)
             }
-            conclude(work, .completed)
+            return .completed
         } catch is CancellationError {
-            conclude(work, .cancelled("request cancelled"))
+            return .cancelled("request cancelled")
         } catch {
-            conclude(work, .failed("\(error)"))
+            return .failed("\(error)")
         }
     }
 
     /// Drops the oldest turns (a user turn with its reply) until the context, the system prompt
-    /// and the new message fit in `context-tokens`; says so in `error`. The system prompt and
-    /// the new message are always kept. Tokens are estimated as UTF-8 bytes / 4.
+    /// and the new message fit in the socket's `context-tokens`, or the default
+    /// (``SocketEnvironment/defaultContextTokens(model:)``); says so in `error` (for the default, only
+    /// the first time). The system prompt and the new message are always kept. Tokens are
+    /// estimated as UTF-8 bytes / 4; the context keeps its total, so this costs the same
+    /// however long the history is.
     func trimContextLocked(_ s: inout State, adding message: [UInt8]) {
-        guard let limit = s.settings[.contextTokens].flatMap(Int.init) else { return }
-        func tokens(_ bytes: Int) -> Int { (bytes + 3) / 4 }
-        var total = tokens(s.prompt.count) + tokens(message.count) + s.context.reduce(0) { $0 + tokens($1.content.count) }
+        let own = s.settings[.contextTokens].flatMap(Int.init)
+        guard let limit = own ?? environment.defaultContextTokens(model: s.model) else { return }
+        let fixed = Conversation.tokens(s.prompt.count) + Conversation.tokens(message.count)
         var dropped = 0
-        while total > limit, !s.context.isEmpty {
-            let count = s.context.count >= 2 && s.context[0].role == .user && s.context[1].role == .assistant ? 2 : 1
-            for turn in s.context.prefix(count) { total -= tokens(turn.content.count) }
-            s.context.removeFirst(count)
-            dropped += count
-        }
+        while fixed + s.context.tokens > limit, !s.context.isEmpty { dropped += s.context.dropOldest() }
         guard dropped > 0 else { return }
         recordLocked(s, [.contextTrimmed(id, count: dropped)])
-        addErrorLocked(&s, "context", "dropped the \(dropped) oldest turns to fit context-tokens \(limit) "
-                       + "(\(s.context.count) turns kept, about \(total) tokens with the system prompt and the new message)")
+        if own == nil {
+            guard !s.trimmedByDefault else { return }
+            s.trimmedByDefault = true
+        }
+        addErrorLocked(&s, "context", "dropped the \(dropped) oldest turns to fit context-tokens \(limit)"
+                       + (own == nil ? " (the default, [sockets] context_tokens; said once)" : "")
+                       + " (\(s.context.rows) turns kept, about \(fixed + s.context.tokens) tokens with the system prompt "
+                       + "and the new message)")
     }
 
     /// Streams reply text from the work in flight into `output`.
@@ -240,21 +292,5 @@ extension Socket {
         events.append(.socketSaved(recordLocked(s)))
         recordLocked(s, events)
         deliverLocked(&s)
-    }
-}
-
-extension Turn {
-    /// Joins runs of turns with the same role into one (blank line between), so a
-    /// conversation alternates user and assistant turns.
-    static func mergingConsecutive(_ turns: [Turn]) -> [Turn] {
-        var merged: [Turn] = []
-        for turn in turns {
-            if let last = merged.last, last.role == turn.role {
-                merged[merged.count - 1].content += Array("\n\n".utf8) + turn.content
-            } else {
-                merged.append(turn)
-            }
-        }
-        return merged
     }
 }

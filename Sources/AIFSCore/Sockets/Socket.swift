@@ -132,7 +132,8 @@ public final class Socket: @unchecked Sendable {
         var gid: UInt32
         var mode: UInt32
         var prompt: [UInt8] = []
-        var context: [Turn] = []
+        /// The conversation so far (merged, with its token estimate).
+        var context = Conversation()
         var queue: [InputMessage] = []
         /// Messages accepted but not yet committed by the store (they count against the limit).
         var committing = 0
@@ -160,6 +161,8 @@ public final class Socket: @unchecked Sendable {
         var nextMessageID: UInt64 = 1
         /// Failed requests in a row (a success resets it); at the limit the socket becomes unresponsive.
         var consecutiveFailures = 0
+        /// The default `context-tokens` has trimmed the context (said once in `error`).
+        var trimmedByDefault = false
         /// Removed or shut down: no more work, and nothing more is recorded.
         var closed = false
 
@@ -199,7 +202,7 @@ public final class Socket: @unchecked Sendable {
         s.life = r.life
         s.headers = r.headers
         s.prompt = r.prompt
-        s.context = snapshot.context
+        s.context = Conversation(snapshot.context)
         s.queue = snapshot.queue
         s.output = OutputBuffer(restoring: snapshot.output)
         s.errors = ErrorLog(restoring: snapshot.errors)

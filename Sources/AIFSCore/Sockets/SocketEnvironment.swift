@@ -32,6 +32,14 @@ public final class SocketEnvironment: Sendable {
     }
 
     public var limits: Limits { limitsBox.withLock { $0 } }
+
+    /// The context limit of a socket that sets no `context-tokens`: the window its provider
+    /// reports for `model`, else `[sockets] context_tokens`; nil for none.
+    func defaultContextTokens(model: String) -> Int? {
+        if let (provider, name) = catalog().resolve(model), let window = provider.contextTokens(model: name) { return window }
+        let configured = limits.contextTokens
+        return configured > 0 ? configured : nil
+    }
     public func catalog() -> ModelCatalog { catalogBox.withLock { $0 } }
 
     /// The `[sockets.NAME]` template for a new socket, if any.
@@ -44,6 +52,7 @@ public final class SocketEnvironment: Sendable {
         limitsBox.withLock {
             $0 = loaded.configuration.limits
             $0.unresponsiveAfter = loaded.configuration.unresponsiveAfter
+            $0.contextTokens = loaded.configuration.contextTokens
             $0.snapshotInterval = loaded.configuration.snapshotInterval
             $0.snapshotKeep = loaded.configuration.snapshotKeep
         }
@@ -90,6 +99,12 @@ public struct Limits: Sendable, Equatable {
     public var maxReplyBytes = 1 << 20
     /// Failed requests in a row after which a socket becomes `unresponsive` (0: never).
     public var unresponsiveAfter = 5
+    /// The `context-tokens` of a socket that sets none, when its provider reports no context
+    /// window (`[sockets] context_tokens`; 0: no limit).
+    public var contextTokens = Limits.standardContextTokens
+    /// The default of ``contextTokens``: 131,072 tokens (512 KiB of text at 4 bytes a token),
+    /// the context window of the common hosted models.
+    public static let standardContextTokens = 131_072
     /// Seconds between automatic snapshots (`[snapshots] interval`).
     public var snapshotInterval: Double = 3600
     /// Automatic snapshots kept (`[snapshots] keep`); manual ones never expire.

@@ -19,6 +19,9 @@ public protocol SocketStore: Sendable {
     func record(_ events: [StoreEvent])
     /// Records events together and calls `done` once they are durable.
     func record(_ events: [StoreEvent], done: @escaping @Sendable (Errno?) -> Void)
+    /// Whether recorded events are as durable as they will ever be at once (`--store memory`):
+    /// then a socket queues a message without waiting for `record(_:done:)`, on its own thread.
+    var acknowledgesAtOnce: Bool { get }
     /// Full-text search over every memory; `done` is called on the store's reader thread.
     func search(_ query: String, limit: Int, done: @escaping @Sendable (Result<[MemoryHit], MemorySearchError>) -> Void)
     /// Writes everything still pending and closes. Blocks: call it from a dedicated thread.
@@ -53,6 +56,7 @@ public struct StoreStatistics: Sendable, Equatable {
 
 extension SocketStore {
     public func record(_ event: StoreEvent) { record([event]) }
+    public var acknowledgesAtOnce: Bool { false }
 }
 
 /// What the store holds at mount.
@@ -74,6 +78,7 @@ public struct StoreContents: Sendable {
 /// and memory search is not available.
 public final class InMemoryStore: SocketStore {
     public init() {}
+    public var acknowledgesAtOnce: Bool { true }
     public func load() throws -> StoreContents { StoreContents() }
     public func record(_ events: [StoreEvent]) {}
     /// Acknowledges at once, but (as the protocol promises) not on the caller's thread.

@@ -266,17 +266,24 @@ public final class AIFileSystem: FileSystem {
 
     public func write(_ request: consuming Request, inode: Inode, handle: AnyObject?, data: UnsafeRawBufferPointer, offset: Int64, info: FileInfo) {
         guard let file = handle as? OpenFile else { return request.reply(error: .EBADF) }
+        InlineWork.begin()
         file.write(request, data: data, offset: offset, info: info)
+        InlineWork.end()
     }
 
     public func flush(_ request: consuming Request, inode: Inode, handle: AnyObject?) {
         guard let file = handle as? OpenFile else { return request.replyOK() }
+        // Work the flush starts (the echo model's reply) runs right after it has answered.
+        InlineWork.begin()
         file.flush(request)
+        InlineWork.end()
     }
 
     public func release(_ request: consuming Request, inode: Inode, handle: AnyObject?) {
+        InlineWork.begin()
         (handle as? OpenFile)?.release()
         request.replyOK()
+        InlineWork.end()
     }
 
     public func poll(_ request: consuming Request, inode: Inode, handle: AnyObject?, pollHandle: PollHandle?) {
