@@ -2,39 +2,87 @@
 /// `\r` end a line (as in the SSE format), a `\r\n` split across two chunks counts once, and
 /// bytes are kept until a line is complete, so a UTF-8 character split across chunks decodes
 /// whole (invalid UTF-8 is decoded lossily).
+///
+/// The splitting itself is `ByteLineSplitter`'s; this type only makes a `String` of each line.
 public struct LineSplitter: Sendable {
-    private var pending: [UInt8] = []
-    /// The previous chunk ended with `\r`: a `\n` opening the next one belongs to it.
-    private var afterCarriageReturn = false
+    private var lines = ByteLineSplitter()
 
     public init() {}
 
     /// The lines completed by `bytes`, without their terminators.
     public mutating func push<C: Collection>(_ bytes: C) -> [String] where C.Element == UInt8 {
-        var lines: [String] = []
-        for byte in bytes {
-            if afterCarriageReturn {
-                afterCarriageReturn = false
-                if byte == 0x0A { continue }
-            }
-            switch byte {
-            case 0x0A:
-                lines.append(String(decoding: pending, as: UTF8.self))
-                pending.removeAll(keepingCapacity: true)
-            case 0x0D:
-                lines.append(String(decoding: pending, as: UTF8.self))
-                pending.removeAll(keepingCapacity: true)
-                afterCarriageReturn = true
-            default:
-                pending.append(byte)
+        var result: [String] = []
+        let done: Void? = bytes.withContiguousStorageIfAvailable { buffer in
+            lines.push(buffer) { result.append(String(decoding: $0, as: UTF8.self)) }
+        }
+        if done == nil {
+            Array(bytes).withUnsafeBufferPointer { buffer in
+                lines.push(buffer) { result.append(String(decoding: $0, as: UTF8.self)) }
             }
         }
-        return lines
+        return result
     }
 
     /// A last line without a terminator, if any.
     public mutating func finish() -> String? {
+        var last: String?
+        lines.finish { last = String(decoding: $0, as: UTF8.self) }
+        return last
+    }
+}
+
+/// The line splitting of `LineSplitter` on bytes, handing each line to a closure as a buffer
+/// that is valid only during the call: no `String` and, for a line that lies whole inside one
+/// chunk (the usual case), no copy. `SSEReader` reads model streams with it.
+struct ByteLineSplitter: Sendable {
+    /// The start of a line whose end has not arrived yet.
+    private var pending: [UInt8] = []
+    /// The previous chunk ended with `\r`: a `\n` opening the next one belongs to it.
+    private var afterCarriageReturn = false
+
+    /// Calls `line` for each line `chunk` completes, in order, without its terminator.
+    mutating func push<E: Error>(_ chunk: UnsafeBufferPointer<UInt8>,
+                                 _ line: (UnsafeBufferPointer<UInt8>) throws(E) -> Void) throws(E) {
+        let count = chunk.count
+        var index = 0
+        if afterCarriageReturn, count > 0 {
+            afterCarriageReturn = false
+            if chunk[0] == 0x0A { index = 1 }
+        }
+        var start = index
+        while index < count {
+            let byte = chunk[index]
+            guard byte == 0x0A || byte == 0x0D else {
+                index += 1
+                continue
+            }
+            try emit(UnsafeBufferPointer(rebasing: chunk[start..<index]), line)
+            index += 1
+            if byte == 0x0D {
+                if index == count {
+                    afterCarriageReturn = true
+                } else if chunk[index] == 0x0A {
+                    index += 1
+                }
+            }
+            start = index
+        }
+        if start < count { pending.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[start..<count])) }
+    }
+
+    /// Calls `line` with a last line that has no terminator, if there is one.
+    mutating func finish<E: Error>(_ line: (UnsafeBufferPointer<UInt8>) throws(E) -> Void) throws(E) {
+        guard !pending.isEmpty else { return }
         defer { pending = [] }
-        return pending.isEmpty ? nil : String(decoding: pending, as: UTF8.self)
+        try pending.withUnsafeBufferPointer { (buffer) throws(E) in try line(buffer) }
+    }
+
+    /// A line ends inside the current chunk: whole in `tail`, or `pending` + `tail`.
+    private mutating func emit<E: Error>(_ tail: UnsafeBufferPointer<UInt8>,
+                                         _ line: (UnsafeBufferPointer<UInt8>) throws(E) -> Void) throws(E) {
+        if pending.isEmpty { return try line(tail) }
+        pending.append(contentsOf: tail)
+        defer { pending.removeAll(keepingCapacity: true) }
+        try pending.withUnsafeBufferPointer { (buffer) throws(E) in try line(buffer) }
     }
 }
