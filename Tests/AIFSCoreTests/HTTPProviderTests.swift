@@ -98,6 +98,39 @@ struct HTTPProviderTests {
         }
     }
 
+    /// The fast path takes the common events and declines the rest to the general decoder; one
+    /// stream mixing both, cut into small chunks, must read as if one decoder had read it all.
+    @Test("events the fast path takes and events it declines mix in one stream")
+    func fastAndGeneralMix() async throws {
+        try await withServer { server in
+            func chunk(_ delta: String) -> String { "data: {\"choices\":[{\"index\":0,\"delta\":\(delta)}]}\n\n" }
+            let openAI = [chunk("{\"role\":\"assistant\",\"content\":\"\"}"), chunk("{\"content\":\"a\\n\\u00e9\"}"),
+                          chunk("{\"con\\u0074ent\":\"b\"}"),  // declined: an escaped key
+                          chunk("{\"reasoning_content\":\"r\",\"content\":\"c\"}"),
+                          chunk("{\"content\":\"d\",\"tool_calls\":[]}"),  // declined: tool calls
+                          "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":5}}\n\n",
+                          ": keep-alive\r\ndata: [DONE]\r\n\r\n"]
+            func event(_ name: String, _ data: String) -> String { "event: \(name)\ndata: \(data)\n\n" }
+            let anthropic = [event("message_start", "{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":2}}}"),
+                             event("content_block_delta", "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"r\"}}"),
+                             event("content_block_delta", "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"a\\n\\u00e9\"}}"),
+                             event("content_block_delta", "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"b\"},\"x\":[]}"),
+                             event("ping", "{\"type\":\"ping\"}"),
+                             event("content_block_delta", "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"cd\"}}"),
+                             event("message_delta", "{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":5}}"),
+                             event("message_stop", "{\"type\":\"message_stop\"}")]
+            for dialect in [HTTPModelProvider.Dialect.openai, .anthropic] {
+                let bytes = Array((dialect == .openai ? openAI : anthropic).joined().utf8)
+                let chunks = stride(from: 0, to: bytes.count, by: 5).map { Array(bytes[$0..<min(bytes.count, $0 + 5)]) }
+                server.enqueue(.raw(status: 200, headers: [("content-type", "text/event-stream")], chunks: chunks, chunkDelay: .zero))
+                let sink = RecordingSink()
+                try await provider(server, dialect).respond(to: request(), into: sink)
+                #expect(sink.textString == "a\nébcd" && sink.reasoningString == "r", "\(dialect)")
+                #expect(sink.usageTotals == (2, 5), "\(dialect)")
+            }
+        }
+    }
+
     @Test("tokens reach the sink as they arrive, not all at the end")
     func streamsAsItArrives() async throws {
         try await withServer { server in

@@ -151,10 +151,31 @@ public struct HTTPModelProvider: Provider {
         let idle = settings.idleTimeout
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                var splitter = LineSplitter()
-                var parser = SSEParser()
+                // `SSEReader` applies `LineSplitter`'s and `SSEParser`'s rules on the bytes.
+                var reader = SSEReader()
                 var finished = false
-                func handle(_ event: SSEEvent) throws {
+                var marked = false
+                /// The common events take the fast path (straight from the bytes to the sink);
+                /// the rest, and any the fast path is not sure of, the general decoder.
+                func handle(_ event: SSEFields) throws {
+                    let fast = event.data.withUnsafeBufferPointer { data in
+                        switch settings.dialect {
+                        case .openai: OpenAIFormat.fastDecode(data)
+                        case .anthropic: AnthropicFormat.fastDecode(data)
+                        }
+                    }
+                    guard let fast else { return try handleDecoded(event.event) }
+                    if !fast.reasoning.isEmpty { sink.reasoning(fast.reasoning) }
+                    if !fast.text.isEmpty {
+                        if !marked {
+                            streamed.mark()
+                            marked = true
+                        }
+                        sink.text(fast.text)
+                    }
+                    if fast.done { finished = true }
+                }
+                func handleDecoded(_ event: SSEEvent) throws {
                     let deltas: [StreamDelta]
                     do {
                         switch settings.dialect {
@@ -169,6 +190,7 @@ public struct HTTPModelProvider: Provider {
                         case .text(let text):
                             guard !text.isEmpty else { continue }
                             streamed.mark()
+                            marked = true
                             sink.text(Array(text.utf8))
                         case .reasoning(let text):
                             sink.reasoning(Array(text.utf8))
@@ -187,9 +209,7 @@ public struct HTTPModelProvider: Provider {
                 do {
                     for try await buffer in body {
                         lastChunk.touch()
-                        for line in splitter.push(buffer.readableBytesView) {
-                            if let event = parser.push(line: line) { try handle(event) }
-                        }
+                        try buffer.withUnsafeReadableBytes { try reader.push($0, handle) }
                         if finished { break }
                     }
                 } catch let error as ProviderError {
@@ -202,10 +222,7 @@ public struct HTTPModelProvider: Provider {
                     try Task.checkCancellation()
                     throw RetryableFailure(message: "the connection broke: \(Self.describe(error))")
                 }
-                if !finished {
-                    if let line = splitter.finish(), let event = parser.push(line: line) { try handle(event) }
-                    if let event = parser.finish() { try handle(event) }
-                }
+                if !finished { try reader.finish(handle) }
                 guard finished else { throw RetryableFailure(message: "the stream ended before the reply was complete") }
             }
             group.addTask {
