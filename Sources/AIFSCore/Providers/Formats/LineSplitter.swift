@@ -1,3 +1,5 @@
+import Foundation
+
 /// Splits a byte stream into lines, whatever the chunk boundaries: `\n`, `\r\n` and a lone
 /// `\r` end a line (as in the SSE format), a `\r\n` split across two chunks counts once, and
 /// bytes are kept until a line is complete, so a UTF-8 character split across chunks decodes
@@ -43,22 +45,24 @@ struct ByteLineSplitter: Sendable {
     /// Calls `line` for each line `chunk` completes, in order, without its terminator.
     mutating func push<E: Error>(_ chunk: UnsafeBufferPointer<UInt8>,
                                  _ line: (UnsafeBufferPointer<UInt8>) throws(E) -> Void) throws(E) {
+        guard let base = chunk.baseAddress, chunk.count > 0 else { return }
         let count = chunk.count
         var index = 0
-        if afterCarriageReturn, count > 0 {
+        if afterCarriageReturn {
             afterCarriageReturn = false
             if chunk[0] == 0x0A { index = 1 }
         }
         var start = index
+        // Where the next `\r` is (`count`: none), searched once for the chunk and again only
+        // after passing it; each `\n` is searched up to it. Both searches are memchr's.
+        var nextCR = -1
         while index < count {
-            let byte = chunk[index]
-            guard byte == 0x0A || byte == 0x0D else {
-                index += 1
-                continue
-            }
-            try emit(UnsafeBufferPointer(rebasing: chunk[start..<index]), line)
-            index += 1
-            if byte == 0x0D {
+            if nextCR < index { nextCR = Self.find(0x0D, base, from: index, to: count) }
+            let end = Self.find(0x0A, base, from: index, to: nextCR)
+            guard end < count else { break }
+            try emit(UnsafeBufferPointer(rebasing: chunk[start..<end]), line)
+            index = end + 1
+            if chunk[end] == 0x0D {
                 if index == count {
                     afterCarriageReturn = true
                 } else if chunk[index] == 0x0A {
@@ -68,6 +72,12 @@ struct ByteLineSplitter: Sendable {
             start = index
         }
         if start < count { pending.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[start..<count])) }
+    }
+
+    /// The offset of the first `byte` in `base[from..<to]`, or `to`.
+    private static func find(_ byte: UInt8, _ base: UnsafePointer<UInt8>, from: Int, to: Int) -> Int {
+        guard from < to, let found = memchr(base + from, Int32(byte), to - from) else { return to }
+        return UnsafeRawPointer(found) - UnsafeRawPointer(base)
     }
 
     /// Calls `line` with a last line that has no terminator, if there is one.
