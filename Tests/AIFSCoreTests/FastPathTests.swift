@@ -244,4 +244,10 @@ struct FastPathTests {
             #expect(reader == [SSEEvent(event: "\u{FFFD}", data: "a\u{FFFD}:b")] && reader == parser, "split at \(split)")
         }
     }
+
+    @Test("micro-benchmark (AIFS_BENCH_STREAM=1): µs per event, general and fast path",
+          .enabled(if: ProcessInfo.processInfo.environment["AIFS_BENCH_STREAM"] == "1"))
+    func benchmark() {
+        print(StreamBenchmark.report())
+    }
 }
