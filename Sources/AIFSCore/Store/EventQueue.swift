@@ -60,19 +60,22 @@ final class EventQueue: @unchecked Sendable {
         let idleUntil = Date(timeIntervalSinceNow: seconds)
         var coalesceUntil: Date?
         while true {
-            if !committing {
-                if batch.isEmpty {
-                    if closed { return nil }
-                    coalesceUntil = nil
-                    if Date() >= idleUntil { break }
-                } else {
-                    if closed || batch.groups.contains(where: { $0.done != nil }) { break }
-                    let deadline = coalesceUntil ?? Date(timeIntervalSinceNow: Self.coalesceWindow)
-                    coalesceUntil = deadline
-                    if Date() >= deadline { break }
-                }
+            if committing {
+                condition.wait()  // a leader is writing; finishCommit() wakes us
+                continue
             }
-            _ = condition.wait(until: min(idleUntil, coalesceUntil ?? idleUntil))
+            if batch.isEmpty {
+                if closed { return nil }
+                coalesceUntil = nil
+                if Date() >= idleUntil { break }
+                _ = condition.wait(until: idleUntil)
+            } else {
+                if closed || batch.groups.contains(where: { $0.done != nil }) { break }
+                let deadline = coalesceUntil ?? Date(timeIntervalSinceNow: Self.coalesceWindow)
+                coalesceUntil = deadline
+                if Date() >= deadline { break }
+                _ = condition.wait(until: deadline)
+            }
         }
         committing = true
         defer { batch = Batch() }
