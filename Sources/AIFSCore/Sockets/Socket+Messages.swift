@@ -31,7 +31,7 @@ extension Socket {
     /// A message written to `input` (all bytes of one open → close): its headers parsed, then
     /// posted to the log as a ``Change/submit(socket:content:priorityHigh:uid:route:kind:)``.
     /// Applying it writes its transcript entry and commits it; it joins the queue then, and
-    /// `done` is called (before this returns for a store that acknowledges at once, else later). `EINVAL` for headers with
+    /// `done` is called (never on the caller's thread for a commit). `EINVAL` for headers with
     /// no content; `EIO` when the log cannot take it (the reason is in `error`).
     public func submit(_ bytes: [UInt8], uid: UInt32, done: @escaping @Sendable (Errno?) -> Void) {
         let (headers, content) = MessageHeaders.parse(bytes, recipients: false)

@@ -8,13 +8,10 @@ import Synchronization
 /// context, queue, unread `output` and `error`, transcript, and the memories with their FTS5
 /// index.
 ///
-/// **Writes** are one batch at a time, in order (``EventQueue``'s commit token). Callers
-/// append events to a queue (a short lock) and return; the committer takes everything queued
-/// so far and applies it in one transaction, then calls the `done` callbacks of that batch.
-/// The committer is the writer thread, or — for a message flushed on the FUSE loop thread
-/// while nobody is committing — the loop thread itself, right after the flush's handler
-/// (leader/follower group commit: no hand-off when idle; under load many messages from many
-/// sockets share a transaction).
+/// **Writes** go through one writer thread. Callers only append events to a queue (a short
+/// lock) and return; the writer takes everything queued so far and applies it in one
+/// transaction, then calls the `done` callbacks of that batch. Under load many messages from
+/// many sockets share a transaction (group commit); when idle a message commits alone at once.
 ///
 /// **Reads** (memory search) run on their own queue against WAL snapshots, never blocking the
 /// writer. `load()` runs once, before the mount.
@@ -33,7 +30,7 @@ import Synchronization
 /// in `EventQueue.swift` and the file identities it checks in `StoreFiles.swift`.
 public final class SQLiteStore: SocketStore, @unchecked Sendable {
     public let options: StoreOptions
-    /// The open database; replaced (by the commit token's holder) when its files were deleted.
+    /// The open database; replaced (on the writer thread) when its files were deleted.
     private let current: Mutex<DatabasePool>
     var pool: DatabasePool { current.withLock { $0 } }
     /// Pools of files that were deleted: kept open until ``close()``, because closing the last
@@ -53,7 +50,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private var checkpointer: Checkpointer
     /// The path holds another database now: every write is refused until the next mount.
     private var replaced = false
-    /// A failed attempt to write the deleted files again is retried after this (token holder).
+    /// A failed attempt to write the deleted files again is retried after this (writer thread).
     private var nextRecovery = Date.distantPast
     private let counters = Mutex(StoreStatistics())
 
@@ -131,29 +128,9 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         pending.append(events, done: nil)
     }
 
-    /// Inside an ``InlineWork`` scope (a flush on the FUSE loop thread) the group is committed
-    /// by this thread at the end of the scope, with no lock held, unless a commit is running
-    /// (then the writer thread takes it next); elsewhere by the writer thread.
     public func record(_ events: [StoreEvent], done: @escaping @Sendable (Errno?) -> Void) {
         startWriter()
-        let leads = InlineWork.defer { [self] in leadCommit() }
-        if !pending.append(events, done: done, wake: !leads) { DispatchQueue.global().async { done(.EIO) } }
-    }
-
-    /// Commits everything queued on this thread, if nobody else is committing.
-    private func leadCommit() {
-        guard let batch = pending.takeForLeader() else { return }
-        defer { pending.finishCommit() }
-        commit(batch)
-    }
-
-    /// Writes a batch, holding the commit token: checks the files first (see below).
-    private func commit(_ batch: EventQueue.Batch) {
-        if let refusal = filesInPlace() {
-            if !batch.isEmpty { fail(batch, refusal) }
-            return
-        }
-        if !batch.isEmpty { write(batch) }
+        if !pending.append(events, done: done) { DispatchQueue.global().async { done(.EIO) } }
     }
 
     private func startWriter() {
@@ -171,9 +148,12 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         // Wakes at least once a second, so that deleted files are noticed (and written again)
         // even while nothing is written.
         while let batch = pending.takeAll(waitingAtMost: 1) {
-            commit(batch)
+            if let refusal = filesInPlace() {
+                if !batch.isEmpty { fail(batch, refusal) }
+                continue
+            }
+            if !batch.isEmpty { write(batch) }
             if retention.isDue() { prune() }
-            pending.finishCommit()
         }
         writerDone.signal()
     }
@@ -295,7 +275,7 @@ public struct StoreError: Error, CustomStringConvertible {
 /// database back to the path. Kept in this file because it works on the writer's private state.
 extension SQLiteStore {
     /// Nil when the store's files are the ones it opened (or were just written again); else
-    /// the errno to refuse writes with. Only the holder of the commit token calls it.
+    /// the errno to refuse writes with. Writer thread only.
     fileprivate func filesInPlace() -> Errno? {
         if replaced { return .EIO }
         switch files.check() {
