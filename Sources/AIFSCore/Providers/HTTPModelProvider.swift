@@ -7,9 +7,10 @@ import Synchronization
 /// A model behind an HTTP API that streams its reply: OpenAI Chat Completions (and everything
 /// that speaks it: Ollama, vLLM, llama.cpp, LM Studio, OpenRouter) or Anthropic Messages.
 ///
-/// One request per message. The body is read as it arrives and split into SSE events by our
-/// own `LineSplitter` and `SSEParser`; each event becomes text, reasoning, usage, the end, or
-/// an error (`OpenAIFormat`, `AnthropicFormat`). Nothing waits for the whole reply.
+/// One request per message. The body is read as it arrives and split into SSE events on its
+/// bytes by our own `SSEReader`; each event becomes text, reasoning, usage, the end, or an
+/// error — by the fast path for plain text deltas (`fastDecode`), else by the general decoder
+/// (`OpenAIFormat`, `AnthropicFormat`). Nothing waits for the whole reply.
 ///
 /// Failures: connection errors, HTTP 429/500/502/503/504/529, and a stream that breaks or
 /// reports overload *before any text was streamed* are retried with exponential backoff and
