@@ -15,10 +15,16 @@ struct SSEReader: Sendable {
         swap(&fields, &self.fields)
         defer { swap(&fields, &self.fields) }
         try lines.push(chunk.assumingMemoryBound(to: UInt8.self)) { (line) throws(E) in
-            guard fields.apply(line: line) else { return }
-            defer { fields.clear() }
-            try event(fields)
+            try Self.apply(line, to: &fields, event)
         }
+    }
+
+    /// Applies one line; an event it completes goes to `event`, then the fields start afresh.
+    private static func apply<E: Error>(_ line: UnsafeBufferPointer<UInt8>, to fields: inout SSEFields,
+                                        _ event: (SSEFields) throws(E) -> Void) throws(E) {
+        guard fields.apply(line: line) else { return }
+        defer { fields.clear() }
+        try event(fields)
     }
 
     /// At the end of the body: the last line if it had no terminator, then the event the stream
@@ -27,13 +33,7 @@ struct SSEReader: Sendable {
         var fields = SSEFields()
         swap(&fields, &self.fields)
         defer { swap(&fields, &self.fields) }
-        try lines.finish { (line) throws(E) in
-            guard fields.apply(line: line) else { return }
-            defer { fields.clear() }
-            try event(fields)
-        }
-        guard fields.apply(line: UnsafeBufferPointer(start: nil, count: 0)) else { return }
-        defer { fields.clear() }
-        try event(fields)
+        try lines.finish { (line) throws(E) in try Self.apply(line, to: &fields, event) }
+        try Self.apply(UnsafeBufferPointer(start: nil, count: 0), to: &fields, event)
     }
 }
