@@ -245,6 +245,19 @@ struct FastPathTests {
         }
     }
 
+    @Test("the micro-benchmark's streams give the same reply text through both paths, in every chunking")
+    func benchmarkStreamsAgree() {
+        for dialect in [StreamBenchmark.Dialect.openai, .anthropic] {
+            let bytes = StreamBenchmark.events(dialect, count: 200)
+            for size in [1, 7, StreamBenchmark.events(dialect, count: 1).count, 4096] {
+                let pieces = StreamBenchmark.chunks(bytes, size: size)
+                let general = StreamBenchmark.general(pieces, dialect)
+                #expect(general == 200 * " T1733000000000000000;".utf8.count, "\(dialect): every token's text, general path")
+                #expect(StreamBenchmark.fast(pieces, dialect) == general, "\(dialect), chunks of \(size)")
+            }
+        }
+    }
+
     @Test("micro-benchmark (AIFS_BENCH_STREAM=1): µs per event, general and fast path",
           .enabled(if: ProcessInfo.processInfo.environment["AIFS_BENCH_STREAM"] == "1"))
     func benchmark() {
