@@ -1,7 +1,7 @@
 """The memory-search data set shared by case_search.py and memory_search.py: ROWS memories
 of Zipf-distributed words `w0`…`w4999`, plus planted words with known frequencies
 (`common` 1 row in 10, `medium` 1 in 1,000, `rare` 1 in 100,000), loaded with python's sqlite3
-into a store whose schema the daemon created (its FTS5 triggers index every row).
+into a store whose schema the daemon created, then indexed for search at once.
 `SQL` is the daemon's search query, for the sqlite3 command-line tool.
 """
 import random, sqlite3, time
@@ -40,6 +40,11 @@ def load(db, rows):
     if batch:
         conn.executemany(insert, batch)
         conn.commit()
+    # The daemon indexes memories after their commit, from meta.memory_indexed: index all of
+    # them here, as the daemon would, and record that they are.
+    conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')")
+    conn.execute("UPDATE meta SET value = (SELECT coalesce(max(id), 0) FROM memories) WHERE key = 'memory_indexed'")
+    conn.commit()
     conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -60,7 +60,8 @@ struct MountCommand: AsyncParsableCommand {
         let path = store ?? configuration.storePath ?? StoreOptions.defaultPath()
         if path == "memory" { return .memory }
         return .database(StoreOptions(path: RuntimePaths.absolute(path), durability: configuration.storeDurability,
-                                      retention: configuration.retention))
+                                      retention: configuration.retention, memoryIndexDelay: configuration.memoryIndexDelay,
+                                      journalDelay: configuration.journalDelay))
     }
 
     func mountOptions() -> [String] {

@@ -53,9 +53,10 @@ struct StoreTests {
         try await SocketTestSupport.idle(socket)
     }
 
-    /// Waits until everything recorded so far is committed (the writer keeps order).
+    /// Waits until everything recorded so far is committed and indexed for search, as
+    /// `search()` does before it runs (the writer keeps order).
     func flush(_ store: SQLiteStore) async {
-        await withCheckedContinuation { continuation in store.record([]) { _ in continuation.resume() } }
+        await withCheckedContinuation { continuation in store.record([], indexingMemories: true) { _ in continuation.resume() } }
     }
 
     func search(_ store: SQLiteStore, _ query: String) -> Result<[MemoryHit], MemorySearchError> {
@@ -206,7 +207,7 @@ struct StoreTests {
         // Pruning runs between batches: one more batch triggers it once enough was inserted.
         let deadline = ContinuousClock.now + SocketTestSupport.failureBound  // bounds a failure only
         while ContinuousClock.now < deadline {
-            await withCheckedContinuation { continuation in store.record([]) { _ in continuation.resume() } }
+            await flush(store)
             if case .success(let hits) = search(store, "entry"), hits.count == 10 { break }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -150,7 +150,7 @@ struct SearchFuzzTests {
         let events = contents.enumerated().map { i, text in
             StoreEvent.memory(MemoryEntry(time: base + Double(i), socket: sockets[i % 3], kind: MemoryEntry.Kind.allCases[i % 4], content: text))
         }
-        await withCheckedContinuation { continuation in store.record(events) { _ in continuation.resume() } }
+        await withCheckedContinuation { continuation in store.record(events, indexingMemories: true) { _ in continuation.resume() } }
         // Every entry by id, and its words.
         var byID: [Int64: (socket: String, kind: String, tokens: Set<String>)] = [:]
         let ids = try store.pool.read { db in try Row.fetchAll(db, sql: "SELECT id, socket, kind, content FROM memories ORDER BY id") }

@@ -17,8 +17,12 @@ public struct Configuration: Sendable, Equatable {
     /// `[store] path`, `[store] durability`.
     public var storePath: String?
     public var storeDurability: StoreOptions.Durability = .process
+    /// `[store] journal_delay`: idle seconds before committed batches are written into the tables.
+    public var journalDelay = StoreOptions.standardJournalDelay
     /// `[memory] max_age`, `[memory] max_rows`.
     public var retention = RetentionPolicy()
+    /// `[memory] index_delay`: idle seconds before committed memories are indexed for search.
+    public var memoryIndexDelay = StoreOptions.standardIndexDelay
     /// `[snapshots] interval`, `[snapshots] keep`: seconds between automatic snapshots, and how
     /// many automatic ones are kept.
     public var snapshotInterval: Double = 3600

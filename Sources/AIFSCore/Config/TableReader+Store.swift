@@ -4,7 +4,7 @@ import TOMLKit
 /// Where and how the store keeps its data: `[store]` (path, backend, Redis URL, durability),
 /// `[memory]` retention and `[snapshots]`.
 extension TableReader {
-    /// `[store]`: path, durability, and the backend (`sqlite`, or `redis` with its `url`).
+    /// `[store]`: path, durability, journal delay, and the backend (`sqlite`, or `redis` with its `url`).
     mutating func readStore(_ table: TOMLTable, into config: inout Configuration) throws(ConfigError) {
         for k in table.keys {
             switch k {
@@ -26,7 +26,8 @@ extension TableReader {
                     throw error("store.durability", "'\(text)' is not 'process' or 'power'")
                 }
                 config.storeDurability = value
-            default: throw error("store.\(k)", "unknown key (known: path, durability, backend, url)")
+            case "journal_delay": config.journalDelay = try duration(table, "store.journal_delay")
+            default: throw error("store.\(k)", "unknown key (known: path, durability, journal_delay, backend, url)")
             }
         }
         if sawRedisBackend {
@@ -39,13 +40,14 @@ extension TableReader {
         }
     }
 
-    /// `[memory]`: how long, and how many, memories are kept.
+    /// `[memory]`: how long, and how many, memories are kept, and how soon they are indexed.
     func readMemory(_ table: TOMLTable, into config: inout Configuration) throws(ConfigError) {
         for k in table.keys {
             switch k {
             case "max_age": config.retention.maxAge = try duration(table, "memory.max_age")
             case "max_rows": config.retention.maxRows = try int(table, "memory.max_rows", min: 1)
-            default: throw error("memory.\(k)", "unknown key (known: max_age, max_rows)")
+            case "index_delay": config.memoryIndexDelay = try duration(table, "memory.index_delay")
+            default: throw error("memory.\(k)", "unknown key (known: max_age, max_rows, index_delay)")
             }
         }
     }

@@ -1,21 +1,36 @@
 import Foundation
 import GRDB
 
-/// Applies one batch of events inside one transaction.
+/// Applies events and journal ops inside one transaction.
 ///
-/// Events are applied in order, except the two that describe a latest state: `socketSaved`
-/// (the newest record per socket) and `streamRead` (the furthest cursor per stream) are kept
-/// aside and written once, at the end. Both are safe to delay: a save only updates a socket
-/// that still exists, and cursors only move forward.
+/// The events every message makes arrive as ``JournalOp``s (from the ``Journal``, or converted
+/// here); the rest is applied as it comes, in order. Ops are applied in order too, except those
+/// that describe a latest state or can be decided at the end, kept aside and written once at
+/// ``finish()``: a socket's record (the newest), a read cursor (the furthest), a request's
+/// start (skipped if it also ended), a queued message (skipped if it was also answered), a
+/// stream chunk (skipped if readers consumed it, as they usually have), and a socket's
+/// transcript entries (one row). All are safe to delay: nothing reads them before `finish()`
+/// (a snapshot finishes first), a removed socket's or cleared queue's delayed writes are
+/// dropped, and cursors only move forward.
+///
+/// Ops run on ``WriterStatements`` (the raw SQLite API); rarer events (a new socket, the team
+/// chat, snapshots) on GRDB. The ops are in `BatchWriter+Ops.swift`, the column formats in
+/// `StoreValues.swift`.
 struct BatchWriter {
     let db: Database
+    let raw: WriterStatements
     var memoryIDs: MemoryID
-    private(set) var memoriesInserted = 0
-    private var saves: [SocketID: SocketRecord] = [:]
-    private var cursors: [StreamKey: StreamCursor] = [:]
-    private var team: TeamSettings?
+    var memoriesInserted = 0
+    // What ops keep for `finish()` (internal for BatchWriter+Ops.swift).
+    var saves: [SocketID: StoredSocket] = [:]
+    var cursors: [StreamKey: StreamCursor] = [:]
+    var started: Set<MessageKey> = []
+    var queued: [MessageKey: JournalOp] = [:]
+    var chunks: [StreamKey: [Chunk]] = [:]
+    var transcripts: [SocketID: (time: Double, bytes: [UInt8])] = [:]
     /// Sockets this batch changed: their `version` moves at `finish()` (see SnapshotStore).
-    private var touched: Set<SocketID> = []
+    var touched: Set<SocketID> = []
+    private var team: TeamSettings?
     private var clusterPosition: String?
     private var teamCursors: [StreamKind: Int] = [:]
 
@@ -23,9 +38,26 @@ struct BatchWriter {
         var socket: SocketID
         var kind: StreamKind
     }
+    struct MessageKey: Hashable {
+        var socket: SocketID
+        var id: UInt64
+    }
+    struct Chunk {
+        var start: Int
+        var bytes: [UInt8]
+        var failureAfter: Bool
 
-    init(db: Database, memoryIDs: MemoryID) {
+        /// Readers have consumed it entirely (the condition of the `DELETE` in ``finish()``).
+        func isConsumed(by cursor: StreamCursor?) -> Bool {
+            guard let cursor else { return false }
+            let end = start + bytes.count
+            return end < cursor.position || (end == cursor.position && (!failureAfter || cursor.pastMark))
+        }
+    }
+
+    init(db: Database, raw: WriterStatements, memoryIDs: MemoryID) {
         self.db = db
+        self.raw = raw
         self.memoryIDs = memoryIDs
     }
 
@@ -34,6 +66,10 @@ struct BatchWriter {
     }
 
     private mutating func apply(_ event: StoreEvent) throws {
+        if let ops = JournalOp.ops(event, now: WallClock.now()) {
+            for op in ops { try apply(op) }
+            return
+        }
         if let socket = event.socket { touched.insert(socket) }
         switch event {
         case .socketCreated(let record):
@@ -46,49 +82,18 @@ struct BatchWriter {
                 INSERT INTO meta (key, value) VALUES ('next_socket_id', ?)
                 ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)
                 """, [Int64(record.id) + 1])
-        case .socketSaved(let record):
-            saves[record.id] = record
         case .socketRemoved(let id):
-            saves.removeValue(forKey: id)
-            cursors = cursors.filter { $0.key.socket != id }
+            dropPending(socket: id)
             try execute("DELETE FROM socket WHERE id = ?", [Int64(id)])
-        case .messageQueued(let socket, let message):
-            try execute("""
-                INSERT OR REPLACE INTO message (socket, id, content, priority_high, recipients, uid, time, route)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, [Int64(socket), Int64(message.id), Data(message.content), message.headers.priorityHigh,
-                      Self.json(message.headers.recipients), Int64(message.uid), message.time, message.route.storedForm])
-        case .requestStarted(let socket, let messageID):
-            try execute("UPDATE message SET started = 1 WHERE socket = ? AND id = ?", [Int64(socket), Int64(messageID)])
-        case .requestEnded(let socket, let messageID):
-            try execute("DELETE FROM message WHERE socket = ? AND id = ?", [Int64(socket), Int64(messageID)])
         case .queueCleared(let socket):
+            queued = queued.filter { $0.key.socket != socket }
+            started = started.filter { $0.socket != socket }
             try execute("DELETE FROM message WHERE socket = ?", [Int64(socket)])
-        case .transcriptAppended(let socket, let bytes):
-            try execute("INSERT INTO transcript (socket, time, bytes) VALUES (?, ?, ?)",
-                        [Int64(socket), WallClock.now(), Data(bytes)])
-        case .contextAppended(let socket, let turns):
-            for turn in turns {
-                try execute("INSERT INTO context (socket, role, content) VALUES (?, ?, ?)",
-                            [Int64(socket), turn.role.rawValue, Data(turn.content)])
-            }
         case .contextCleared(let socket):
             try execute("DELETE FROM context WHERE socket = ?", [Int64(socket)])
         case .contextTrimmed(let socket, let count):
             try execute("DELETE FROM context WHERE seq IN (SELECT seq FROM context WHERE socket = ? ORDER BY seq LIMIT ?)",
                         [Int64(socket), count])
-        case .streamAppended(let socket, let kind, let start, let bytes, let failureAfter):
-            guard !bytes.isEmpty || failureAfter else { return }
-            try execute("INSERT INTO stream_chunk (socket, kind, start, bytes, failure_after) VALUES (?, ?, ?, ?, ?)",
-                        [Int64(socket), kind.rawValue, start, Data(bytes), failureAfter])
-        case .streamRead(let socket, let kind, let cursor):
-            let key = StreamKey(socket: socket, kind: kind)
-            cursors[key] = max(cursors[key] ?? cursor, cursor)
-        case .memory(let entry):
-            let id = memoryIDs.next(at: entry.time)
-            try execute("INSERT INTO memories (id, time, socket, kind, content, metadata) VALUES (?, ?, ?, ?, ?, ?)",
-                        [id, entry.time, entry.socket, entry.kind.rawValue, entry.content, entry.metadataJSON])
-            memoriesInserted += 1
         case .teamSaved(let settings):
             team = settings
         case .teamStreamAppended(let kind, let start, let bytes):
@@ -115,33 +120,16 @@ struct BatchWriter {
             } catch let failure as SnapshotFailure {
                 ticket.finish(.failure(failure))
             }
+        case .messageQueued, .requestStarted, .requestEnded, .transcriptAppended, .contextAppended, .streamAppended,
+             .streamRead, .memory, .socketSaved:
+            break  // ops, above
         }
     }
 
-    /// Writes the newest socket records and stream cursors, and drops stream chunks that
-    /// readers have consumed entirely.
+    /// Writes what was kept aside (see ``flushOps()``), the team chat's settings and cursors,
+    /// and moves the version of every socket the batch changed.
     mutating func finish() throws {
-        for record in saves.values {
-            try execute("""
-                UPDATE socket SET name = ?, model = ?, life = ?, headers = ?, settings = ?, prompt = ?, created = ?,
-                    last_activity = ?, uid = ?, gid = ?, mode = ?, messages = ?, tokens_in = ?, tokens_out = ?,
-                    next_message_id = ?, wire = ?
-                WHERE id = ?
-                """, StatementArguments(Array(Self.values(record).dropFirst())) + [Int64(record.id)])
-        }
-        for (key, cursor) in cursors {
-            let socket = Int64(key.socket)
-            guard try Int.fetchOne(db, sql: "SELECT 1 FROM socket WHERE id = ?", arguments: [socket]) != nil else { continue }
-            try execute("""
-                INSERT INTO stream_cursor (socket, kind, position, past_mark) VALUES (?, ?, ?, ?)
-                ON CONFLICT(socket, kind) DO UPDATE SET position = excluded.position, past_mark = excluded.past_mark
-                WHERE excluded.position > position OR (excluded.position = position AND excluded.past_mark > past_mark)
-                """, [socket, key.kind.rawValue, cursor.position, cursor.pastMark])
-            try execute("""
-                DELETE FROM stream_chunk WHERE socket = ? AND kind = ?
-                    AND (start + length(bytes) < ? OR (start + length(bytes) = ? AND (failure_after = 0 OR ?)))
-                """, [socket, key.kind.rawValue, cursor.position, cursor.position, cursor.pastMark])
-        }
+        try flushOps()
         if let team {
             for (key, value) in team.stored {
                 try execute("INSERT INTO team_setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -156,7 +144,7 @@ struct BatchWriter {
             try execute("DELETE FROM team_chunk WHERE kind = ? AND start + length(bytes) <= ?", [kind.rawValue, position])
         }
         for socket in touched {
-            try execute("UPDATE socket SET version = version + 1 WHERE id = ?", [Int64(socket)])
+            try raw.execute("UPDATE socket SET version = version + 1 WHERE id = ?", Int64(socket))
         }
         touched = []
         if let clusterPosition {
@@ -164,46 +152,11 @@ struct BatchWriter {
                         [clusterPosition])
         }
         clusterPosition = nil
-        saves = [:]
-        cursors = [:]
         team = nil
         teamCursors = [:]
     }
 
-    private func execute(_ sql: String, _ arguments: StatementArguments) throws {
+    func execute(_ sql: String, _ arguments: StatementArguments) throws {
         try db.cachedStatement(sql: sql).execute(arguments: arguments)
-    }
-
-    static func values(_ r: SocketRecord) -> [(any DatabaseValueConvertible)?] {
-        var settings: [String: String] = [:]
-        for (key, value) in r.settings { settings[key.rawValue] = value }
-        return [Int64(r.id), r.name, r.model, r.life.rawValue, r.headers, json(settings), Data(r.prompt), r.created,
-                r.lastActivity, Int64(r.uid), Int64(r.gid), Int64(r.mode), r.messages, r.tokensIn, r.tokensOut,
-                Int64(r.nextMessageID), r.wire]
-    }
-
-    static func arguments(_ r: SocketRecord) -> StatementArguments {
-        StatementArguments(values(r))
-    }
-
-    static func json(_ value: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
-extension StoreEvent {
-    /// The socket whose stored state the event changes, if any.
-    var socket: SocketID? {
-        switch self {
-        case .socketCreated(let r), .socketSaved(let r): return r.id
-        case .messageQueued(let id, _), .requestStarted(let id, _), .requestEnded(let id, _), .queueCleared(let id),
-             .transcriptAppended(let id, _), .contextAppended(let id, _), .contextCleared(let id), .contextTrimmed(let id, _),
-             .streamAppended(let id, _, _, _, _), .streamRead(let id, _, _):
-            return id
-        case .socketRemoved, .memory, .teamSaved, .teamStreamAppended, .teamStreamRead, .snapshotTaken, .snapshotDeleted,
-             .snapshotRestored, .clusterPosition:
-            return nil
-        }
     }
 }

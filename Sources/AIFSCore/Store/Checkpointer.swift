@@ -4,7 +4,9 @@ import GRDB
 /// Moves the write-ahead log into the database file from a thread and a connection of its own,
 /// so that no commit pays for a checkpoint (and its fsync). Every second it runs a PASSIVE
 /// checkpoint, which never blocks the writer; when the log has grown past 64 MiB it asks for a
-/// RESTART checkpoint, which waits for readers but still not for the writer.
+/// RESTART checkpoint. While commits follow each other without a pause it cannot catch up
+/// with the last frame, so the writer also checkpoints between commits once the log is long
+/// (``WriterStatements/checkpointIfLong()``), which lets the log start over.
 final class Checkpointer: @unchecked Sendable {
     private let queue: DatabaseQueue?
     private let stopped = DispatchSemaphore(value: 0)

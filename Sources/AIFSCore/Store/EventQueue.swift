@@ -7,10 +7,22 @@ final class EventQueue: @unchecked Sendable {
     struct Group {
         var events: [StoreEvent]
         var done: (@Sendable (Errno?) -> Void)?
+        /// Index every committed memory before `done` (a search waits for this).
+        var indexesMemories = false
     }
     struct Batch {
         var groups: [Group] = []
         var isEmpty: Bool { groups.isEmpty }
+        /// A group takes or restores a snapshot, whose ticket hears the result inside the
+        /// transaction: such a batch is never applied twice.
+        var reportsAsItGoes: Bool {
+            groups.contains { $0.events.contains {
+                switch $0 {
+                case .snapshotTaken, .snapshotRestored: return true
+                default: return false
+                }
+            } }
+        }
     }
     private let condition = NSCondition()
     private var batch = Batch()
@@ -18,11 +30,11 @@ final class EventQueue: @unchecked Sendable {
 
     /// Queues a group; false (and nothing queued) once closed.
     @discardableResult
-    func append(_ events: [StoreEvent], done: (@Sendable (Errno?) -> Void)?) -> Bool {
+    func append(_ events: [StoreEvent], done: (@Sendable (Errno?) -> Void)?, indexesMemories: Bool = false) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         guard !closed else { return false }
-        batch.groups.append(Group(events: events, done: done))
+        batch.groups.append(Group(events: events, done: done, indexesMemories: indexesMemories))
         condition.signal()
         return true
     }

@@ -21,7 +21,6 @@ public struct MemoryEntry: Sendable, Equatable {
         self.metadata = metadata
     }
 
-    /// The metadata as a JSON object with sorted keys.
     /// The metadata as a JSON object with sorted keys (written by hand: it is on the path of
     /// every acknowledged message, and Foundation's serializer cost 8 % of a commit).
     public var metadataJSON: String {

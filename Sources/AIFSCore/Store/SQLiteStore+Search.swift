@@ -6,10 +6,10 @@ import GRDB
 /// Memory search: runs FTS5 queries against WAL snapshots on the search queue, never blocking
 /// the writer.
 extension SQLiteStore {
-    /// Searches once everything recorded before the call is committed, so a search sees every
-    /// exchange that `cat output` has already shown (read-your-writes).
+    /// Searches once everything recorded before the call is committed and indexed, so a search
+    /// sees every exchange that `cat output` has already shown (read-your-writes).
     public func search(_ query: String, limit: Int, done: @escaping @Sendable (Result<[MemoryHit], MemorySearchError>) -> Void) {
-        record([]) { [self] _ in
+        record([], indexingMemories: true) { [self] _ in
             searchQueue.async { [self] in
                 searchSlots.wait()
                 defer { searchSlots.signal() }

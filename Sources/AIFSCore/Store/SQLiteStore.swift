@@ -25,33 +25,41 @@ import Synchronization
 /// it saves a copy of its own database next to it (`PATH.saved-TIME`) and refuses every later
 /// write with `EIO` until the next mount, which uses the new file. See docs/fault-tolerance.md.
 ///
-/// This file holds opening, the writer thread, loading and that recovery; memory search is in
-/// `SQLiteStore+Search.swift`, snapshots in `SQLiteStore+Snapshots.swift`, the writer's inbox
-/// in `EventQueue.swift` and the file identities it checks in `StoreFiles.swift`.
+/// This file holds opening and the writer thread; loading is in `SQLiteStore+Loading.swift`,
+/// memory search in `SQLiteStore+Search.swift`, snapshots in `SQLiteStore+Snapshots.swift`, the recovery of
+/// deleted files in `SQLiteStore+Recovery.swift` (the state it shares is internal for it), the
+/// writer's inbox in `EventQueue.swift` and the file identities it checks in `StoreFiles.swift`.
 public final class SQLiteStore: SocketStore, @unchecked Sendable {
     public let options: StoreOptions
     /// The open database; replaced (on the writer thread) when its files were deleted.
-    private let current: Mutex<DatabasePool>
+    let current: Mutex<DatabasePool>
     var pool: DatabasePool { current.withLock { $0 } }
     /// Pools of files that were deleted: kept open until ``close()``, because closing the last
     /// connection to the old files deletes the `-wal` and `-shm` *names*, which the new files use.
-    private var retired: [DatabasePool] = []
-    private let configuration: GRDB.Configuration
-    private var files: StoreFiles
+    var retired: [DatabasePool] = []
+    let configuration: GRDB.Configuration
+    var files: StoreFiles
     private let pending = EventQueue()
     let searchQueue = DispatchQueue(label: "aifs.store.search", attributes: .concurrent)
     /// At most two memory searches run at once (SQLiteStore+Search.swift).
     let searchSlots = DispatchSemaphore(value: 2)
-    private let logger = Logger(label: "aifs.store")
+    let logger = Logger(label: "aifs.store")
     private let writerDone = DispatchSemaphore(value: 0)
     private let started = Mutex(false)
-    private let retention: RetentionRunner
-    private var lockFD: Int32
-    private var checkpointer: Checkpointer
+    let retention: RetentionRunner
+    let indexer: MemoryIndexer
+    let journal: Journal
+    /// The writer's prepared statements on the current pool's writer connection (writer thread;
+    /// finalized before that connection is retired or closed).
+    var statements: WriterStatements?
+    /// When the writer last wrote a batch (for the indexer's idle delay).
+    private var lastWrite = Date.distantPast
+    var lockFD: Int32
+    var checkpointer: Checkpointer
     /// The path holds another database now: every write is refused until the next mount.
-    private var replaced = false
+    var replaced = false
     /// A failed attempt to write the deleted files again is retried after this (writer thread).
-    private var nextRecovery = Date.distantPast
+    var nextRecovery = Date.distantPast
     private let counters = Mutex(StoreStatistics())
 
     public var statistics: StoreStatistics { counters.withLock { $0 } }
@@ -90,6 +98,8 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         files = StoreFiles(path: options.path)
         checkpointer = Checkpointer(path: options.path)
         retention = RetentionRunner(policy: options.retention)
+        indexer = MemoryIndexer(delay: options.memoryIndexDelay)
+        journal = Journal(delay: options.journalDelay)
     }
 
     /// One daemon per store: an exclusive `flock` on `PATH.lock`, held while the store is open.
@@ -129,8 +139,16 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     }
 
     public func record(_ events: [StoreEvent], done: @escaping @Sendable (Errno?) -> Void) {
+        record(events, indexingMemories: false, done: done)
+    }
+
+    /// Records `events`; with `indexingMemories`, every committed memory is indexed for search
+    /// before `done` is called.
+    func record(_ events: [StoreEvent], indexingMemories: Bool, done: @escaping @Sendable (Errno?) -> Void) {
         startWriter()
-        if !pending.append(events, done: done) { DispatchQueue.global().async { done(.EIO) } }
+        if !pending.append(events, done: done, indexesMemories: indexingMemories) {
+            DispatchQueue.global().async { done(.EIO) }
+        }
     }
 
     private func startWriter() {
@@ -147,12 +165,20 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private func writerLoop() {
         // Wakes at least once a second, so that deleted files are noticed (and written again)
         // even while nothing is written.
-        while let batch = pending.takeAll(waitingAtMost: 1) {
+        while let batch = pending.takeAll(waitingAtMost: journal.isBehind ? min(journal.delay, 1)
+                                          : indexer.isBehind ? min(indexer.delay, 1) : 1) {
             if let refusal = filesInPlace() {
                 if !batch.isEmpty { fail(batch, refusal) }
                 continue
             }
-            if !batch.isEmpty { write(batch) }
+            if !batch.isEmpty {
+                write(batch)
+                lastWrite = Date()
+                if let statements { pool.writeWithoutTransaction { _ in statements.checkpointIfLong() } }
+            }
+            let idle = Date().timeIntervalSince(lastWrite)
+            if journal.isFull || (journal.isBehind && idle >= journal.delay) { applyJournal() }
+            if indexer.isFull || (indexer.isBehind && idle >= indexer.delay) { indexMemories() }
             if retention.isDue() { prune() }
         }
         writerDone.signal()
@@ -167,35 +193,21 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         for group in batch.groups { group.done?(errno) }
     }
 
-    /// Applies a batch in one transaction, each group in its own savepoint: a group that fails
-    /// (it should not) is rolled back and only its own acknowledgement fails.
+    /// Applies a batch in one transaction. Should a group fail (it should not), the batch is
+    /// applied again with each group in its own savepoint, so that only the failed group is
+    /// rolled back and only its acknowledgement fails. Batches that take or restore a snapshot
+    /// (which report to their ticket as they go) use savepoints from the start.
     private func write(_ batch: EventQueue.Batch) {
         var failed = Set<Int>()
         var failure: Errno?
         do {
-            try pool.writeWithoutTransaction { db in
-                try db.inTransaction {
-                    var writer = BatchWriter(db: db, memoryIDs: retention.memoryIDs)
-                    for (index, group) in batch.groups.enumerated() {
-                        do {
-                            if batch.groups.count == 1 {
-                                try writer.apply(group.events)  // its own transaction is its savepoint
-                            } else {
-                                try db.inSavepoint {
-                                    try writer.apply(group.events)
-                                    return .commit
-                                }
-                            }
-                        } catch where batch.groups.count > 1 {
-                            failed.insert(index)
-                            logger.error("store: a group of \(group.events.count) events failed and was rolled back",
-                                         metadata: ["error": "\(error)"])
-                        }
-                    }
-                    try writer.finish()
-                    retention.memoryIDs = writer.memoryIDs
-                    retention.inserted += writer.memoriesInserted
-                    return .commit
+            if batch.groups.count == 1 || batch.reportsAsItGoes {
+                try commit(batch, isolatingGroups: batch.groups.count > 1, failed: &failed)
+            } else {
+                do {
+                    try commit(batch, isolatingGroups: false, failed: &failed)
+                } catch {
+                    try commit(batch, isolatingGroups: true, failed: &failed)
                 }
             }
         } catch {
@@ -212,11 +224,124 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         }
     }
 
+    /// The batch's transaction. A batch of ops only is one journal row; any other batch first
+    /// applies the journal (order is kept), then its groups (in savepoints if `isolatingGroups`),
+    /// then catches up the memory index if a group asks for it.
+    private func commit(_ batch: EventQueue.Batch, isolatingGroups: Bool, failed: inout Set<Int>) throws {
+        if !isolatingGroups, let ops = batch.journalOps(now: WallClock.now()) {
+            try pool.writeWithoutTransaction { db in
+                let raw = writerStatements(db)
+                try raw.transaction { try journal.append(ops, raw) }
+            }
+            journal.appended()
+            return
+        }
+        var step: MemoryIndexer.Step?
+        var inserted = 0, applied = 0
+        try pool.writeWithoutTransaction { db in
+            let raw = writerStatements(db)
+            try raw.transaction {
+                var writer = BatchWriter(db: db, raw: raw, memoryIDs: retention.memoryIDs)
+                if isolatingGroups {
+                    do {
+                        try db.inSavepoint {
+                            applied = try journal.apply(db, &writer)
+                            try writer.flushOps()
+                            return .commit
+                        }
+                    } catch {
+                        applied = 0
+                        writer = BatchWriter(db: db, raw: raw, memoryIDs: retention.memoryIDs)
+                        logger.error("store: the journal could not be applied; it is kept for later", metadata: ["error": "\(error)"])
+                    }
+                } else {
+                    applied = try journal.apply(db, &writer)
+                }
+                for (index, group) in batch.groups.enumerated() {
+                    guard isolatingGroups else {
+                        try writer.apply(group.events)
+                        continue
+                    }
+                    do {
+                        try db.inSavepoint {
+                            try writer.apply(group.events)
+                            try writer.flushOps()
+                            return .commit
+                        }
+                    } catch {
+                        failed.insert(index)
+                        logger.error("store: a group of \(group.events.count) events failed and was rolled back",
+                                     metadata: ["error": "\(error)"])
+                    }
+                }
+                try writer.finish()
+                inserted = writer.memoriesInserted
+                if batch.groups.contains(where: \.indexesMemories) {
+                    indexer.committed(inserted)
+                    inserted = 0
+                    step = try indexer.index(db, limit: nil)
+                }
+                retention.memoryIDs = writer.memoryIDs
+                retention.inserted += writer.memoriesInserted
+            }
+        }
+        journal.applied(applied)
+        if let step { indexer.advanced(step) }
+        indexer.committed(inserted)
+    }
+
+    /// The writer connection's statements, prepared on first use.
+    private func writerStatements(_ db: Database) -> WriterStatements {
+        if let statements { return statements }
+        let fresh = WriterStatements(db)
+        statements = fresh
+        return fresh
+    }
+
+    /// Writes the journal into the tables in its own transaction (see ``Journal``).
+    func applyJournalNow() throws {
+        var applied = 0, inserted = 0
+        try pool.writeWithoutTransaction { db in
+            let raw = writerStatements(db)
+            try raw.transaction {
+                var writer = BatchWriter(db: db, raw: raw, memoryIDs: retention.memoryIDs)
+                applied = try journal.apply(db, &writer)
+                try writer.finish()
+                inserted = writer.memoriesInserted
+                retention.memoryIDs = writer.memoryIDs
+            }
+        }
+        journal.applied(applied)
+        indexer.committed(inserted)
+        retention.inserted += inserted
+        counters.withLock { $0.transactions += 1 }
+    }
+
+    private func applyJournal() {
+        do {
+            try applyJournalNow()
+        } catch {
+            logger.error("store: writing the journal into the tables failed; tried again later", metadata: ["error": "\(error)"])
+            lastWrite = Date()  // tried again after the delay, not in a tight loop
+        }
+    }
+
     /// `ENOSPC` when the disk (or the database's size limit) is full, so that `close()` says so;
     /// `EIO` for anything else.
     static func failure(for error: any Error) -> Errno {
         if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL { return .ENOSPC }
         return .EIO
+    }
+
+    /// Indexes a chunk of the committed memories not yet searchable, in its own transaction.
+    private func indexMemories() {
+        do {
+            let step = try pool.write { db in try indexer.index(db, limit: MemoryIndexer.chunk) }
+            if let step { indexer.advanced(step) }
+        } catch {
+            logger.error("memory indexing failed", metadata: ["error": "\(error)"])
+            lastWrite = Date()  // tried again after the delay, not in a tight loop
+        }
     }
 
     /// Deletes memories past the retention policy, a bounded chunk per transaction.
@@ -236,7 +361,11 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         pending.close()
         if wasStarted { writerDone.wait() }
         checkpointer.stop()
-        try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        try? pool.writeWithoutTransaction { db in
+            statements?.finalize()
+            statements = nil
+            try db.checkpoint(.truncate)
+        }
         try? pool.close()
         // Only now, with the open files' -wal and -shm gone with their last connection, may the
         // pools of deleted files close: their last connection deletes those names too.
@@ -244,118 +373,10 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         retired = []
         Glibc.close(lockFD)
     }
-
-    // MARK: Loading
-
-    public func load() throws -> StoreContents {
-        do {
-            let contents = try pool.write { db in try StoreLoader(db: db).load() }
-            let lastMemory = try pool.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM memories") } ?? 0
-            let count = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM memories") } ?? 0
-            retention.memoryIDs = MemoryID(after: lastMemory)
-            retention.rowCount = count
-            return contents
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError("cannot read the store at \(options.path): \(error)")
-        }
-    }
 }
 
 /// A store that cannot be opened or read; the message says which path and why.
 public struct StoreError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
-}
-
-// MARK: Files deleted or replaced under the daemon
-
-/// Noticing the store's files deleted or replaced under the daemon, and writing the open
-/// database back to the path. Kept in this file because it works on the writer's private state.
-extension SQLiteStore {
-    /// Nil when the store's files are the ones it opened (or were just written again); else
-    /// the errno to refuse writes with. Writer thread only.
-    fileprivate func filesInPlace() -> Errno? {
-        if replaced { return .EIO }
-        switch files.check() {
-        case nil:
-            return nil
-        case .replaced:
-            replaced = true
-            let saved = options.path + ".saved-" + WallClock.iso8601(WallClock.now())
-            var note = "a copy of this daemon's database is at \(saved)"
-            do {
-                try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [saved]) }
-                chmod(saved, 0o600)
-            } catch {
-                note = "no copy of this daemon's database could be saved (\(error))"
-            }
-            let message = "the store file \(options.path) was replaced by another file under the daemon; \(note); "
-                + "every write is refused (EIO) until aifs is mounted again, which uses the new file"
-            logger.error("\(message)")
-            return .EIO
-        case .deleted(let names):
-            guard Date() >= nextRecovery else { return .EIO }
-            do {
-                try writeFilesAgain()
-                let message = "store files deleted under the daemon (\(names.joined(separator: ", "))): "
-                    + "the open database was written again to \(options.path); nothing was lost"
-                logger.warning("\(message)")
-                return nil
-            } catch {
-                nextRecovery = Date().addingTimeInterval(5)
-                let message = "store files deleted under the daemon (\(names.joined(separator: ", "))) and they cannot "
-                    + "be written again: \(error); writes are refused until they can (tried every 5 s)"
-                logger.error("\(message)")
-                return Self.failure(for: error)
-            }
-        }
-    }
-
-    /// Writes a complete copy of the open database back to the path and goes on with it.
-    private func writeFilesAgain() throws {
-        let path = options.path
-        try Self.prepareDirectory((path as NSString).deletingLastPathComponent)
-        let oldMask = umask(0o077)
-        defer { umask(oldMask) }
-        // The lock first: if another daemon holds the path's lock now, the path is its store.
-        if StoreFiles.identity(path + ".lock") != files.known[".lock"] {
-            let fd = try Self.lockExclusively(path + ".lock", attempts: 1)
-            Glibc.close(lockFD)
-            lockFD = fd
-        }
-        if files.databaseInPlace {
-            files = StoreFiles(path: path)
-            return
-        }
-        let copy = path + ".recovering"
-        unlink(copy)
-        do {
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [copy]) }
-        } catch {
-            unlink(copy)
-            throw error
-        }
-        // What is left of the old files at the path would be taken for the copy's log.
-        unlink(path + "-wal")
-        unlink(path + "-shm")
-        guard rename(copy, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(copy)
-            throw StoreError("cannot rename \(copy) to \(path): \(reason)")
-        }
-        let fresh = try DatabasePool(path: path, configuration: configuration)
-        try StoreSchema.migrator.migrate(fresh)
-        for suffix in ["", "-wal", "-shm"] { chmod(path + suffix, 0o600) }
-        let old = current.withLock { pool -> DatabasePool in
-            defer { pool = fresh }
-            return pool
-        }
-        retired.append(old)
-        let oldCheckpointer = checkpointer
-        checkpointer = Checkpointer(path: path)
-        oldCheckpointer.stop()
-        files = StoreFiles(path: path)
-    }
 }

@@ -14,12 +14,29 @@ public struct StoreOptions: Sendable, Equatable {
     public var path: String
     public var durability: Durability
     public var retention: RetentionPolicy
+    /// `[memory] index_delay`: seconds of idle after which committed memories are indexed for
+    /// search (a search, or 256 waiting rows, index them at once). See ``MemoryIndexer``.
+    public var memoryIndexDelay: Double
+    /// `[store] journal_delay`: seconds of idle after which committed batches are written from
+    /// the journal into the tables (32 waiting batches, or any other change, do it at once).
+    /// See ``Journal``.
+    public var journalDelay: Double
 
-    public init(path: String, durability: Durability = .process, retention: RetentionPolicy = RetentionPolicy()) {
+    public init(path: String, durability: Durability = .process, retention: RetentionPolicy = RetentionPolicy(),
+                memoryIndexDelay: Double = StoreOptions.standardIndexDelay,
+                journalDelay: Double = StoreOptions.standardJournalDelay) {
         self.path = path
         self.durability = durability
         self.retention = retention
+        self.memoryIndexDelay = memoryIndexDelay
+        self.journalDelay = journalDelay
     }
+
+    /// The default `[store] journal_delay`: 5 ms.
+    public static let standardJournalDelay = 0.005
+
+    /// The default `[memory] index_delay`: 50 ms.
+    public static let standardIndexDelay = 0.05
 
     /// `$XDG_DATA_HOME/aifs/aifs.db`, with `XDG_DATA_HOME` defaulting to `~/.local/share`.
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {

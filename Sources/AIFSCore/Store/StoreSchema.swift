@@ -194,6 +194,31 @@ enum StoreSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v6: memories indexed after their commit") { db in
+            try db.execute(sql: """
+                -- The FTS5 index is written after the commit, from a recorded position (see
+                -- MemoryIndexer): every row so far was indexed by the insert trigger.
+                DROP TRIGGER memories_after_insert;
+                DROP TRIGGER memories_after_delete;
+                INSERT INTO meta (key, value) VALUES ('memory_indexed', (SELECT coalesce(max(id), 0) FROM memories))
+                    ON CONFLICT(key) DO UPDATE SET value = excluded.value;
+                -- Only an indexed row has index entries to delete.
+                CREATE TRIGGER memories_after_delete AFTER DELETE ON memories
+                    WHEN old.id <= (SELECT value FROM meta WHERE key = 'memory_indexed') BEGIN
+                    INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.id, old.content);
+                END;
+                """)
+        }
+        migrator.registerMigration("v7: the journal") { db in
+            try db.execute(sql: """
+                -- Batches of row changes committed as one row each, written into the tables later
+                -- (see Journal): JournalCodec bytes.
+                CREATE TABLE journal (
+                    seq INTEGER PRIMARY KEY,
+                    ops BLOB NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -1,16 +1,17 @@
 import Glibc
 
-/// Work that runs on the FUSE loop thread right after the current request's handler, instead
-/// of waking another thread for it.
+/// Work that runs on the FUSE loop thread right after the current request's handler (or on
+/// the store's writer thread right after a commit), instead of waking another thread for it.
 ///
 /// A handler that may start work (the flush of `input`, a `ctl` write) opens a scope with
 /// ``begin()`` and closes it with ``end()`` once it holds no lock. Code deep inside — a socket
 /// starting its next request while its lock is held — calls ``defer(_:)``: inside a scope the
 /// work is queued and runs at ``end()``, on this thread, after every lock is released and
-/// after the handler has answered; outside one (a provider's task, the store's thread) it
-/// returns false and the caller hands the work to a task as before. Work queued while the
-/// queue is draining (the next message of a queue, a wired socket's request) joins the same
-/// drain, so nothing recurses.
+/// after the handler has answered; outside one (a provider's task) it returns false and the
+/// caller hands the work to a task as before. The store's callback for an acknowledged
+/// message opens a scope too (`Socket.accept`), so that an `echo` reply is ready before the
+/// writer's `close()` returns. Work queued while the queue is draining (the next message of a
+/// queue, a wired socket's request) joins the same drain, so nothing recurses.
 ///
 /// The queue is per thread; only the thread that opened a scope touches it.
 enum InlineWork {

@@ -1,0 +1,192 @@
+import Foundation
+
+/// One row change of a message's life, as plain values: what ``BatchWriter`` writes into the
+/// tables, and what the ``Journal`` keeps until it does.
+///
+/// Only the events every message makes have an op (queued, started, ended, transcript,
+/// context, a stream chunk, a read cursor, a memory, a socket's record). Everything else —
+/// a new or removed socket, a cleared queue or context, the team chat, snapshots, the cluster
+/// position, a search — is applied directly, after the journal.
+enum JournalOp: Equatable {
+    case queued(socket: SocketID, id: UInt64, content: [UInt8], priorityHigh: Bool, recipients: String, uid: UInt32,
+                time: Double, route: String)
+    case started(socket: SocketID, id: UInt64)
+    case ended(socket: SocketID, id: UInt64)
+    case transcript(socket: SocketID, time: Double, bytes: [UInt8])
+    case context(socket: SocketID, role: String, content: [UInt8])
+    case chunk(socket: SocketID, kind: StreamKind, start: Int, bytes: [UInt8], failureAfter: Bool)
+    case cursor(socket: SocketID, kind: StreamKind, cursor: StreamCursor)
+    case memory(time: Double, socket: String, kind: String, content: String, metadata: String)
+    case saved(StoredSocket)
+
+    /// The ops of an event, or nil if it has none (it is applied directly).
+    static func ops(_ event: StoreEvent, now: Double) -> [JournalOp]? {
+        switch event {
+        case .messageQueued(let socket, let m):
+            return [.queued(socket: socket, id: m.id, content: m.content, priorityHigh: m.headers.priorityHigh,
+                            recipients: BatchWriter.jsonArray(m.headers.recipients), uid: m.uid, time: m.time,
+                            route: m.route.storedForm)]
+        case .requestStarted(let socket, let id): return [.started(socket: socket, id: id)]
+        case .requestEnded(let socket, let id): return [.ended(socket: socket, id: id)]
+        case .transcriptAppended(let socket, let bytes): return [.transcript(socket: socket, time: now, bytes: bytes)]
+        case .contextAppended(let socket, let turns):
+            return turns.map { .context(socket: socket, role: $0.role.rawValue, content: $0.content) }
+        case .streamAppended(let socket, let kind, let start, let bytes, let failureAfter):
+            guard !bytes.isEmpty || failureAfter else { return [] }
+            return [.chunk(socket: socket, kind: kind, start: start, bytes: bytes, failureAfter: failureAfter)]
+        case .streamRead(let socket, let kind, let cursor): return [.cursor(socket: socket, kind: kind, cursor: cursor)]
+        case .memory(let e):
+            return [.memory(time: e.time, socket: e.socket, kind: e.kind.rawValue, content: e.content, metadata: e.metadataJSON)]
+        case .socketSaved(let record): return [.saved(StoredSocket(record))]
+        case .socketCreated, .socketRemoved, .queueCleared, .contextCleared, .contextTrimmed, .teamSaved,
+             .teamStreamAppended, .teamStreamRead, .snapshotTaken, .snapshotDeleted, .snapshotRestored, .clusterPosition:
+            return nil
+        }
+    }
+}
+
+/// A socket's record as the `socket` table holds it.
+struct StoredSocket: Equatable {
+    var id: SocketID
+    var name, model, life: String
+    var headers: Bool
+    var settings: String
+    var prompt: [UInt8]
+    var created, lastActivity: Double
+    var uid, gid, mode: UInt32
+    var messages, tokensIn, tokensOut: Int
+    var nextMessageID: UInt64
+    var wire: String
+
+    init(_ r: SocketRecord) {
+        self.init(id: r.id, name: r.name, model: r.model, life: r.life.rawValue, headers: r.headers,
+                  settings: BatchWriter.settingsJSON(r), prompt: r.prompt, created: r.created, lastActivity: r.lastActivity,
+                  uid: r.uid, gid: r.gid, mode: r.mode, messages: r.messages, tokensIn: r.tokensIn, tokensOut: r.tokensOut,
+                  nextMessageID: r.nextMessageID, wire: r.wire)
+    }
+
+    init(id: SocketID, name: String, model: String, life: String, headers: Bool, settings: String, prompt: [UInt8],
+         created: Double, lastActivity: Double, uid: UInt32, gid: UInt32, mode: UInt32, messages: Int, tokensIn: Int,
+         tokensOut: Int, nextMessageID: UInt64, wire: String) {
+        (self.id, self.name, self.model, self.life, self.headers, self.settings, self.prompt) =
+            (id, name, model, life, headers, settings, prompt)
+        (self.created, self.lastActivity, self.uid, self.gid, self.mode) = (created, lastActivity, uid, gid, mode)
+        (self.messages, self.tokensIn, self.tokensOut, self.nextMessageID, self.wire) =
+            (messages, tokensIn, tokensOut, nextMessageID, wire)
+    }
+}
+
+/// The journal's byte format: ops one after another, each a tag byte and its fields; integers
+/// and doubles as 8 little-endian bytes, byte strings as a 4-byte length and the bytes.
+enum JournalCodec {
+    struct Corrupt: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func encode(_ ops: [JournalOp]) -> [UInt8] {
+        var w = Writer()
+        for op in ops {
+            switch op {
+            case .queued(let socket, let id, let content, let high, let recipients, let uid, let time, let route):
+                w.tag(1); w.int(socket); w.int(id); w.bytes(content); w.bool(high); w.text(recipients); w.int(UInt64(uid))
+                w.double(time); w.text(route)
+            case .started(let socket, let id): w.tag(2); w.int(socket); w.int(id)
+            case .ended(let socket, let id): w.tag(3); w.int(socket); w.int(id)
+            case .transcript(let socket, let time, let bytes): w.tag(4); w.int(socket); w.double(time); w.bytes(bytes)
+            case .context(let socket, let role, let content): w.tag(5); w.int(socket); w.text(role); w.bytes(content)
+            case .chunk(let socket, let kind, let start, let bytes, let failureAfter):
+                w.tag(6); w.int(socket); w.text(kind.rawValue); w.int(UInt64(start)); w.bytes(bytes); w.bool(failureAfter)
+            case .cursor(let socket, let kind, let cursor):
+                w.tag(7); w.int(socket); w.text(kind.rawValue); w.int(UInt64(cursor.position)); w.bool(cursor.pastMark)
+            case .memory(let time, let socket, let kind, let content, let metadata):
+                w.tag(8); w.double(time); w.text(socket); w.text(kind); w.text(content); w.text(metadata)
+            case .saved(let s):
+                w.tag(9); w.int(s.id); w.text(s.name); w.text(s.model); w.text(s.life); w.bool(s.headers); w.text(s.settings)
+                w.bytes(s.prompt); w.double(s.created); w.double(s.lastActivity); w.int(UInt64(s.uid)); w.int(UInt64(s.gid))
+                w.int(UInt64(s.mode)); w.int(UInt64(s.messages)); w.int(UInt64(s.tokensIn)); w.int(UInt64(s.tokensOut))
+                w.int(s.nextMessageID); w.text(s.wire)
+            }
+        }
+        return w.out
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(Corrupt) -> [JournalOp] {
+        var r = Reader(input: bytes)
+        var ops: [JournalOp] = []
+        while !r.atEnd {
+            switch try r.byte() {
+            case 1:
+                ops.append(.queued(socket: try r.int(), id: try r.int(), content: try r.bytes(), priorityHigh: try r.bool(),
+                                   recipients: try r.text(), uid: UInt32(truncatingIfNeeded: try r.int()), time: try r.double(),
+                                   route: try r.text()))
+            case 2: ops.append(.started(socket: try r.int(), id: try r.int()))
+            case 3: ops.append(.ended(socket: try r.int(), id: try r.int()))
+            case 4: ops.append(.transcript(socket: try r.int(), time: try r.double(), bytes: try r.bytes()))
+            case 5: ops.append(.context(socket: try r.int(), role: try r.text(), content: try r.bytes()))
+            case 6:
+                ops.append(.chunk(socket: try r.int(), kind: try r.kind(), start: Int(truncatingIfNeeded: try r.int()),
+                                  bytes: try r.bytes(), failureAfter: try r.bool()))
+            case 7:
+                ops.append(.cursor(socket: try r.int(), kind: try r.kind(),
+                                   cursor: StreamCursor(position: Int(truncatingIfNeeded: try r.int()), pastMark: try r.bool())))
+            case 8:
+                ops.append(.memory(time: try r.double(), socket: try r.text(), kind: try r.text(), content: try r.text(),
+                                   metadata: try r.text()))
+            case 9:
+                ops.append(.saved(StoredSocket(
+                    id: try r.int(), name: try r.text(), model: try r.text(), life: try r.text(), headers: try r.bool(),
+                    settings: try r.text(), prompt: try r.bytes(), created: try r.double(), lastActivity: try r.double(),
+                    uid: UInt32(truncatingIfNeeded: try r.int()), gid: UInt32(truncatingIfNeeded: try r.int()),
+                    mode: UInt32(truncatingIfNeeded: try r.int()), messages: Int(truncatingIfNeeded: try r.int()),
+                    tokensIn: Int(truncatingIfNeeded: try r.int()), tokensOut: Int(truncatingIfNeeded: try r.int()),
+                    nextMessageID: try r.int(), wire: try r.text())))
+            case let tag:
+                throw Corrupt(description: "unknown op \(tag) at byte \(r.offset - 1)")
+            }
+        }
+        return ops
+    }
+
+    private struct Writer {
+        var out: [UInt8] = []
+        mutating func tag(_ value: UInt8) { out.append(value) }
+        mutating func bool(_ value: Bool) { out.append(value ? 1 : 0) }
+        mutating func int(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
+        mutating func double(_ value: Double) { int(value.bitPattern) }
+        mutating func bytes(_ value: [UInt8]) {
+            withUnsafeBytes(of: UInt32(value.count).littleEndian) { out.append(contentsOf: $0) }
+            out.append(contentsOf: value)
+        }
+        mutating func text(_ value: String) { bytes(Array(value.utf8)) }
+    }
+
+    private struct Reader {
+        let input: [UInt8]
+        var offset = 0
+        var atEnd: Bool { offset >= input.count }
+
+        mutating func take(_ count: Int) throws(Corrupt) -> ArraySlice<UInt8> {
+            guard count >= 0, input.count - offset >= count else {
+                throw Corrupt(description: "truncated at byte \(offset) (\(count) more wanted)")
+            }
+            defer { offset += count }
+            return input[offset..<offset + count]
+        }
+        mutating func byte() throws(Corrupt) -> UInt8 { try take(1).first! }
+        mutating func bool() throws(Corrupt) -> Bool { try byte() != 0 }
+        mutating func int() throws(Corrupt) -> UInt64 {
+            try take(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
+        mutating func double() throws(Corrupt) -> Double { Double(bitPattern: try int()) }
+        mutating func bytes() throws(Corrupt) -> [UInt8] {
+            let count = try take(4).reversed().reduce(0) { $0 << 8 | Int($1) }
+            return Array(try take(count))
+        }
+        mutating func text() throws(Corrupt) -> String { String(decoding: try bytes(), as: UTF8.self) }
+        mutating func kind() throws(Corrupt) -> StreamKind {
+            let text = try text()
+            guard let kind = StreamKind(rawValue: text) else { throw Corrupt(description: "unknown stream '\(text)'") }
+            return kind
+        }
+    }
+}
