@@ -40,6 +40,18 @@ extension BatchWriter {
         case .saved(let record):
             touched.insert(record.id)
             saves[record.id] = record
+        case .trimmed(let socket, let count):
+            touched.insert(socket)
+            try raw.execute("DELETE FROM context WHERE seq IN (SELECT seq FROM context WHERE socket = ? ORDER BY seq LIMIT ?)",
+                            Int64(socket), count)
+        case .contextCleared(let socket):
+            touched.insert(socket)
+            try raw.execute("DELETE FROM context WHERE socket = ?", Int64(socket))
+        case .queueCleared(let socket):
+            touched.insert(socket)
+            queued = queued.filter { $0.key.socket != socket }
+            started = started.filter { $0.socket != socket }
+            try raw.execute("DELETE FROM message WHERE socket = ?", Int64(socket))
         }
     }
 

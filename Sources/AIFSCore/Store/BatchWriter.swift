@@ -85,15 +85,6 @@ struct BatchWriter {
         case .socketRemoved(let id):
             dropPending(socket: id)
             try execute("DELETE FROM socket WHERE id = ?", [Int64(id)])
-        case .queueCleared(let socket):
-            queued = queued.filter { $0.key.socket != socket }
-            started = started.filter { $0.socket != socket }
-            try execute("DELETE FROM message WHERE socket = ?", [Int64(socket)])
-        case .contextCleared(let socket):
-            try execute("DELETE FROM context WHERE socket = ?", [Int64(socket)])
-        case .contextTrimmed(let socket, let count):
-            try execute("DELETE FROM context WHERE seq IN (SELECT seq FROM context WHERE socket = ? ORDER BY seq LIMIT ?)",
-                        [Int64(socket), count])
         case .teamSaved(let settings):
             team = settings
         case .teamStreamAppended(let kind, let start, let bytes):
@@ -121,7 +112,7 @@ struct BatchWriter {
                 ticket.finish(.failure(failure))
             }
         case .messageQueued, .requestStarted, .requestEnded, .transcriptAppended, .contextAppended, .streamAppended,
-             .streamRead, .memory, .socketSaved:
+             .streamRead, .memory, .socketSaved, .contextTrimmed, .contextCleared, .queueCleared:
             break  // ops, above
         }
     }

@@ -3,10 +3,10 @@ import Foundation
 /// One row change of a message's life, as plain values: what ``BatchWriter`` writes into the
 /// tables, and what the ``Journal`` keeps until it does.
 ///
-/// Only the events every message makes have an op (queued, started, ended, transcript,
-/// context, a stream chunk, a read cursor, a memory, a socket's record). Everything else —
-/// a new or removed socket, a cleared queue or context, the team chat, snapshots, the cluster
-/// position, a search — is applied directly, after the journal.
+/// Only the events of a socket's messages have an op (queued, started, ended, transcript,
+/// context appended, trimmed or cleared, queue cleared, a stream chunk, a read cursor, a
+/// memory, a socket's record). Everything else — a new or removed socket, the team chat,
+/// snapshots, the cluster position, a search — is applied directly, after the journal.
 enum JournalOp: Equatable {
     case queued(socket: SocketID, id: UInt64, content: [UInt8], priorityHigh: Bool, recipients: String, uid: UInt32,
                 time: Double, route: String)
@@ -18,6 +18,9 @@ enum JournalOp: Equatable {
     case cursor(socket: SocketID, kind: StreamKind, cursor: StreamCursor)
     case memory(time: Double, socket: String, kind: String, content: String, metadata: String)
     case saved(StoredSocket)
+    case trimmed(socket: SocketID, count: Int)
+    case contextCleared(socket: SocketID)
+    case queueCleared(socket: SocketID)
 
     /// The ops of an event, or nil if it has none (it is applied directly).
     static func ops(_ event: StoreEvent, now: Double) -> [JournalOp]? {
@@ -38,7 +41,10 @@ enum JournalOp: Equatable {
         case .memory(let e):
             return [.memory(time: e.time, socket: e.socket, kind: e.kind.rawValue, content: e.content, metadata: e.metadataJSON)]
         case .socketSaved(let record): return [.saved(StoredSocket(record))]
-        case .socketCreated, .socketRemoved, .queueCleared, .contextCleared, .contextTrimmed, .teamSaved,
+        case .contextTrimmed(let socket, let count): return [.trimmed(socket: socket, count: count)]
+        case .contextCleared(let socket): return [.contextCleared(socket: socket)]
+        case .queueCleared(let socket): return [.queueCleared(socket: socket)]
+        case .socketCreated, .socketRemoved, .teamSaved,
              .teamStreamAppended, .teamStreamRead, .snapshotTaken, .snapshotDeleted, .snapshotRestored, .clusterPosition:
             return nil
         }
@@ -105,6 +111,9 @@ enum JournalCodec {
                 w.bytes(s.prompt); w.double(s.created); w.double(s.lastActivity); w.int(UInt64(s.uid)); w.int(UInt64(s.gid))
                 w.int(UInt64(s.mode)); w.int(UInt64(s.messages)); w.int(UInt64(s.tokensIn)); w.int(UInt64(s.tokensOut))
                 w.int(s.nextMessageID); w.text(s.wire)
+            case .trimmed(let socket, let count): w.tag(10); w.int(socket); w.int(UInt64(count))
+            case .contextCleared(let socket): w.tag(11); w.int(socket)
+            case .queueCleared(let socket): w.tag(12); w.int(socket)
             }
         }
         return w.out
@@ -140,6 +149,9 @@ enum JournalCodec {
                     mode: UInt32(truncatingIfNeeded: try r.int()), messages: Int(truncatingIfNeeded: try r.int()),
                     tokensIn: Int(truncatingIfNeeded: try r.int()), tokensOut: Int(truncatingIfNeeded: try r.int()),
                     nextMessageID: try r.int(), wire: try r.text())))
+            case 10: ops.append(.trimmed(socket: try r.int(), count: Int(truncatingIfNeeded: try r.int())))
+            case 11: ops.append(.contextCleared(socket: try r.int()))
+            case 12: ops.append(.queueCleared(socket: try r.int()))
             case let tag:
                 throw Corrupt(description: "unknown op \(tag) at byte \(r.offset - 1)")
             }
