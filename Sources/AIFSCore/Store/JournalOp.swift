@@ -161,15 +161,20 @@ enum JournalCodec {
 
     private struct Writer {
         var out: [UInt8] = []
+        init() { out.reserveCapacity(512) }
         mutating func tag(_ value: UInt8) { out.append(value) }
         mutating func bool(_ value: Bool) { out.append(value ? 1 : 0) }
         mutating func int(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
         mutating func double(_ value: Double) { int(value.bitPattern) }
+        mutating func count(_ value: Int) { withUnsafeBytes(of: UInt32(value).littleEndian) { out.append(contentsOf: $0) } }
         mutating func bytes(_ value: [UInt8]) {
-            withUnsafeBytes(of: UInt32(value.count).littleEndian) { out.append(contentsOf: $0) }
+            count(value.count)
             out.append(contentsOf: value)
         }
-        mutating func text(_ value: String) { bytes(Array(value.utf8)) }
+        mutating func text(_ value: String) {
+            count(value.utf8.count)
+            out.append(contentsOf: value.utf8)
+        }
     }
 
     private struct Reader {
@@ -177,24 +182,35 @@ enum JournalCodec {
         var offset = 0
         var atEnd: Bool { offset >= input.count }
 
-        mutating func take(_ count: Int) throws(Corrupt) -> ArraySlice<UInt8> {
+        /// Checks that `count` bytes remain and moves past them; returns where they start.
+        mutating func skip(_ count: Int) throws(Corrupt) -> Int {
             guard count >= 0, input.count - offset >= count else {
                 throw Corrupt(description: "truncated at byte \(offset) (\(count) more wanted)")
             }
             defer { offset += count }
-            return input[offset..<offset + count]
+            return offset
         }
-        mutating func byte() throws(Corrupt) -> UInt8 { try take(1).first! }
+        mutating func byte() throws(Corrupt) -> UInt8 { input[try skip(1)] }
         mutating func bool() throws(Corrupt) -> Bool { try byte() != 0 }
         mutating func int() throws(Corrupt) -> UInt64 {
-            try take(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let at = try skip(8)
+            return UInt64(littleEndian: input.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self) })
         }
         mutating func double() throws(Corrupt) -> Double { Double(bitPattern: try int()) }
-        mutating func bytes() throws(Corrupt) -> [UInt8] {
-            let count = try take(4).reversed().reduce(0) { $0 << 8 | Int($1) }
-            return Array(try take(count))
+        mutating func length() throws(Corrupt) -> Int {
+            let at = try skip(4)
+            return Int(UInt32(littleEndian: input.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) }))
         }
-        mutating func text() throws(Corrupt) -> String { String(decoding: try bytes(), as: UTF8.self) }
+        mutating func bytes() throws(Corrupt) -> [UInt8] {
+            let count = try length()
+            let at = try skip(count)
+            return Array(input[at..<at + count])
+        }
+        mutating func text() throws(Corrupt) -> String {
+            let count = try length()
+            let at = try skip(count)
+            return String(decoding: input[at..<at + count], as: UTF8.self)
+        }
         mutating func kind() throws(Corrupt) -> StreamKind {
             let text = try text()
             guard let kind = StreamKind(rawValue: text) else { throw Corrupt(description: "unknown stream '\(text)'") }
