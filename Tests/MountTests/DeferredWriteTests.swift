@@ -7,10 +7,11 @@ import Testing
 /// every acknowledged message answered and searchable after the restart.
 @Suite("Mounted: kill -9 before deferred writes", .serialized)
 struct DeferredWriteTests {
-    /// Mounts with `config`, sends 20 messages and reads their replies, prints what the store
-    /// holds (python's sqlite3, read-only), kills the daemon, mounts again with the defaults
-    /// and prints what the user sees.
-    func killWhileHeld(_ config: String, messages n: Int, waitForJournal: Bool) async -> Shell.Result {
+    /// Mounts with `config`, sends `n` messages and reads their replies (with `applyJournal`,
+    /// then takes a snapshot, which writes the journal into the tables first), prints what the
+    /// store holds (python's sqlite3, read-only), kills the daemon, mounts again with the
+    /// defaults and prints what the user sees.
+    func killWhileHeld(_ config: String, messages n: Int, applyJournal: Bool) async -> Shell.Result {
         let dir = MountedAIFS.makeTempDirectory("aifs-deferred")
         let r = await Shell.run("""
             M=\(dir)
@@ -19,13 +20,11 @@ struct DeferredWriteTests {
             $AIFS mount $M --config $M.toml >/dev/null
             mkdir $M/keep
             for n in $(seq 1 \(n)); do echo "unindexed$n said" > $M/keep/input; cat $M/keep/output >/dev/null; done
-            python3 - "$AIFS_STORE_PATH" \(waitForJournal ? "wait" : "") <<'PY'
-            import sqlite3, sys, time
+            \(applyJournal ? "mkdir $M/snapshots/applied  # a snapshot writes the journal into the tables first" : "")
+            python3 - "$AIFS_STORE_PATH" <<'PY'
+            import sqlite3, sys
             db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
             one = lambda sql, *a: db.execute(sql, a).fetchone()[0]
-            deadline = time.monotonic() + 60  # bounds a failure only
-            while len(sys.argv) > 2 and one("SELECT count(*) FROM journal") > 0 and time.monotonic() < deadline:
-                time.sleep(0.02)  # the journal is written into the tables once the daemon is idle
             position = one("SELECT value FROM meta WHERE key = 'memory_indexed'")
             print(f"before the kill: journal {one('SELECT count(*) FROM journal')} rows, "
                   f"memories {one('SELECT count(*) FROM memories WHERE content LIKE ?', 'unindexed%')}, "
@@ -33,7 +32,8 @@ struct DeferredWriteTests {
                   f"indexed {one('SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?', 'said')}")
             PY
             pid=$(grep '^pid:' $M/ctl | cut -d' ' -f2); kill -9 $pid
-            for i in $(seq 1 600); do s=$(awk '/^State:/ {print $2}' /proc/$pid/status 2>/dev/null); [ -z "$s" ] || [ "$s" = Z ] && break; sleep 0.05; done
+            # Until it has exited: its pidfd becomes readable then (no polling).
+            python3 -c 'import os, select, sys; select.select([os.pidfd_open(int(sys.argv[1]))], [], [])' $pid 2>/dev/null || true
             $AIFS mount $M >/dev/null 2>&1
             echo "answered: $(grep -c '^unindexed[0-9]* said$' $M/keep/transcript)"
             echo "found: $(cat $M/memory/search/said | cut -f4 | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')"
@@ -59,7 +59,7 @@ struct DeferredWriteTests {
     func crashBeforeTheJournalIsApplied() async {
         // 8 exchanges make at most 24 journal rows (an exchange's events share at most three
         // commits), fewer than the 32 that would be applied anyway.
-        let r = await killWhileHeld("[store]\\njournal_delay = \"1h\"\\n", messages: 8, waitForJournal: false)
+        let r = await killWhileHeld("[store]\\njournal_delay = \"1h\"\\n", messages: 8, applyJournal: false)
         #expect(r.stdout.contains("before the kill: journal "), "\(r)")
         #expect(!r.stdout.contains("before the kill: journal 0 rows"), "the exchanges wait in the journal: \(r)")
         #expect(r.stdout.contains(" rows, memories 0, "), "and are not in the tables yet: \(r)")
@@ -69,7 +69,7 @@ struct DeferredWriteTests {
     @Test("kill -9 between the commit and the memory index: after the restart all are answered and searchable")
     func crashBeforeIndexing() async {
         // 20 exchanges stay under the 256 rows that would be indexed anyway.
-        let r = await killWhileHeld("[memory]\\nindex_delay = \"1h\"\\n", messages: 20, waitForJournal: true)
+        let r = await killWhileHeld("[memory]\\nindex_delay = \"1h\"\\n", messages: 20, applyJournal: true)
         #expect(r.stdout.contains(" rows, memories 40, "), "every input and reply committed: \(r)")
         #expect(r.stdout.contains(", indexed 0\n"), "none indexed yet: \(r)")
         #expect(!r.stdout.contains("past the index 0,"), "\(r)")
