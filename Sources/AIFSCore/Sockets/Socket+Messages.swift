@@ -134,11 +134,7 @@ extension Socket {
             s.committing += 1
             if route.isOutput { s.committingOutput += 1 }
             environment.store.record(events) { [self] error in
-                // On the store's thread: a model that answers at once (echo) answers here,
-                // before the writer's `close()` returns, instead of in a task on another thread.
-                InlineWork.begin()
                 committed(message, error: error)
-                InlineWork.end()
                 done?(error)
             }
             return (nil, nil)

@@ -20,6 +20,8 @@ struct BatchWriter {
     let db: Database
     let raw: WriterStatements
     var memoryIDs: MemoryID
+    /// When the batch is written (the time of transcript rows made from events).
+    let now = WallClock.now()
     var memoriesInserted = 0
     // What ops keep for `finish()` (internal for BatchWriter+Ops.swift).
     var saves: [SocketID: StoredSocket] = [:]
@@ -66,7 +68,7 @@ struct BatchWriter {
     }
 
     private mutating func apply(_ event: StoreEvent) throws {
-        if let ops = JournalOp.ops(event, now: WallClock.now()) {
+        if let ops = JournalOp.ops(event, now: now) {
             for op in ops { try apply(op) }
             return
         }

@@ -174,10 +174,10 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             if !batch.isEmpty {
                 write(batch)
                 lastWrite = Date()
-                if let statements { pool.writeWithoutTransaction { _ in statements.checkpointIfLong() } }
+                if let statements, statements.isLong { pool.writeWithoutTransaction { _ in statements.checkpointIfLong() } }
             }
             let idle = Date().timeIntervalSince(lastWrite)
-            if journal.isFull || (journal.isBehind && idle >= journal.delay) { applyJournal() }
+            if journal.isFull || (journal.isBehind && idle >= journal.delay) { applyJournalWhenDue() }
             if indexer.isFull || (indexer.isBehind && idle >= indexer.delay) { indexMemories() }
             if retention.isDue() { prune() }
         }
@@ -190,7 +190,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             c.groups += batch.groups.count
             c.failedGroups += batch.groups.count
         }
-        for group in batch.groups { group.done?(errno) }
+        answer(batch.groups.map { ($0.done, errno) })
     }
 
     /// Applies a batch in one transaction. Should a group fail (it should not), the batch is
@@ -219,9 +219,16 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             c.transactions += 1
             c.failedGroups += failure == nil ? failed.count : batch.groups.count
         }
-        for (index, group) in batch.groups.enumerated() {
-            group.done?(failure ?? (failed.contains(index) ? .EIO : nil))
-        }
+        answer(batch.groups.enumerated().map { index, group in (group.done, failure ?? (failed.contains(index) ? .EIO : nil)) })
+    }
+
+    /// Calls the groups' `done` inside one ``InlineWork`` scope: what they start and can finish
+    /// at once (an `echo` reply) runs here, on the writer thread, before the writers' `close()`
+    /// return, instead of in a task on another thread.
+    private func answer(_ answers: [(done: (@Sendable (Errno?) -> Void)?, errno: Errno?)]) {
+        InlineWork.begin()
+        for (done, errno) in answers { done?(errno) }
+        InlineWork.end()
     }
 
     /// The batch's transaction. A batch of ops only is one journal row; any other batch first
@@ -237,57 +244,73 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             return
         }
         var step: MemoryIndexer.Step?
-        var inserted = 0, applied = 0
+        var memories = 0, applied = 0
         try pool.writeWithoutTransaction { db in
             let raw = writerStatements(db)
             try raw.transaction {
-                var writer = BatchWriter(db: db, raw: raw, memoryIDs: retention.memoryIDs)
-                if isolatingGroups {
-                    do {
-                        try db.inSavepoint {
-                            applied = try journal.apply(db, &writer)
-                            try writer.flushOps()
-                            return .commit
-                        }
-                    } catch {
-                        applied = 0
-                        writer = BatchWriter(db: db, raw: raw, memoryIDs: retention.memoryIDs)
-                        logger.error("store: the journal could not be applied; it is kept for later", metadata: ["error": "\(error)"])
-                    }
-                } else {
-                    applied = try journal.apply(db, &writer)
-                }
-                for (index, group) in batch.groups.enumerated() {
-                    guard isolatingGroups else {
-                        try writer.apply(group.events)
-                        continue
-                    }
-                    do {
-                        try db.inSavepoint {
+                memories = try writing(db, raw) { writer in
+                    applied = try applyJournal(db, raw, &writer, isolated: isolatingGroups)
+                    for (index, group) in batch.groups.enumerated() {
+                        guard isolatingGroups else {
                             try writer.apply(group.events)
-                            try writer.flushOps()
-                            return .commit
+                            continue
                         }
-                    } catch {
-                        failed.insert(index)
-                        logger.error("store: a group of \(group.events.count) events failed and was rolled back",
-                                     metadata: ["error": "\(error)"])
+                        do {
+                            try db.inSavepoint {
+                                try writer.apply(group.events)
+                                try writer.flushOps()
+                                return .commit
+                            }
+                        } catch {
+                            failed.insert(index)
+                            logger.error("store: a group of \(group.events.count) events failed and was rolled back",
+                                         metadata: ["error": "\(error)"])
+                        }
                     }
                 }
-                try writer.finish()
-                inserted = writer.memoriesInserted
-                if batch.groups.contains(where: \.indexesMemories) {
-                    indexer.committed(inserted)
-                    inserted = 0
-                    step = try indexer.index(db, limit: nil)
-                }
-                retention.memoryIDs = writer.memoryIDs
-                retention.inserted += writer.memoriesInserted
+                if batch.groups.contains(where: \.indexesMemories) { step = try indexer.index(db, limit: nil) }
             }
         }
-        journal.applied(applied)
+        committed(journalRows: applied, memories: memories, indexed: step)
+    }
+
+    /// The journal applied through `writer` first, so that order is kept; when `isolated` (a
+    /// batch being retried), in a savepoint, and a journal that cannot be applied is kept for
+    /// later rather than failing the batch's own groups. Returns the rows applied.
+    private func applyJournal(_ db: Database, _ raw: WriterStatements, _ writer: inout BatchWriter,
+                              isolated: Bool) throws -> Int {
+        guard isolated else { return try journal.apply(db, &writer) }
+        var applied = 0
+        do {
+            try db.inSavepoint {
+                applied = try journal.apply(db, &writer)
+                try writer.flushOps()
+                return .commit
+            }
+            return applied
+        } catch {
+            writer = BatchWriter(db: db, raw: raw, memoryIDs: retention.memoryIDs)
+            logger.error("store: the journal could not be applied; it is kept for later", metadata: ["error": "\(error)"])
+            return 0
+        }
+    }
+
+    /// Runs `body` with a fresh ``BatchWriter`` and finishes it, inside the caller's
+    /// transaction; returns the memories it inserted. The memory ids it used stay used.
+    private func writing(_ db: Database, _ raw: WriterStatements, _ body: (inout BatchWriter) throws -> Void) throws -> Int {
+        var writer = BatchWriter(db: db, raw: raw, memoryIDs: retention.memoryIDs)
+        try body(&writer)
+        try writer.finish()
+        retention.memoryIDs = writer.memoryIDs
+        return writer.memoriesInserted
+    }
+
+    /// After a commit: the journal rows it applied, the memories it inserted, the index step it took.
+    private func committed(journalRows: Int, memories: Int, indexed step: MemoryIndexer.Step?) {
+        journal.applied(journalRows)
+        retention.inserted += memories
+        indexer.committed(memories)
         if let step { indexer.advanced(step) }
-        indexer.committed(inserted)
     }
 
     /// The writer connection's statements, prepared on first use.
@@ -300,24 +323,18 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
 
     /// Writes the journal into the tables in its own transaction (see ``Journal``).
     func applyJournalNow() throws {
-        var applied = 0, inserted = 0
+        var applied = 0, memories = 0
         try pool.writeWithoutTransaction { db in
             let raw = writerStatements(db)
             try raw.transaction {
-                var writer = BatchWriter(db: db, raw: raw, memoryIDs: retention.memoryIDs)
-                applied = try journal.apply(db, &writer)
-                try writer.finish()
-                inserted = writer.memoriesInserted
-                retention.memoryIDs = writer.memoryIDs
+                memories = try writing(db, raw) { writer in applied = try journal.apply(db, &writer) }
             }
         }
-        journal.applied(applied)
-        indexer.committed(inserted)
-        retention.inserted += inserted
+        committed(journalRows: applied, memories: memories, indexed: nil)
         counters.withLock { $0.transactions += 1 }
     }
 
-    private func applyJournal() {
+    private func applyJournalWhenDue() {
         do {
             try applyJournalNow()
         } catch {

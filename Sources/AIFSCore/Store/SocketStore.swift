@@ -9,9 +9,10 @@ import FuseKit
 /// store never calls back into a socket while it holds a lock of its own.
 ///
 /// `record(_:done:)` is the one call that waits: the events become durable together (one
-/// transaction), and `done` is called afterwards — from the store's thread, never the caller's
-/// — with nil, or with the errno to fail the writer's `close()` with. A message is acknowledged
-/// to its writer only then, so the FUSE flush stays parked meanwhile and the loop never waits.
+/// transaction), and `done` is called afterwards — from the store's thread (inside an
+/// ``InlineWork`` scope), never the caller's — with nil, or with the errno to fail the
+/// writer's `close()` with. A message is acknowledged to its writer only then, so the FUSE
+/// flush stays parked meanwhile and the loop never waits.
 public protocol SocketStore: Sendable {
     /// What the store holds, to bring the sockets back at mount.
     func load() throws -> StoreContents

@@ -23,6 +23,9 @@ final class WriterStatements {
     /// The log is checkpointed by the writer once it holds this many frames (SQLite's own
     /// automatic checkpoint size, 4 MiB of pages).
     static let longLog: Int32 = 1000
+    /// The log holds enough frames for ``checkpointIfLong()`` to run (read outside GRDB's queue:
+    /// the hook sets it on this thread, inside the commit).
+    var isLong: Bool { walFrames >= checkpointAt }
     /// A checkpoint that readers kept from finishing is tried again 250 frames later.
     private var checkpointAt = WriterStatements.longLog
 
@@ -42,7 +45,7 @@ final class WriterStatements {
     /// catches up, and the next commit writes the log from its start again. Costs a few
     /// fsyncs every ~400 messages.
     func checkpointIfLong() {
-        guard walFrames >= checkpointAt else { return }
+        guard isLong else { return }
         var logged: Int32 = 0, copied: Int32 = 0
         let code = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &logged, &copied)
         if code == SQLITE_OK, copied == logged {

@@ -8,9 +8,9 @@ import Glibc
 /// starting its next request while its lock is held — calls ``defer(_:)``: inside a scope the
 /// work is queued and runs at ``end()``, on this thread, after every lock is released and
 /// after the handler has answered; outside one (a provider's task) it returns false and the
-/// caller hands the work to a task as before. The store's callback for an acknowledged
-/// message opens a scope too (`Socket.accept`), so that an `echo` reply is ready before the
-/// writer's `close()` returns. Work queued while the queue is draining (the next message of a
+/// caller hands the work to a task as before. The store's writer opens a scope around the
+/// acknowledgements of a commit too (`SQLiteStore.answer`), so that an `echo` reply is ready
+/// before the writer's `close()` returns. Work queued while the queue is draining (the next message of a
 /// queue, a wired socket's request) joins the same drain, so nothing recurses.
 ///
 /// The queue is per thread; only the thread that opened a scope touches it.
