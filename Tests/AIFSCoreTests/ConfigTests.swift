@@ -57,6 +57,17 @@ struct ConfigTests {
         #expect(error("[providers.x]\nkind = \"openai\"\napi_key_env = \"sk-123 456\"\n").hasPrefix("test.toml:3: providers.x.api_key_env: "))
     }
 
+    @Test("[store] journal_delay and [memory] index_delay: durations, defaults 5 ms and 50 ms, into the store's options")
+    func deferredWriteDelays() throws {
+        let defaults = try parse("")
+        #expect(defaults.journalDelay == 0.005 && defaults.memoryIndexDelay == 0.05)
+        let set = try parse("[store]\njournal_delay = \"1h\"\n[memory]\nindex_delay = 0.25\n")
+        #expect(set.journalDelay == 3600 && set.memoryIndexDelay == 0.25)
+        #expect(error("[store]\njournal_delay = \"later\"\n").hasPrefix("test.toml:2: store.journal_delay: must be a duration"))
+        #expect(error("[memory]\nindex_delay = 0\n").hasPrefix("test.toml:2: memory.index_delay: must be a duration"))
+        #expect(error("[memory]\nindex_dealy = 1\n").contains("unknown key (known: max_age, max_rows, index_delay)"))
+    }
+
     @Test("a literal key is ignored with a warning, louder when the file is readable by others")
     func literalKeys() throws {
         let dir = NSTemporaryDirectory() + "aifs-config-\(UUID().uuidString.prefix(6))"
