@@ -153,8 +153,46 @@ struct HTTPProviderTests {
             gate.open()
             try await reply.value
             #expect(sink.textString == tokens.joined())
-            #expect(sink.arrivals.count == 10)
+            // The gated first token alone; the other nine in as many pieces as reads brought
+            // them (tokens that arrive together are one piece, see `oneReadOnePiece`).
+            #expect(sink.arrivals.count >= 2 && sink.arrivals.count <= 10, "\(sink.arrivals.count) pieces")
         }
+    }
+
+    @Test("the tokens of one network read reach the sink as one piece, in order, kinds kept apart")
+    func oneReadOnePiece() async throws {
+        try await withServer { server in
+            // 40 tokens and their usage in one write: one read, or a few if the connection splits
+            // it, never one piece per token.
+            let tokens = (0..<40).map { "w\($0) " }
+            let events = FakeResponse.openAIEvents(tokens: tokens, reasoning: ["think ", "more "])
+            server.enqueue(.raw(status: 200, headers: [("content-type", "text/event-stream")],
+                                chunks: [Array(events.joined().utf8)], chunkDelay: .zero))
+            let sink = RecordingSink()
+            try await provider(server, .openai).respond(to: request(), into: sink)
+            #expect(sink.textString == tokens.joined() && sink.reasoningString == "think more ")
+            #expect(sink.chunks >= 1 && sink.chunks < 10, "\(sink.chunks) pieces for 40 tokens")
+            #expect(sink.usageTotals == (3, 40))
+        }
+    }
+
+    @Test("ReplyBatch: runs of one kind become one piece; a change of kind or usage forwards what is held first")
+    func replyBatchKeepsOrder() {
+        final class Log: ReplySink, @unchecked Sendable {
+            let entries = Mutex<[String]>([])
+            func text(_ bytes: [UInt8]) { entries.withLock { $0.append("text:" + String(decoding: bytes, as: UTF8.self)) } }
+            func reasoning(_ bytes: [UInt8]) { entries.withLock { $0.append("think:" + String(decoding: bytes, as: UTF8.self)) } }
+            func usage(input: Int, output: Int) { entries.withLock { $0.append("usage:\(input),\(output)") } }
+        }
+        let log = Log()
+        var batch = ReplyBatch(log)
+        batch.reasoning(Array("r1 ".utf8)); batch.reasoning(Array("r2".utf8))
+        batch.text(Array("a".utf8)); batch.text([]); batch.text(Array("b".utf8))
+        batch.usage(input: 1, output: 2)
+        batch.text(Array("c".utf8))
+        #expect(log.entries.withLock { $0 } == ["think:r1 r2", "text:ab", "usage:1,2"], "c is held until the flush")
+        batch.flush(); batch.flush()
+        #expect(log.entries.withLock { $0 } == ["think:r1 r2", "text:ab", "usage:1,2", "text:c"])
     }
 
     final class Flag: Sendable {

@@ -154,6 +154,7 @@ public struct HTTPModelProvider: Provider {
             group.addTask {
                 // `SSEReader` applies `LineSplitter`'s and `SSEParser`'s rules on the bytes.
                 var reader = SSEReader()
+                var batch = ReplyBatch(sink)
                 var finished = false
                 var marked = false
                 /// The common events take the fast path (straight from the bytes to the sink);
@@ -166,13 +167,13 @@ public struct HTTPModelProvider: Provider {
                         }
                     }
                     guard let fast else { return try handleDecoded(event.event) }
-                    if !fast.reasoning.isEmpty { sink.reasoning(fast.reasoning) }
+                    if !fast.reasoning.isEmpty { batch.reasoning(fast.reasoning) }
                     if !fast.text.isEmpty {
                         if !marked {
                             streamed.mark()
                             marked = true
                         }
-                        sink.text(fast.text)
+                        batch.text(fast.text)
                     }
                     if fast.done { finished = true }
                 }
@@ -192,11 +193,11 @@ public struct HTTPModelProvider: Provider {
                             guard !text.isEmpty else { continue }
                             streamed.mark()
                             marked = true
-                            sink.text(Array(text.utf8))
+                            batch.text(Array(text.utf8))
                         case .reasoning(let text):
-                            sink.reasoning(Array(text.utf8))
+                            batch.reasoning(Array(text.utf8))
                         case .usage(let input, let output):
-                            sink.usage(input: input, output: output)
+                            batch.usage(input: input, output: output)
                         case .done:
                             finished = true
                         case .error(let message):
@@ -210,6 +211,8 @@ public struct HTTPModelProvider: Provider {
                 do {
                     for try await buffer in body {
                         lastChunk.touch()
+                        // What this read brought reaches the socket as one piece (even on an error).
+                        defer { batch.flush() }
                         try buffer.withUnsafeReadableBytes { try reader.push($0, handle) }
                         if finished { break }
                     }
@@ -223,7 +226,10 @@ public struct HTTPModelProvider: Provider {
                     try Task.checkCancellation()
                     throw RetryableFailure(message: "the connection broke: \(Self.describe(error))")
                 }
-                if !finished { try reader.finish(handle) }
+                if !finished {
+                    defer { batch.flush() }
+                    try reader.finish(handle)
+                }
                 guard finished else { throw RetryableFailure(message: "the stream ended before the reply was complete") }
             }
             group.addTask {
