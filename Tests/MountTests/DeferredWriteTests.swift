@@ -32,8 +32,7 @@ struct DeferredWriteTests {
                   f"indexed {one('SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?', 'said')}")
             PY
             pid=$(grep '^pid:' $M/ctl | cut -d' ' -f2); kill -9 $pid
-            # Until it has exited: its pidfd becomes readable then (no polling).
-            python3 -c 'import os, select, sys; select.select([os.pidfd_open(int(sys.argv[1]))], [], [])' $pid 2>/dev/null || true
+            python3 $AIFS_TESTS/wait_exit.py $pid 30 >/dev/null  # until it has exited: its pidfd, no polling
             $AIFS mount $M >/dev/null 2>&1
             echo "answered: $(grep -c '^unindexed[0-9]* said$' $M/keep/transcript)"
             echo "found: $(cat $M/memory/search/said | cut -f4 | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')"

@@ -121,7 +121,7 @@ struct DurabilityTests {
             echo 'queued behind it' > $M/slow/input
             head -c 4 $M/slow/output; echo
             pid=$(grep '^pid:' $M/ctl | cut -d' ' -f2); kill -9 $pid
-            for i in $(seq 1 600); do s=$(awk '/^State:/ {print $2}' /proc/$pid/status 2>/dev/null); [ -z "$s" ] || [ "$s" = Z ] && break; sleep 0.05; done  # gone (or a zombie)
+            python3 $AIFS_TESTS/wait_exit.py $pid 30 >/dev/null  # gone (or a zombie): its pidfd, no polling
             $AIFS mount $M >/dev/null 2>&1
             timeout 20 cat $M/slow/output; echo "rc=$?"
             cut -d' ' -f2- $M/slow/error

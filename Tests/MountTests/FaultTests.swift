@@ -47,15 +47,7 @@ struct FaultTests {
             }
             send() { local s=$1; shift; python3 "$ACK" send $M $s "$@"; }
             check() { python3 "$ACK" check $M $ACKED "${1:-30}"; }
-            gone() {
-                local i s
-                for i in $(seq 1 $(($2 * 10))); do
-                    s=$(awk '/^State:/ {print $2}' /proc/$1/status 2>/dev/null)
-                    if [ -z "$s" ] || [ "$s" = Z ]; then echo "pid $1 ended within $((i / 10)).$((i % 10)) s"; return 0; fi
-                    sleep 0.1
-                done
-                echo "pid $1 still running after $2 s"; return 1
-            }
+            gone() { python3 "$AIFS_TESTS/wait_exit.py" "$1" "$2"; }
             \#(body)
             """#, timeout: timeout)
         _ = await Shell.run("grep -q ' \(dir)/mnt ' /proc/mounts && umount -l '\(dir)/mnt'; grep -q ' \(dir)/store ' /proc/mounts && umount -l '\(dir)/store'; rm -rf '\(dir)'")

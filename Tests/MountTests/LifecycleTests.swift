@@ -32,7 +32,7 @@ struct LifecycleTests {
             grep -c " $M " /proc/mounts
             $AIFS mount $M >/dev/null || exit 2
             pid=$(grep '^pid:' $M/ctl | cut -d' ' -f2); kill -9 $pid
-            for i in $(seq 1 600); do s=$(awk '/^State:/ {print $2}' /proc/$pid/status 2>/dev/null); [ -z "$s" ] || [ "$s" = Z ] && break; sleep 0.05; done  # gone (or a zombie)
+            python3 $AIFS_TESTS/wait_exit.py $pid 30 >/dev/null  # gone (or a zombie): its pidfd, no polling
             ls $M 2>&1 | head -1
             $AIFS mount $M 2>&1 || exit 3
             mkdir $M/b && echo two > $M/b/input && cat $M/b/output
