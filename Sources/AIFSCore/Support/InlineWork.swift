@@ -47,7 +47,7 @@ enum InlineWork {
     /// Closes the scope; the outermost one runs everything queued, in order. Call with no
     /// lock held.
     static func end() {
-        guard let queue = queue(creating: false) else { return }
+        guard let queue = queue(creating: false), queue.depth > 0 else { return }  // no scope open
         guard queue.depth == 1 else {
             queue.depth -= 1
             return
