@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 
 /// Builds `fuse_args` from a C argv (copied) and creates a low-level session.

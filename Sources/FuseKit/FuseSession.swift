@@ -95,25 +95,23 @@ public final class FuseSession: @unchecked Sendable {
         let fd = fuse_session_fd(session)
         let buffer = cfuse_buf_new()
         defer { cfuse_buf_free(buffer) }
-        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-        if let watch { fds.append(pollfd(fd: watch.fd, events: Int16(POLLPRI), revents: 0)) }
+        // epoll rather than poll(2): the descriptors are registered once, and a wake-up asks the
+        // device for readiness once, where poll(2) added itself to three wait queues and took the
+        // device's lock twice for every request (17 % of this thread's time in a profile).
+        let events = LoopEvents(device: fd, wake: wakeFD, mountTable: watch?.fd)
+        defer { events.close() }
         while fuse_session_exited(session) == 0 {
-            let ready = Glibc.poll(&fds, nfds_t(fds.count), -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            if fds[1].revents != 0 { break }
-            if fds.count > 2, fds[2].revents != 0, let watch, !watch.isMounted() {
+            guard let ready = events.wait() else { break }
+            if ready.contains(.wake) { break }
+            if ready.contains(.mountTable), let watch, !watch.isMounted() {
                 // Detached while descriptors are open: stop now (see MountWatch). Parked
                 // requests get EIO from stop(), later ones ENOTCONN once the connection closes.
                 FuseLog.logger.warning("the mount at \(mountpoint) was detached from outside (lazy unmount); stopping")
                 state.withLock { $0.detached = true }
                 break
             }
-            if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { break }
-            if fds[0].revents == 0 { continue }  // only the mount table changed
+            if ready.contains(.deviceClosed) { break }
+            if !ready.contains(.request) { continue }  // only the mount table changed
             let result = fuse_session_receive_buf(session, buffer)
             if result == -EINTR || result == -EAGAIN || result == -ENOENT { continue }
             if result <= 0 { break }
