@@ -32,7 +32,14 @@ extension AIFileSystem: TreeChangeApplier {
             let restores = commands.compactMap { if case .restore(let name) = $0 { return name } else { return nil } }
             if restores.count > 1 { throw ControlError("one restore per write") }
             if let name = restores.first { try checkRestore(name, socket: socket) }
-            if commands.contains(.reset) { snapshots.take(nil, trigger: .beforeReset) }
+            // Queued before the reset, so it holds what the reset clears; the write is answered
+            // once it is stored (below), so that `ls snapshots` after the reset lists it.
+            var snapshot: SnapshotWait?
+            if commands.contains(.reset), snapshots.isAvailable {
+                let taken = SnapshotWait()
+                snapshots.take(nil, trigger: .beforeReset) { _ in taken.stored() }
+                snapshot = taken
+            }
             try socket.apply(commands)
             for command in commands {
                 switch command {
@@ -46,7 +53,11 @@ extension AIFileSystem: TreeChangeApplier {
                 invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
                 log.claimIfOrigin(copy.id)
             }
-            guard let name = restores.first else { return nil }
+            guard let name = restores.first else {
+                guard let snapshot else { return nil }
+                return { done in snapshot.whenStored { done(nil) } }
+            }
+            // A restore is stored after the snapshot (the store keeps order): its end is enough.
             return { [self] done in
                 snapshots.restore(name, socket: socket) { failure in
                     if let failure { socket.reportError(kind: "ctl", "restore: \(failure.reason)") }

@@ -1,5 +1,4 @@
 import FuseKit
-import Synchronization
 
 /// Changes of the namespace: `mkdir`, `rmdir`, `unlink`, `rename`, `create` and `setattr`.
 ///
@@ -63,16 +62,17 @@ extension AIFileSystem {
                 return request.reply(error: .EPERM)
             }
             guard snapshots.isAvailable else { return answer(request, posting: .remove(name: text)) }
-            // Undo is possible: posted before the removal, the snapshot holds the socket. The
-            // answer waits for both, so that `ls snapshots` after `rm -r` lists the snapshot.
+            // Undo is possible: posted before the removal, the snapshot holds the socket; the
+            // answer waits for it too, so that `ls snapshots` after `rm -r` lists it.
+            let snapshot = SnapshotWait()
+            log.post(.snapshot(name: snapshots.automaticName(.beforeRmdir), trigger: .beforeRmdir)) { _ in snapshot.stored() }
             let pending = PendingRequest(request, interruptible: false)
-            let join = RemovalJoin()
-            let finish: @Sendable (RemovalJoin.Part) -> Void = { part in
-                guard case .some(let removal) = join.settle(part), let request = pending.take() else { return }
-                if let error = removal { request.reply(error: error) } else { request.replyOK() }
+            log.post(.remove(name: text)) { result in
+                snapshot.whenStored {
+                    guard let request = pending.take() else { return }
+                    if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
+                }
             }
-            log.post(.snapshot(name: snapshots.automaticName(.beforeRmdir), trigger: .beforeRmdir)) { _ in finish(.snapshot) }
-            log.post(.remove(name: text)) { result in finish(.removal(result.errno)) }
         case .socketDirectory:
             request.reply(error: SocketFile(name: text) != nil ? .ENOTDIR : .ENOENT)
         case .memory:
@@ -211,22 +211,3 @@ extension AIFileSystem {
     }
 }
 
-/// Joins the two answers of an `rmdir` with a `before-rmdir` snapshot, so that the caller is
-/// answered once both are done. A snapshot that fails does not undo the removal (the store logs
-/// why); the caller gets the removal's result.
-private final class RemovalJoin: Sendable {
-    enum Part { case snapshot, removal(Errno?) }
-    private let state = Mutex<(snapshotDone: Bool, removal: Errno??)>((false, nil))
-
-    /// Records one part. Returns the removal's result (`.some(nil)` for success) when this is the
-    /// second of the two, else `nil`.
-    func settle(_ part: Part) -> Errno?? {
-        state.withLock { s in
-            switch part {
-            case .snapshot: s.snapshotDone = true
-            case .removal(let errno): s.removal = .some(errno)
-            }
-            return s.snapshotDone ? s.removal : nil
-        }
-    }
-}
