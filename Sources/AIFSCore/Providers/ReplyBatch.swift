@@ -1,8 +1,8 @@
 /// The reply pieces of one network read, forwarded to a ``ReplySink`` as one piece per run of
 /// the same kind: the events that arrived together reach the socket (its lock, the log, its
-/// parked reader) once, not once per token. Order is kept: a change of kind, usage or a
-/// diagnostic forwards what is held first. Nothing waits for more data; the owner calls
-/// ``flush()`` when the read's bytes are parsed.
+/// parked reader) once, not once per token. Order is kept: a change of kind, or usage,
+/// forwards what is held first. Nothing waits for more data; the owner calls ``flush()`` when
+/// the read's bytes are parsed.
 struct ReplyBatch {
     private enum Kind { case text, reasoning }
     private let sink: any ReplySink
@@ -26,7 +26,7 @@ struct ReplyBatch {
         case .text: sink.text(held)
         case .reasoning: sink.reasoning(held)
         }
-        held.removeAll(keepingCapacity: true)
+        held = []  // the sink holds the bytes now: keeping their capacity would copy them
     }
 
     private mutating func hold(_ next: Kind, _ bytes: [UInt8]) {
