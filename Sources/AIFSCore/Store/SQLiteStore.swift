@@ -190,7 +190,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             c.groups += batch.groups.count
             c.failedGroups += batch.groups.count
         }
-        answer(batch.groups.map { ($0.done, errno) })
+        answer(batch) { _ in errno }
     }
 
     /// Applies a batch in one transaction. Should a group fail (it should not), the batch is
@@ -219,15 +219,15 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             c.transactions += 1
             c.failedGroups += failure == nil ? failed.count : batch.groups.count
         }
-        answer(batch.groups.enumerated().map { index, group in (group.done, failure ?? (failed.contains(index) ? .EIO : nil)) })
+        answer(batch) { index in failure ?? (failed.contains(index) ? .EIO : nil) }
     }
 
-    /// Calls the groups' `done` inside one ``InlineWork`` scope: what they start and can finish
+    /// Calls the groups' `done` (group `index` with `errno(index)`) inside one ``InlineWork`` scope: what they start and can finish
     /// at once (an `echo` reply) runs here, on the writer thread, before the writers' `close()`
     /// return, instead of in a task on another thread.
-    private func answer(_ answers: [(done: (@Sendable (Errno?) -> Void)?, errno: Errno?)]) {
+    private func answer(_ batch: EventQueue.Batch, errno: (Int) -> Errno?) {
         InlineWork.begin()
-        for (done, errno) in answers { done?(errno) }
+        for (index, group) in batch.groups.enumerated() { group.done?(errno(index)) }
         InlineWork.end()
     }
 
