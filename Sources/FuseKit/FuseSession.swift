@@ -99,8 +99,12 @@ public final class FuseSession: @unchecked Sendable {
         // device for readiness once, where poll(2) added itself to three wait queues and took the
         // device's lock twice for every request (17 % of this thread's time in a profile).
         let events = LoopEvents(device: fd, wake: wakeFD, mountTable: watch?.fd)
-        defer { events.close() }
-        while fuse_session_exited(session) == 0 {
+        defer { events?.close() }
+        if events == nil {
+            // The loop ends at once; the daemon sees it and stops as on an unmount.
+            FuseLog.logger.error("the loop cannot wait for requests (epoll: \(String(cString: strerror(errno)))); stopping")
+        }
+        while let events, fuse_session_exited(session) == 0 {
             guard let ready = events.wait() else { break }
             if ready.contains(.wake) { break }
             if ready.contains(.mountTable), let watch, !watch.isMounted() {

@@ -20,18 +20,25 @@ struct LoopEvents {
     private enum Tag: UInt64 { case device, wake, mountTable }
     private let epoll: Int32
 
-    init(device: Int32, wake: Int32, mountTable: Int32?) {
+    /// Nil, with errno set, if the set cannot be made (out of descriptors or memory).
+    init?(device: Int32, wake: Int32, mountTable: Int32?) {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        add(device, events: EPOLLIN.rawValue, tag: .device)
-        add(wake, events: EPOLLIN.rawValue, tag: .wake)
-        if let mountTable { add(mountTable, events: EPOLLPRI.rawValue, tag: .mountTable) }
+        guard epoll >= 0 else { return nil }
+        guard add(device, events: EPOLLIN.rawValue, tag: .device),
+              add(wake, events: EPOLLIN.rawValue, tag: .wake),
+              mountTable.map({ add($0, events: EPOLLPRI.rawValue, tag: .mountTable) }) ?? true else {
+            let saved = errno
+            close()
+            errno = saved
+            return nil
+        }
     }
 
-    private func add(_ fd: Int32, events: UInt32, tag: Tag) {
+    private func add(_ fd: Int32, events: UInt32, tag: Tag) -> Bool {
         var event = epoll_event()
         event.events = events
         event.data.u64 = tag.rawValue
-        _ = epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event)
+        return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0
     }
 
     /// Blocks until something is ready; nil if waiting failed (the loop ends).
