@@ -53,7 +53,9 @@ struct ClusterTests {
             cmp $D/A/apollo/transcript $D/B/apollo/transcript && echo same-transcript
             cut -f3,4 "$D/B/memory/search/file" | sort | tr '\\n' ' '; echo
             grep '^owned:' $D/A/ctl $D/B/ctl | sed "s|$D/||"
-            mkdir $D/B/snapshots/s1 && ls $D/A/snapshots
+            # A applies B's snapshot when its tailer reaches it (docs/distributed.md): wait for it.
+            mkdir $D/B/snapshots/s1 && for i in $(seq 1 500); do ls $D/A/snapshots | grep -qx s1 && break; sleep 0.02; done
+            ls $D/A/snapshots
             rm -r $D/A/apollo; until ! ls $D/B | grep -qx apollo; do sleep 0.02; done; echo removed-on-B
             echo 'restore s1' > $D/B/ctl && until [ -f $D/A/apollo/transcript ]; do sleep 0.02; done
             grep -c '^\\[restore\\]' $D/A/apollo/transcript
