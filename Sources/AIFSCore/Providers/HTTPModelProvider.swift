@@ -7,10 +7,11 @@ import Synchronization
 /// A model behind an HTTP API that streams its reply: OpenAI Chat Completions (and everything
 /// that speaks it: Ollama, vLLM, llama.cpp, LM Studio, OpenRouter) or Anthropic Messages.
 ///
-/// One request per message. The body is read as it arrives and split into SSE events on its
-/// bytes by our own `SSEReader`; each event becomes text, reasoning, usage, the end, or an
-/// error — by the fast path for plain text deltas (`fastDecode`), else by the general decoder
-/// (`OpenAIFormat`, `AnthropicFormat`). Nothing waits for the whole reply.
+/// One request per message. The body is decoded as it arrives, on the event loop that reads it
+/// (`StreamingResponse`): split into SSE events on its bytes by our own `SSEReader`, each event
+/// becoming text, reasoning, usage, the end, or an error — by the fast path for plain text
+/// deltas (`fastDecode`), else by the general decoder (`OpenAIFormat`, `AnthropicFormat`), in
+/// `StreamDecoder`. Nothing waits for the whole reply.
 ///
 /// Failures: connection errors, HTTP 429/500/502/503/504/529, and a stream that breaks or
 /// reports overload *before any text was streamed* are retried with exponential backoff and
@@ -48,21 +49,11 @@ public struct HTTPModelProvider: Provider {
     public let settings: Settings
     private let client: HTTPClient
 
-    /// The client every HTTP provider shares by default: AsyncHTTPClient's `shared` settings,
-    /// with room for one connection per socket. `HTTPClient.shared` keeps at most 8 HTTP/1
-    /// connections per host and queues every other request inside the client, so 200 sockets
-    /// on one local server (Ollama, vLLM, llama.cpp) answered 8 at a time, and the wait in
-    /// that queue counted against the idle timeout. A socket has one request in flight at most,
-    /// so the connections to a host never outnumber the sockets (10,000 at most).
-    public static let sharedClient: HTTPClient = {
-        var configuration = HTTPClient.Configuration.singletonConfiguration
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 10_000
-        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    }()
-
-    public init(settings: Settings, client: HTTPClient = HTTPModelProvider.sharedClient) {
+    /// `client`: by default the one HTTP providers with this idle timeout share
+    /// (``SharedHTTPClients``).
+    public init(settings: Settings, client: HTTPClient? = nil) {
         self.settings = settings
-        self.client = client
+        self.client = client ?? SharedHTTPClients.client(connectTimeout: settings.idleTimeout)
     }
 
     /// The endpoint a request goes to.
@@ -109,141 +100,57 @@ public struct HTTPModelProvider: Provider {
         }
     }
 
-    /// One HTTP request: head, then the streamed body.
+    /// One HTTP request: the reply decoded as it arrives, on the event loop that reads it
+    /// (`StreamingResponse`), with a watchdog for the idle timeout.
     private func attemptOnce(_ request: ProviderRequest, sink: any ReplySink, streamed: StreamProgress) async throws {
-        var http = HTTPClientRequest(url: endpoint)
-        http.method = .POST
-        http.headers.add(name: "content-type", value: "application/json")
-        http.headers.add(name: "accept", value: "text/event-stream")
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "accept", value: "text/event-stream")
         switch settings.dialect {
         case .openai:
-            if let key = settings.apiKey, !key.isEmpty { http.headers.add(name: "authorization", value: "Bearer \(key)") }
+            if let key = settings.apiKey, !key.isEmpty { headers.add(name: "authorization", value: "Bearer \(key)") }
         case .anthropic:
-            if let key = settings.apiKey, !key.isEmpty { http.headers.add(name: "x-api-key", value: key) }
-            http.headers.add(name: "anthropic-version", value: settings.anthropicVersion)
+            if let key = settings.apiKey, !key.isEmpty { headers.add(name: "x-api-key", value: key) }
+            headers.add(name: "anthropic-version", value: settings.anthropicVersion)
         }
-        for (name, value) in settings.headers { http.headers.replaceOrAdd(name: name, value: value) }
-        http.body = .bytes(ByteBuffer(bytes: body(for: request)))
-
-        let response: HTTPClientResponse
+        for (name, value) in settings.headers { headers.replaceOrAdd(name: name, value: value) }
+        let http: HTTPClient.Request
         do {
-            response = try await client.execute(http, timeout: .milliseconds(Int64(settings.idleTimeout * 1000)))
-        } catch is CancellationError {
-            throw CancellationError()
+            http = try HTTPClient.Request(url: endpoint, method: .POST, headers: headers, body: .bytes(body(for: request)))
         } catch {
-            try Task.checkCancellation()
-            throw RetryableFailure(message: "cannot reach \(endpoint): \(Self.describe(error))")
+            throw ProviderError("\(settings.name): cannot send to \(endpoint): \(Self.describe(error))")
         }
-        guard response.status.code == 200 else {
-            let text = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
-            let message = "HTTP \(response.status.code): \(redacted(Self.errorMessage(in: text, status: response.status)))"
-            if RetryPolicy.isRetryable(status: Int(response.status.code)) {
-                throw RetryableFailure(message: message, retryAfterMs: response.headers.first(name: "retry-after-ms"),
-                                       retryAfter: response.headers.first(name: "retry-after"))
-            }
-            throw ProviderError("\(settings.name): \(message)")
-        }
-        try await stream(response.body, into: sink, streamed: streamed)
-    }
-
-    /// Reads the body chunk by chunk, with a watchdog for the idle timeout.
-    private func stream(_ body: HTTPClientResponse.Body, into sink: any ReplySink, streamed: StreamProgress) async throws {
+        let decoder = StreamDecoder(dialect: settings.dialect, name: settings.name, sink: sink, streamed: streamed,
+                                    redact: { [self] in redacted($0) })
         let lastChunk = LastChunkClock()
+        let response = StreamingResponse(decoder: decoder, endpoint: endpoint, lastChunk: lastChunk)
         let idle = settings.idleTimeout
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                // `SSEReader` applies `LineSplitter`'s and `SSEParser`'s rules on the bytes.
-                var reader = SSEReader()
-                var batch = ReplyBatch(sink)
-                var finished = false
-                var marked = false
-                /// The common events take the fast path (straight from the bytes to the sink);
-                /// the rest, and any the fast path is not sure of, the general decoder.
-                func handle(_ event: SSEFields) throws {
-                    let fast = event.data.withUnsafeBufferPointer { data in
-                        switch settings.dialect {
-                        case .openai: OpenAIFormat.fastDecode(data)
-                        case .anthropic: AnthropicFormat.fastDecode(data)
-                        }
-                    }
-                    guard let fast else { return try handleDecoded(event.event) }
-                    if !fast.reasoning.isEmpty { batch.reasoning(fast.reasoning) }
-                    if !fast.text.isEmpty {
-                        if !marked {
-                            streamed.mark()
-                            marked = true
-                        }
-                        batch.text(fast.text)
-                    }
-                    if fast.done { finished = true }
-                }
-                func handleDecoded(_ event: SSEEvent) throws {
-                    let deltas: [StreamDelta]
-                    do {
-                        switch settings.dialect {
-                        case .openai: deltas = try OpenAIFormat.decode(event)
-                        case .anthropic: deltas = try AnthropicFormat.decode(event)
-                        }
-                    } catch {
-                        throw ProviderError("\(settings.name): malformed stream data: \(redacted("\(error)"))")
-                    }
-                    for delta in deltas {
-                        switch delta {
-                        case .text(let text):
-                            guard !text.isEmpty else { continue }
-                            streamed.mark()
-                            marked = true
-                            batch.text(Array(text.utf8))
-                        case .reasoning(let text):
-                            batch.reasoning(Array(text.utf8))
-                        case .usage(let input, let output):
-                            batch.usage(input: input, output: output)
-                        case .done:
-                            finished = true
-                        case .error(let message):
-                            if !streamed.any, Self.looksTransient(message) {
-                                throw RetryableFailure(message: "error in the stream: \(redacted(message))")
-                            }
-                            throw ProviderError("\(settings.name): error in the stream: \(redacted(message))")
-                        }
-                    }
-                }
-                do {
-                    for try await buffer in body {
-                        lastChunk.touch()
-                        // What this read brought reaches the socket as one piece (even on an error).
-                        defer { batch.flush() }
-                        try buffer.withUnsafeReadableBytes { try reader.push($0, handle) }
-                        if finished { break }
-                    }
-                } catch let error as ProviderError {
-                    throw error
-                } catch let error as RetryableFailure {
-                    throw error
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    try Task.checkCancellation()
-                    throw RetryableFailure(message: "the connection broke: \(Self.describe(error))")
-                }
-                if !finished {
-                    defer { batch.flush() }
-                    try reader.finish(handle)
-                }
-                guard finished else { throw RetryableFailure(message: "the stream ended before the reply was complete") }
-            }
+        let outcome = try await withThrowingTaskGroup(of: StreamingResponse.Outcome?.self) { group in
+            group.addTask { try await response.run(http, on: client) }
             group.addTask {
                 while true {
                     try await CancellableSleep.sleep(seconds: max(0.01, idle / 4))
-                    let silent = lastChunk.silence
-                    if silent > .milliseconds(Int(idle * 1000)) {
+                    let silence = lastChunk.silence
+                    if response.answered, silence > .milliseconds(Int(idle * 1000)) {
                         throw RetryableFailure(message: "no data for \(Self.seconds(idle)) (idle timeout)")
+                    }
+                    // Before the head, the client's connect timeout (the same) gives the reason
+                    // first; this is for a server that accepted and then said nothing.
+                    if !response.answered, silence > .milliseconds(Int(idle * 1500)) {
+                        throw RetryableFailure(message: "cannot reach \(endpoint): no response within \(Self.seconds(idle)) (idle timeout)")
                     }
                 }
             }
-            try await group.next()
-            group.cancelAll()
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
+        guard case .refused(let status, let responseHeaders, let text)? = outcome else { return }
+        let message = "HTTP \(status.code): \(redacted(Self.errorMessage(in: text, status: status)))"
+        if RetryPolicy.isRetryable(status: Int(status.code)) {
+            throw RetryableFailure(message: message, retryAfterMs: responseHeaders.first(name: "retry-after-ms"),
+                                   retryAfter: responseHeaders.first(name: "retry-after"))
+        }
+        throw ProviderError("\(settings.name): \(message)")
     }
 
     func body(for request: ProviderRequest) -> [UInt8] {

@@ -1,0 +1,140 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// One HTTP request whose streamed reply is decoded on the event loop that reads it: each body
+/// part goes through the ``StreamDecoder`` to the sink inside AsyncHTTPClient's delegate call,
+/// so a token crosses no other thread between the network and a parked `read` of `output`
+/// (the async body sequence would resume a task on the cooperative pool for every read).
+///
+/// The caller awaits ``run(_:on:)``: `.streamed` once the reply is complete (the stream's own
+/// end, not the connection's), `.refused` with the status, headers and the start of the body
+/// for any status but 200, or a thrown failure: ``RetryableFailure`` for a connection that
+/// could not be made or broke and a stream that ended early, ``ProviderError`` for what the
+/// decoder refuses, `CancellationError` when the awaiting task is cancelled (which cancels the
+/// request). Nothing reaches the sink after `run` has returned or thrown.
+final class StreamingResponse: HTTPClientResponseDelegate {
+    typealias Response = Void
+
+    enum Outcome: Sendable {
+        case streamed
+        case refused(status: HTTPResponseStatus, headers: HTTPHeaders, body: String)
+    }
+
+    /// The most of an error body kept for its message.
+    static let errorBodyLimit = 64 * 1024
+
+    private struct State {
+        var decoder: StreamDecoder
+        var head: HTTPResponseHead?
+        var errorBody: [UInt8] = []
+        var continuation: CheckedContinuation<Outcome, any Error>?
+        var task: HTTPClient.Task<Void>?
+        var ended = false
+        var cancelled = false
+    }
+
+    private let state: Mutex<State>
+    private let endpoint: String
+    private let lastChunk: LastChunkClock
+
+    init(decoder: StreamDecoder, endpoint: String, lastChunk: LastChunkClock) {
+        state = Mutex(State(decoder: decoder))
+        self.endpoint = endpoint
+        self.lastChunk = lastChunk
+    }
+
+    /// Whether the response head has arrived (the idle timeout then counts between chunks).
+    var answered: Bool { state.withLock { $0.head != nil } }
+
+    /// Sends `request` and waits for the outcome.
+    func run(_ request: HTTPClient.Request, on client: HTTPClient) async throws -> Outcome {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let cancelled = state.withLock { s in
+                    s.continuation = continuation
+                    return s.cancelled
+                }
+                if cancelled { return end(.failure(CancellationError())) }
+                let task = client.execute(request: request, delegate: self)
+                let ended = state.withLock { s in
+                    s.task = task
+                    return s.ended
+                }
+                if ended { task.cancel() }
+            }
+        } onCancel: {
+            let task = state.withLock { s in
+                s.cancelled = true
+                return s.task
+            }
+            end(.failure(CancellationError()))
+            task?.cancel()
+        }
+    }
+
+    /// Resumes the caller once; what comes after is dropped.
+    private func end(_ result: Result<Outcome, any Error>) {
+        let continuation = state.withLock { s -> CheckedContinuation<Outcome, any Error>? in
+            guard !s.ended, let continuation = s.continuation else { return nil }
+            s.ended = true
+            s.continuation = nil
+            return continuation
+        }
+        continuation?.resume(with: result)
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        lastChunk.touch()
+        state.withLock { $0.head = head }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        lastChunk.touch()
+        let result = state.withLock { s -> Result<Outcome, any Error>? in
+            guard !s.ended, let head = s.head else { return nil }
+            guard head.status == .ok else {
+                let room = Self.errorBodyLimit - s.errorBody.count
+                if room > 0 { s.errorBody += buffer.readableBytesView.prefix(room) }
+                return nil
+            }
+            do {
+                try buffer.withUnsafeReadableBytes { try s.decoder.push($0) }
+            } catch {
+                return .failure(error)
+            }
+            return s.decoder.finished ? .success(.streamed) : nil
+        }
+        if let result {
+            end(result)
+            task.cancel()  // the reply is complete (or refused): the rest of the body is not read
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
+        let (cancelled, answered) = state.withLock { ($0.cancelled, $0.head != nil) }
+        if cancelled { return end(.failure(CancellationError())) }
+        let reason = HTTPModelProvider.describe(error)
+        end(.failure(RetryableFailure(message: answered ? "the connection broke: \(reason)" : "cannot reach \(endpoint): \(reason)")))
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+        let result = state.withLock { s -> Result<Outcome, any Error>? in
+            guard !s.ended else { return nil }
+            guard let head = s.head else { return .failure(RetryableFailure(message: "\(endpoint) ended the request without a response")) }
+            guard head.status == .ok else {
+                return .success(.refused(status: head.status, headers: head.headers, body: String(decoding: s.errorBody, as: UTF8.self)))
+            }
+            do {
+                try s.decoder.finish()
+                return .success(.streamed)
+            } catch {
+                return .failure(error)
+            }
+        }
+        if let result { end(result) }
+    }
+}
