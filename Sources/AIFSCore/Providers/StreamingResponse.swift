@@ -57,7 +57,10 @@ final class StreamingResponse: HTTPClientResponseDelegate {
                     return s.cancelled
                 }
                 if cancelled { return end(.failure(CancellationError())) }
-                let task = client.execute(request: request, delegate: self)
+                // The delegate on the connection's own event loop: otherwise every body part
+                // hops from the channel's loop to the task's (one more thread per token).
+                let task = client.execute(request: request, delegate: self,
+                                          eventLoop: .delegateAndChannel(on: client.eventLoopGroup.any()))
                 let ended = state.withLock { s in
                     s.task = task
                     return s.ended
