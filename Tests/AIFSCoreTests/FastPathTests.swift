@@ -99,6 +99,7 @@ struct FastPathTests {
         (.openai, "{\"error\":null,\"choices\":[]}"),
         (.openai, "{\"choices\":[],\"error\":\"x\"}"),
         (.openai, "{\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}"),
+        (.openai, "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}"),
         (.openai, "{\"choices\":[],\"usage\":{}}"),
         (.openai, chunk("{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}")),
         (.openai, chunk("{\"function_call\":{\"name\":\"f\"}}")),
@@ -177,6 +178,20 @@ struct FastPathTests {
     @Test("everything else is declined, for the general decoder to decide", arguments: declined)
     func declines(dialect: Dialect, data: String) {
         #expect(Self.fast(dialect, data) == nil)
+    }
+
+    @Test("a reply cut at the token limit: OpenAI's finish_reason length and Anthropic's stop_reason max_tokens")
+    func cutAtTheTokenLimit() throws {
+        let openAI = try OpenAIFormat.decode(SSEEvent(event: nil, data: "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":\"length\"}]}"))
+        #expect(openAI == [.text("x"), .cut("finish_reason length")])
+        #expect(try OpenAIFormat.decode(SSEEvent(event: nil, data: "{\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}")) == [])
+        let anthropic = try AnthropicFormat.decode(SSEEvent(event: "message_delta", data:
+            "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":8}}"))
+        #expect(anthropic == [.usage(input: 0, output: 8), .cut("stop_reason max_tokens")])
+        // The prompt in all: the cached part is not in input_tokens (llama.cpp and Anthropic's cache).
+        let start = try AnthropicFormat.decode(SSEEvent(event: "message_start", data:
+            "{\"type\":\"message_start\",\"message\":{\"usage\":{\"cache_read_input_tokens\":16,\"input_tokens\":5,\"output_tokens\":0}}}"))
+        #expect(start == [.usage(input: 21, output: 0)])
     }
 
     @Test("text that is not valid UTF-8 is declined; skipped strings may hold anything")

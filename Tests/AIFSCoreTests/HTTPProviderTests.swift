@@ -201,6 +201,21 @@ struct HTTPProviderTests {
         var isSet: Bool { value.withLock { $0 } }
     }
 
+    @Test("a reply the server cut at max_tokens ends normally, and a diagnostic says it was cut")
+    func cutAtTheTokenLimit() async throws {
+        try await withServer { server in
+            let sse = [("content-type", "text/event-stream")]
+            server.enqueue(.raw(status: 200, headers: sse, chunks: [
+                Array("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi-level\"},\"finish_reason\":null}]}\n\n".utf8),
+                Array("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\n".utf8),
+            ], chunkDelay: .zero))
+            let sink = RecordingSink()
+            try await provider(server, .openai).respond(to: request(), into: sink)
+            #expect(sink.textString == "Hi-level")
+            #expect(sink.diagnostics == ["request the reply is cut: the model stopped at its token limit (max-tokens; finish_reason length)"])
+        }
+    }
+
     @Test("401, 403, 400 and 404 fail at once with the server's message, no retry")
     func finalStatuses() async throws {
         try await withServer { server in

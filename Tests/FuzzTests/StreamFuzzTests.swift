@@ -291,6 +291,7 @@ struct StreamFuzzTests {
                             case .text(let t): text += t
                             case .reasoning(let t): reasoning += t
                             case .done: done += 1
+                            case .cut(let how): tally.check(!how.isEmpty, "a cut without its reason")
                             case .error(let message): tally.check(!message.isEmpty, "an empty stream error")
                             case .usage(let i, let o):
                                 tally.check((0...(1 << 32)).contains(i) && (0...(1 << 32)).contains(o), "usage \(i) \(o): not a token count")

@@ -19,6 +19,12 @@ struct ReplyBatch {
         sink.usage(input: input, output: output)
     }
 
+    /// A diagnostic, after what is held.
+    mutating func diagnostic(kind: String, _ text: String) {
+        flush()
+        sink.diagnostic(kind: kind, text)
+    }
+
     /// Forwards what is held.
     mutating func flush() {
         guard !held.isEmpty else { return }

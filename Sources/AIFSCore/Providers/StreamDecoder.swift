@@ -101,6 +101,8 @@ struct StreamDecoder {
                     batch.usage(input: input, output: output)
                 case .done:
                     finished = true
+                case .cut(let how):
+                    batch.diagnostic(kind: "request", "the reply is cut: the model stopped at its token limit (max-tokens; \(how))")
                 case .error(let message):
                     if !streamed.any, HTTPModelProvider.looksTransient(message) {
                         throw RetryableFailure(message: "error in the stream: \(redact(message))")

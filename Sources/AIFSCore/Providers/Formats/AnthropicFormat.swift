@@ -11,10 +11,13 @@ public enum AnthropicFormat {
         let type = object["type"] as? String ?? event.event ?? ""
         switch type {
         case "message_start":
+            // The prompt's tokens in all: those read from or written to the prompt cache are
+            // not in `input_tokens`.
             let message = object["message"] as? [String: Any]
             let usage = message?["usage"] as? [String: Any]
             guard let input = usage?["input_tokens"] as? Int else { return [] }
-            return [.usage(input: StreamDelta.tokens(input), output: 0)]
+            let cached = ["cache_read_input_tokens", "cache_creation_input_tokens"].map { StreamDelta.tokens(usage?[$0] as? Int ?? 0) }
+            return [.usage(input: min(StreamDelta.tokens(input) + cached.reduce(0, +), 1 << 32), output: 0)]
         case "content_block_start":
             let block = object["content_block"] as? [String: Any]
             if let text = block?["text"] as? String, !text.isEmpty { return [.text(text)] }
@@ -28,9 +31,14 @@ public enum AnthropicFormat {
             default: return []
             }
         case "message_delta":
-            let usage = object["usage"] as? [String: Any]
-            guard let output = usage?["output_tokens"] as? Int else { return [] }
-            return [.usage(input: 0, output: StreamDelta.tokens(output))]
+            var deltas: [StreamDelta] = []
+            if let output = (object["usage"] as? [String: Any])?["output_tokens"] as? Int {
+                deltas.append(.usage(input: 0, output: StreamDelta.tokens(output)))
+            }
+            if (object["delta"] as? [String: Any])?["stop_reason"] as? String == "max_tokens" {
+                deltas.append(.cut("stop_reason max_tokens"))
+            }
+            return deltas
         case "message_stop":
             return [.done]
         case "error":

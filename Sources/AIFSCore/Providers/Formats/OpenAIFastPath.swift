@@ -4,7 +4,7 @@ extension OpenAIFormat {
     ///
     /// Understood: `[DONE]` (with spaces or tabs around it), and chunk objects whose members are
     /// - `choices`: `[]`, or `[choice]` whose members are `delta` and scalars (`index`,
-    ///   `finish_reason`, `logprobs: null`, …);
+    ///   `finish_reason` other than `"length"`, `logprobs: null`, …);
     /// - in `delta`: `content`, `reasoning_content` and `reasoning` (strings or null), `role`
     ///   (a scalar), `refusal: null`;
     /// - `usage: null` (some servers send it in every chunk) and any other member whose value
@@ -23,6 +23,11 @@ extension OpenAIFormat {
             if key.equals("choices") {
                 return seen.first(1 << 0) && scanner.array(limit: 1) { scanner in
                     scanner.object { scanner, key in
+                        if key.equals("finish_reason") {
+                            // "length" (cut at the token limit) is the general decoder's to report.
+                            var reason: [UInt8]?
+                            return seen.first(1 << 5) && scanner.nullOrString(into: &reason) && reason != Array("length".utf8)
+                        }
                         guard key.equals("delta") else { return scanner.skipScalar() }
                         return seen.first(1 << 1) && scanner.object { scanner, key in
                             if key.equals("content") {

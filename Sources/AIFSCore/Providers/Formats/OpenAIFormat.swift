@@ -5,8 +5,8 @@ import Foundation
 ///
 /// A chunk's `choices[0].delta.content` is text; `delta.reasoning_content` (DeepSeek, vLLM) or
 /// `delta.reasoning` (Ollama) is reasoning; a chunk with `usage` (sent last when
-/// `stream_options.include_usage` is on) gives token counts; `{"error": {...}}` is an error, also
-/// inside a 200 stream.
+/// `stream_options.include_usage` is on) gives token counts; `finish_reason: "length"` means the
+/// reply was cut at the token limit; `{"error": {...}}` is an error, also inside a 200 stream.
 public enum OpenAIFormat {
     public static func decode(_ event: SSEEvent) throws(FormatError) -> [StreamDelta] {
         let data = event.data.trimmingCharacters(in: .whitespaces)
@@ -27,6 +27,9 @@ public enum OpenAIFormat {
                 deltas.append(.reasoning(reasoning))
             }
             if let content = delta["content"] as? String, !content.isEmpty { deltas.append(.text(content)) }
+        }
+        if let choices = object["choices"] as? [[String: Any]], choices.first?["finish_reason"] as? String == "length" {
+            deltas.append(.cut("finish_reason length"))
         }
         if let usage = object["usage"] as? [String: Any] {
             deltas.append(.usage(input: StreamDelta.tokens(usage["prompt_tokens"] as? Int ?? 0),

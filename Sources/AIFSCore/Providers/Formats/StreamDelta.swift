@@ -5,6 +5,9 @@ public enum StreamDelta: Equatable, Sendable {
     case usage(input: Int, output: Int)
     /// The reply is complete.
     case done
+    /// The server stopped at the token limit (`max-tokens`), so the reply is cut short; the
+    /// text says how the server put it (`finish_reason length`, `stop_reason max_tokens`).
+    case cut(String)
     /// The server reported an error inside the stream.
     case error(String)
 
