@@ -41,8 +41,21 @@ struct DoctorCommand: AsyncParsableCommand {
         var models = ["echo"]
         for name in loaded.configuration.providers.keys.sorted() {
             let provider = loaded.configuration.providers[name]!
-            if let bare = provider.bareModel { models.append(bare.isEmpty ? name : "\(name)/\(bare)") }
-            else if let first = provider.models.first { models.append("\(name)/\(first)") }
+            // A provider without `models` lists the server's: say what it lists, or why not,
+            // and ask the first one listed unless a default model is configured.
+            var listed: String?
+            if let listing = catalog.provider(named: name)?.modelListing {
+                switch await listing.fetch() {
+                case .success(let found):
+                    let shown = found.ids.prefix(5).joined(separator: ", ") + (found.ids.count > 5 ? ", …" : "")
+                    add("models \(name)", true, "\(found.ids.count) listed: \(shown)")
+                    listed = found.ids.first
+                case .failure(let error):
+                    add("models \(name)", false, "cannot list models: \(error.message)")
+                }
+            }
+            if let bare = provider.bareModel, !(bare.isEmpty && listed != nil) { models.append(bare.isEmpty ? name : "\(name)/\(bare)") }
+            else if let first = provider.models.first ?? listed { models.append("\(name)/\(first)") }
         }
         for id in models {
             guard let (provider, model) = catalog.resolve(id) else { continue }

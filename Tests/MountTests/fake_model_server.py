@@ -12,6 +12,8 @@ machine's speed; the file is checked for each request, so removing it closes the
     python3 fake_model_server.py PORTFILE REQUESTLOG [TOKEN_DELAY] [--port N] [--gate FILE]
                                  [--fail-rate F] [--cut-rate F] [--seed S]
 
+`GET /v1/models` lists those model names.
+
 Writes its port to PORTFILE once listening, and one JSON line per request (path, model, the number
 of messages, their contents, whether an auth header came) to REQUESTLOG (`/dev/null` is fine).
 `--port` listens on that port (to come back where a killed server was).
@@ -61,6 +63,20 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def do_GET(self):
+        """`GET /v1/models`: the models this server knows by name, in both vendors' shape."""
+        if not self.path.split("?")[0].endswith("/v1/models"):
+            self.send_error(404)
+            return
+        names = ["m", "slow", "gated", "held"] + list(FAULTS)
+        body = json.dumps({"object": "list", "data": [{"id": n, "object": "model", "type": "model"} for n in names],
+                           "has_more": False}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")

@@ -11,7 +11,7 @@ extension ModelCatalog {
             if let bare = config.bareModel { defaults[name] = bare }
         }
         return ModelCatalog(modelIDs: configuration.modelIDs, defaultModel: configuration.defaultModel,
-                            providers: providers, providerDefaults: defaults)
+                            providers: providers, providerDefaults: defaults, openProviders: configuration.openProviders)
     }
 
     static func makeProvider(_ config: ProviderConfig, loader: ConfigLoader) -> any Provider {
@@ -27,6 +27,8 @@ extension ModelCatalog {
             settings.retry = RetryPolicy(maxAttempts: config.maxRetries + 1)
             settings.maxTokens = config.maxTokens
             settings.anthropicVersion = config.anthropicVersion
+            settings.listsModels = config.listsModels
+            settings.modelsTTL = config.modelsTTL
             if let variable = config.apiKeyEnv, settings.apiKey == nil {
                 settings.missingKey = "environment variable \(variable) (api_key_env) is not set"
             }

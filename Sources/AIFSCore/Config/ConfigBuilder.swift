@@ -77,12 +77,12 @@ struct ConfigBuilder {
     /// Checks what only the whole can tell (the default model exists) and returns it.
     func finish() throws(ConfigError) -> Configuration {
         let ids = configuration.modelIDs
-        guard ids.contains(configuration.defaultModel) else {
+        guard configuration.accepts(configuration.defaultModel) else {
             throw ConfigError(file: defaultModelOrigin.file, line: defaultModelOrigin.line, key: "models.default",
                               "'\(configuration.defaultModel)' is not a configured model (known: \(ids.joined(separator: ", ")))")
         }
         for (name, template) in configuration.socketTemplates {
-            if let model = template.model, !ids.contains(model) {
+            if let model = template.model, !configuration.accepts(model) {
                 throw ConfigError(key: "sockets.\(name).model", "'\(model)' is not a configured model (known: \(ids.joined(separator: ", ")))")
             }
         }

@@ -47,6 +47,17 @@ public struct Configuration: Sendable, Equatable {
         }
         return ids
     }
+
+    /// The providers that take any model name: HTTP providers without a `models` list (their
+    /// servers list what they have; see `ModelListing`).
+    public var openProviders: Set<String> {
+        Set(providers.filter { $0.value.listsModels }.keys)
+    }
+
+    /// Whether `model` accepts `id`: a configured id, or any `NAME/MODEL` of an open provider.
+    public func accepts(_ id: String) -> Bool {
+        ModelCatalog(modelIDs: modelIDs, defaultModel: defaultModel, providers: [:], openProviders: openProviders).contains(id)
+    }
 }
 
 /// One `[providers.NAME]` table.
@@ -75,12 +86,17 @@ public struct ProviderConfig: Sendable, Equatable {
     /// `max_tokens`: the reply limit sent to Anthropic when a socket sets none.
     public var maxTokens = 1024
     public var anthropicVersion = "2023-06-01"
+    /// `models_ttl`: how long the server's model listing is used before it is fetched again.
+    public var modelsTTL: Double = 600
 
     public init(name: String, kind: Kind) {
         self.name = name
         self.kind = kind
         self.baseURL = kind == .anthropic ? "https://api.anthropic.com" : "https://api.openai.com/v1"
     }
+
+    /// Whether the server is asked which models it has: an HTTP provider without `models`.
+    public var listsModels: Bool { kind != .exec && models.isEmpty }
 
     /// What a bare `NAME` asks for, or nil if a bare `NAME` is not a model id.
     public var bareModel: String? {

@@ -60,6 +60,7 @@ extension TableReader {
             case "max_retries": provider.maxRetries = try int(table, keyPath, min: 0)
             case "max_tokens": provider.maxTokens = try int(table, keyPath, min: 1)
             case "anthropic_version": provider.anthropicVersion = try string(table, keyPath)
+            case "models_ttl": provider.modelsTTL = try duration(table, keyPath)
             case _ where ConfigBuilder.secretNames.contains(key):
                 var warning = "\(file):\(lines.line(of: keyPath).map(String.init) ?? "?"): \(keyPath): a literal key is ignored; "
                     + "put it in an environment variable and name that with api_key_env"
@@ -67,7 +68,7 @@ extension TableReader {
                 warnings.append(warning)
             default:
                 throw error(keyPath, "unknown key (known: kind, base_url, api_key_env, models, default_model, command, input, "
-                            + "headers, timeout, idle_timeout, max_retries, max_tokens, anthropic_version)")
+                            + "headers, timeout, idle_timeout, max_retries, max_tokens, anthropic_version, models_ttl)")
             }
         }
         if kind == .exec, provider.command.isEmpty { throw error(path, "an exec provider needs 'command'") }

@@ -37,6 +37,11 @@ public struct HTTPModelProvider: Provider {
         public var anthropicVersion = "2023-06-01"
         /// Why there is no key although one is configured (every request then fails with it).
         public var missingKey: String?
+        /// Ask the server which models it has (`GET /v1/models`): for a provider configured
+        /// without a `models` list.
+        public var listsModels = false
+        /// How long a model listing is used before it is fetched again (`models_ttl`).
+        public var modelsTTL: Double = 600
 
         public init(name: String, dialect: Dialect, baseURL: String, apiKey: String?) {
             self.name = name
@@ -53,7 +58,40 @@ public struct HTTPModelProvider: Provider {
     /// (``SharedHTTPClients``).
     public init(settings: Settings, client: HTTPClient? = nil) {
         self.settings = settings
-        self.client = client ?? SharedHTTPClients.client(connectTimeout: settings.idleTimeout)
+        let client = client ?? SharedHTTPClients.client(connectTimeout: settings.idleTimeout)
+        self.client = client
+        modelListing = settings.listsModels ? ModelListing(url: Self.modelsURL(settings), headers: Self.headers(settings),
+                                                           ttl: settings.modelsTTL, timeout: min(settings.idleTimeout, 10),
+                                                           client: client, redact: Self.redactor(settings)) : nil
+    }
+
+    /// What the server lists at `GET /v1/models` (nil unless `listsModels`).
+    public let modelListing: ModelListing?
+
+    /// The context window the server reports for `model` in its listing.
+    public func contextTokens(model: String) -> Int? { modelListing?.models?.contextTokens[model] }
+
+    /// Where the server lists its models.
+    static func modelsURL(_ settings: Settings) -> String {
+        let base = settings.baseURL.hasSuffix("/") ? String(settings.baseURL.dropLast()) : settings.baseURL
+        switch settings.dialect {
+        case .openai: return base + "/models"
+        case .anthropic: return base + "/v1/models"
+        }
+    }
+
+    /// The headers of every request: the key, the API version, the configured headers.
+    static func headers(_ settings: Settings) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        switch settings.dialect {
+        case .openai:
+            if let key = settings.apiKey, !key.isEmpty { headers.add(name: "authorization", value: "Bearer \(key)") }
+        case .anthropic:
+            if let key = settings.apiKey, !key.isEmpty { headers.add(name: "x-api-key", value: key) }
+            headers.add(name: "anthropic-version", value: settings.anthropicVersion)
+        }
+        for (name, value) in settings.headers { headers.replaceOrAdd(name: name, value: value) }
+        return headers
     }
 
     /// The endpoint a request goes to.
@@ -103,17 +141,9 @@ public struct HTTPModelProvider: Provider {
     /// One HTTP request: the reply decoded as it arrives, on the event loop that reads it
     /// (`StreamingResponse`), with a watchdog for the idle timeout.
     private func attemptOnce(_ request: ProviderRequest, sink: any ReplySink, streamed: StreamProgress) async throws {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "accept", value: "text/event-stream")
-        switch settings.dialect {
-        case .openai:
-            if let key = settings.apiKey, !key.isEmpty { headers.add(name: "authorization", value: "Bearer \(key)") }
-        case .anthropic:
-            if let key = settings.apiKey, !key.isEmpty { headers.add(name: "x-api-key", value: key) }
-            headers.add(name: "anthropic-version", value: settings.anthropicVersion)
-        }
-        for (name, value) in settings.headers { headers.replaceOrAdd(name: name, value: value) }
+        var headers = Self.headers(settings)
+        if !headers.contains(name: "content-type") { headers.add(name: "content-type", value: "application/json") }
+        if !headers.contains(name: "accept") { headers.add(name: "accept", value: "text/event-stream") }
         let http: HTTPClient.Request
         do {
             http = try HTTPClient.Request(url: endpoint, method: .POST, headers: headers, body: .bytes(body(for: request)))
@@ -173,9 +203,15 @@ public struct HTTPModelProvider: Provider {
     /// `text` with every secret this provider sends (its API key, the values of configured
     /// headers) replaced by `[redacted]`: a server that echoes a key in an error body must not
     /// put it into `error`, memory or a log.
-    func redacted(_ text: String) -> String {
-        var secrets = settings.headers.map(\.1)
-        if let key = settings.apiKey { secrets.append(key) }
+    func redacted(_ text: String) -> String { Self.redactor(settings)(text) }
+
+    /// `redacted` for `settings`, as a function.
+    static func redactor(_ settings: Settings) -> @Sendable (String) -> String {
+        let secrets = settings.headers.map(\.1) + (settings.apiKey.map { [$0] } ?? [])
+        return { text in Self.redact(text, secrets) }
+    }
+
+    private static func redact(_ text: String, _ secrets: [String]) -> String {
         var result = text
         for secret in secrets where secret.count >= 6 {
             result = result.replacingOccurrences(of: secret, with: "[redacted]")

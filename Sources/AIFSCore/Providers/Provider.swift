@@ -9,10 +9,13 @@ public protocol Provider: Sendable {
     /// The context window of `model` in tokens, where the backend reports one (nil: unknown,
     /// `[sockets] context_tokens` applies).
     func contextTokens(model: String) -> Int?
+    /// What the backend lists at `GET /v1/models`, for a provider that asks (nil: it does not).
+    var modelListing: ModelListing? { get }
 }
 
 extension Provider {
     public func contextTokens(model: String) -> Int? { nil }
+    public var modelListing: ModelListing? { nil }
 }
 
 /// A provider that can answer some requests at once, on the calling thread, waiting for

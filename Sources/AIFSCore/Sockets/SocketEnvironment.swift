@@ -29,6 +29,7 @@ public final class SocketEnvironment: Sendable {
         self.timers = timers
         self.limitsBox = Mutex(limits)
         self.catalogBox = Mutex(catalog)
+        catalog.whenListed {}  // the servers' model listings are fetched from the start
     }
 
     public var limits: Limits { limitsBox.withLock { $0 } }
@@ -48,6 +49,7 @@ public final class SocketEnvironment: Sendable {
     /// Puts a configuration in force: models, templates, the unresponsive threshold.
     public func apply(_ loaded: LoadedConfiguration, catalog: ModelCatalog) {
         catalogBox.withLock { $0 = catalog }
+        catalog.whenListed {}
         templatesBox.withLock { $0 = loaded.configuration.socketTemplates }
         limitsBox.withLock {
             $0 = loaded.configuration.limits

@@ -213,7 +213,12 @@ public final class AIFileSystem: FileSystem {
                                             limit: limits.maxControlBytes), options: [.directIO])
         case .models:
             guard !wantsWrite else { return request.reply(error: .EACCES) }
-            request.reply(open: TextFile(text: modelsText()), options: [.directIO])
+            // Once the servers' listings are current (at once while they are fresh; a fetch
+            // is bounded by the provider's timeouts, and a signal interrupts the wait).
+            let pending = PendingRequest(request, interruptible: true)
+            environment.catalog().whenListed { [self] in
+                pending.take()?.reply(open: TextFile(text: modelsText()), options: [.directIO])
+            }
         case .socketFile(let socket, let file):
             if (wantsRead && !file.readable) || (wantsWrite && !file.writable) { return request.reply(error: .EACCES) }
             switch file {

@@ -121,8 +121,8 @@ extension AIFileSystem {
         lines += log.statusLines(sockets: sockets.map(\.id))
         if snapshots.isAvailable { lines.append("snapshots: \(snapshots.list().count)") }
         if let error = daemonError.withLock({ $0 }) { lines.append("error: \(error)") }
-        for provider in environment.catalog().providerNames {
-            lines.append("provider \(provider): ok")
+        for (provider, status) in environment.catalog().providerStatus {
+            lines.append("provider \(provider): \(status)")
         }
         // The directory view for discovery: one line per socket.
         for socket in sockets {
@@ -134,7 +134,7 @@ extension AIFileSystem {
     }
 
     public func modelsText() -> String {
-        environment.catalog().modelIDs.joined(separator: "\n") + "\n"
+        environment.catalog().listedIDs.joined(separator: "\n") + "\n"
     }
 
 }
