@@ -157,17 +157,23 @@ struct TreeRootTests {
         }
     }
 
-    @Test("nothing can be created: EPERM in /ai, a socket and team-chat-all; ENOTDIR below a file")
+    @Test("create: EPERM in /ai, team-chat-all and memory; ENOTDIR below a file; in a socket only a scratch file")
     func createIsRefusedEverywhere() async throws {
         try await withTree { tree in
             let s = try await tree.mkdir("s")
-            for parent in [Tree.root, tree.inode(s), InodeScheme.teamChat, InodeScheme.memory] {
+            for parent in [Tree.root, InodeScheme.teamChat, InodeScheme.memory] {
                 #expect(try await tree.session.create(parent: parent, name: "foo").reply == .error(.EPERM), "parent \(parent)")
             }
             for parent in [tree.inode(s, .ctl), InodeScheme.inode(team: .ctl)] {
                 #expect(try await tree.session.create(parent: parent, name: "foo").reply == .error(.ENOTDIR), "parent \(parent)")
             }
             #expect(try await tree.list(tree.inode(s)).count == 9, ". .. and the seven files only")
+            guard case .create(let entry, _, _) = try await tree.session.create(parent: tree.inode(s), name: "foo").reply else {
+                Issue.record("create in a socket directory makes a scratch file")
+                return
+            }
+            #expect(entry.attributes.permissions == 0o600 && ScratchFiles.contains(entry.attributes.inode))
+            #expect(try await tree.list(tree.inode(s)).count == 10, "the scratch file is listed")
         }
     }
 

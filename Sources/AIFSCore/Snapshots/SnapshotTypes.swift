@@ -8,6 +8,8 @@ public enum SnapshotTrigger: String, Sendable, CaseIterable {
     case beforeRmdir = "before-rmdir"
     case beforeReset = "before-reset"
     case beforeRestore = "before-restore"
+    /// A scratch file renamed onto a socket's `prompt` (`sed -i`, an editor's save).
+    case beforePrompt = "before-prompt"
 
     public var isAutomatic: Bool { self != .manual }
 }

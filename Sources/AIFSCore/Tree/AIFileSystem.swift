@@ -50,6 +50,8 @@ public final class AIFileSystem: FileSystem {
     /// `/ai/snapshots`, restore and the automatic snapshots.
     public let snapshots: SnapshotManager
     let searchNodes = SearchNodes()
+    /// What `sed -i` and editors create next to `prompt` (``ScratchFiles``).
+    let scratch = ScratchFiles()
     /// Hits a memory search returns at most.
     public static let searchLimit = 100
     private let invalidatorBox = Mutex<KernelCacheInvalidatorRef?>(nil)
@@ -99,8 +101,10 @@ public final class AIFileSystem: FileSystem {
             guard text == "search" else { return request.reply(error: .ENOENT) }
             request.reply(entry: entry(.memorySearch))
         case .socketDirectory(let socket):
-            guard let file = SocketFile(name: text) else { return request.reply(error: .ENOENT) }
-            request.reply(entry: entry(.socketFile(socket, file)))
+            if let file = SocketFile(name: text) { return request.reply(entry: entry(.socketFile(socket, file))) }
+            let caller = Caller(uid: request.context.uid, gid: request.context.gid)
+            guard let file = scratch.file(socket: socket.id, name: text, caller: caller) else { return request.reply(error: .ENOENT) }
+            request.reply(entry: entry(.scratch(file, socket)))
         case .memorySearch:
             // Any name is a query; never ENOENT, so nothing is cached as a negative entry.
             let inode = searchNodes.lookup(text)
@@ -118,7 +122,7 @@ public final class AIFileSystem: FileSystem {
                 return request.reply(error: .ENOENT)
             }
             request.reply(entry: entry(.snapshot(info, child)))
-        case .daemonControl, .models, .socketFile, .searchResult, .teamFile:
+        case .daemonControl, .models, .socketFile, .searchResult, .teamFile, .scratch:
             request.reply(error: .ENOTDIR)
         }
     }
@@ -145,6 +149,9 @@ public final class AIFileSystem: FileSystem {
             for file in SocketFile.allCases {
                 entries.append(DirectoryEntry(name: file.name, inode: InodeScheme.inode(socket: socket.id, file: file), kind: .regular))
             }
+            for file in scratch.files(socket: socket.id, caller: Caller(uid: request.context.uid, gid: request.context.gid)) {
+                entries.append(DirectoryEntry(name: file.name, inode: file.inode, kind: .regular))
+            }
         case .memory:
             entries.append(DirectoryEntry(name: "..", inode: InodeScheme.root, kind: .directory))
             entries.append(DirectoryEntry(name: "search", inode: InodeScheme.memorySearch, kind: .directory))
@@ -163,7 +170,7 @@ public final class AIFileSystem: FileSystem {
         case .snapshot(let info, let node):
             guard let listing = snapshotListing(info, node, inode: inode) else { return request.reply(error: .ENOTDIR) }
             entries = listing
-        case .daemonControl, .models, .socketFile, .searchResult, .teamFile:
+        case .daemonControl, .models, .socketFile, .searchResult, .teamFile, .scratch:
             return request.reply(error: .ENOTDIR)
         }
         request.reply(open: DirectoryListing(entries: entries))
@@ -242,6 +249,11 @@ public final class AIFileSystem: FileSystem {
                 do { try socket.checkAcceptsInput() } catch { return request.reply(error: error.errno) }
                 request.reply(open: ChatFile(socket: socket, uid: caller.uid, limit: limits.maxMessageBytes), options: [.directIO, .nonSeekable])
             }
+        case .scratch(let file, _):
+            if info.isTruncate && wantsWrite {
+                do { try scratch.truncate(file.inode, to: 0, limit: limits.maxPromptBytes) } catch { return request.reply(error: error) }
+            }
+            request.reply(open: ScratchFile(files: scratch, inode: file.inode, limit: limits.maxPromptBytes), options: [.directIO])
         case .searchResult(_, let query):
             guard !wantsWrite else { return request.reply(error: .EACCES) }
             openSearch(request, query: query)

@@ -14,9 +14,10 @@ import FuseKit
 ///   a `before-rmdir` snapshot is taken first. `ENOTDIR` on a file.
 /// - `unlink`: a socket's files "go" without effect so `rm -r` reaches the `rmdir`; `EISDIR`
 ///   on a directory, `EPERM` on `/ai/ctl`, `/ai/models` and search results.
-/// - `rename`: only sockets in the root: `EPERM` (fixed names), `EINVAL` (onto a fixed name,
-///   bad name, `RENAME_EXCHANGE`), `EXDEV` (out of the root), `EEXIST`, `ENOENT`.
-/// - `create`: nothing can be created: `EPERM`, `ENOTDIR`, `EROFS`.
+/// - `rename`: sockets in the root: `EPERM` (fixed names), `EINVAL` (onto a fixed name,
+///   bad name, `RENAME_EXCHANGE`), `EXDEV` (out of the root), `EEXIST`, `ENOENT`; scratch
+///   files in a socket directory (`AIFileSystem+Scratch.swift`).
+/// - `create`: scratch files in a socket directory; elsewhere `EPERM`, `ENOTDIR`, `EROFS`.
 /// - `setattr`: chmod/chown of a socket directory by its owner or root (`EPERM` otherwise, as
 ///   `chgrp`: an owner may only give it to their own group); truncation of `prompt`; `EPERM`
 ///   for everything else, `EISDIR`, `EROFS` in snapshots.
@@ -61,6 +62,7 @@ extension AIFileSystem {
                 socket.reportError(kind: "rmdir", "uid \(caller.uid) may not remove this socket (only its owner or root)")
                 return request.reply(error: .EPERM)
             }
+            scratch.removeAll(socket: socket.id)
             guard snapshots.isAvailable else { return answer(request, posting: .remove(name: text)) }
             // Undo is possible: posted before the removal, the snapshot holds the socket; the
             // answer waits for it too, so that `ls snapshots` after `rm -r` lists it.
@@ -91,7 +93,7 @@ extension AIFileSystem {
             case .sockets, .socket: request.replyOK()
             default: request.reply(error: .ENOTDIR)
             }
-        case .daemonControl, .models, .socketFile, .searchResult, .teamFile:
+        case .daemonControl, .models, .socketFile, .searchResult, .teamFile, .scratch:
             request.reply(error: .ENOTDIR)
         }
     }
@@ -100,10 +102,14 @@ extension AIFileSystem {
         guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
         guard let text = name.string else { return request.reply(error: .ENOENT) }
         switch parentNode {
-        case .socketDirectory:
+        case .socketDirectory(let socket):
             // Files of a socket cannot be deleted; unlinking them succeeds and does nothing so
-            // that `rm -r` reaches the rmdir.
-            if SocketFile(name: text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
+            // that `rm -r` reaches the rmdir. A scratch file goes.
+            if SocketFile(name: text) != nil { return request.replyOK() }
+            let caller = Caller(uid: request.context.uid, gid: request.context.gid)
+            guard let file = scratch.file(socket: socket.id, name: text, caller: caller) else { return request.reply(error: .ENOENT) }
+            scratch.remove(file.inode)
+            request.replyOK()
         case .snapshot(let info, let node):
             guard let child = snapshotChild(info, node, text) else { return request.reply(error: .ENOENT) }
             switch child {
@@ -130,6 +136,7 @@ extension AIFileSystem {
         guard let oldText = name.string else { return request.reply(error: .ENOENT) }
         let renameExchange: UInt32 = 2
         if flags & renameExchange != 0 { return request.reply(error: .EINVAL) }
+        if case .socketDirectory(let socket) = parentNode { return renameInSocket(request, socket, oldText, newParent: newParent, newName: newName, flags: flags) }
         guard case .root = parentNode else { return request.reply(error: .EPERM) }
         if RootEntry(rawValue: oldText) != nil { return request.reply(error: .EPERM) }
         guard newParent == InodeScheme.root else { return request.reply(error: .EXDEV) }
@@ -141,7 +148,8 @@ extension AIFileSystem {
     public func create(_ request: consuming Request, parent: Inode, name: FileName, mode: UInt32, info: FileInfo) {
         guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
         switch parentNode {
-        case .socketFile, .teamFile: request.reply(error: .ENOTDIR)
+        case .socketDirectory(let socket): createScratch(request, socket, name: name, info: info)
+        case .socketFile, .teamFile, .scratch: request.reply(error: .ENOTDIR)
         case .snapshot, .snapshots: request.reply(error: .EROFS)
         // Only the fixed files exist; nothing can be created (they are found by lookup first).
         default: request.reply(error: .EPERM)
@@ -180,6 +188,8 @@ extension AIFileSystem {
             }
         case .snapshot:
             return request.reply(error: .EROFS)
+        case .scratch(let file, _):
+            return setScratchAttributes(request, file, changes)
         case .teamFile(let file):
             if ownershipChange { return request.reply(error: .EPERM) }
             if changes.size != nil, !file.writable { return request.reply(error: .EPERM) }

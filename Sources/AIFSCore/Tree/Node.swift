@@ -18,6 +18,8 @@ extension AIFileSystem {
         case socketFile(Socket, SocketFile)
         case searchResult(Inode, query: String)
         case snapshot(SnapshotInfo, SnapshotNode)
+        /// A scratch file in a socket directory (``ScratchFiles``).
+        case scratch(ScratchFiles.File, Socket)
     }
 
     func node(_ inode: Inode) -> Node? {
@@ -35,6 +37,9 @@ extension AIFileSystem {
             if case .socket(let index) = node, index >= info.sockets.count { return nil }
             if case .file(let index, _) = node, index >= info.sockets.count { return nil }
             return .snapshot(info, node)
+        case _ where ScratchFiles.contains(inode):
+            guard let file = scratch.file(inode: inode), let socket = registry.socket(id: file.socket) else { return nil }
+            return .scratch(file, socket)
         case _ where SearchNodes.contains(inode):
             return searchNodes.query(for: inode).map { .searchResult(inode, query: $0) }
         default:
@@ -70,6 +75,10 @@ extension AIFileSystem {
             return FileAttributes(inode: InodeScheme.inode(socket: socket.id, file: nil), kind: .directory,
                                   permissions: i.mode, linkCount: 2, uid: i.uid, gid: i.gid, size: 0,
                                   accessTime: i.lastActivity, modificationTime: i.lastActivity, changeTime: i.lastActivity)
+        case .scratch(let file, _):
+            return FileAttributes(inode: file.inode, kind: .regular, permissions: 0o600, linkCount: 1, uid: file.uid, gid: file.gid,
+                                  size: UInt64(file.bytes.count), accessTime: file.modified, modificationTime: file.modified,
+                                  changeTime: file.modified)
         case .searchResult(let inode, _):
             let now = WallClock.now()
             return FileAttributes(inode: inode, kind: .regular, permissions: 0o444, linkCount: 1, uid: owner.0, gid: owner.1,
@@ -96,7 +105,7 @@ extension AIFileSystem {
     func attributeTimeout(_ node: Node) -> Double {
         switch node {
         case .socketFile(_, let file): return file.attributeTimeout
-        case .daemonControl, .models, .searchResult, .teamFile: return 0
+        case .daemonControl, .models, .searchResult, .teamFile, .scratch: return 0
         default: return Self.entryTimeout
         }
     }
@@ -104,6 +113,7 @@ extension AIFileSystem {
     func entry(_ node: Node) -> Entry {
         // A search result is never cached: every open runs the query again.
         if case .searchResult = node { return Entry(attributes: attributes(node), entryTimeout: 0, attributeTimeout: 0) }
+        if case .scratch = node { return Entry(attributes: attributes(node), entryTimeout: 0, attributeTimeout: 0) }
         return Entry(attributes: attributes(node), entryTimeout: Self.entryTimeout, attributeTimeout: attributeTimeout(node))
     }
 
