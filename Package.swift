@@ -40,6 +40,8 @@ let package = Package(
         // The hiredis C client (Debian's libhiredis-dev) and its Swift wrapper, for the Redis store.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(name: "RedisKit", dependencies: ["CHiredis"]),
+        // libedit (Debian's libedit-dev): line editing and history for `aifs chat`.
+        .systemLibrary(name: "CEdit", providers: [.apt(["libedit-dev"])]),
         .target(
             name: "AIFSCore",
             dependencies: [
@@ -61,6 +63,7 @@ let package = Package(
             dependencies: [
                 "AIFSCore",
                 "FuseKit",
+                "CEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -14,7 +14,7 @@ struct AIFSCommand: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [MountCommand.self, UnmountCommand.self, StatusCommand.self, DoctorCommand.self,
-                      SnapshotCommand.self, SnapshotsCommand.self, RestoreCommand.self, AskCommand.self]
+                      SnapshotCommand.self, SnapshotsCommand.self, RestoreCommand.self, AskCommand.self, ChatCommand.self]
     )
 
     /// The entry point: a mount helper call (`mount -t fuse.aifs`, see ``MountHelper``) becomes

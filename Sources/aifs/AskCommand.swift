@@ -83,9 +83,10 @@ final class ChatExchange {
         }
     }
 
-    /// Reads the reply to its end, handing each piece to `body` as it arrives. A failed
-    /// request throws the reason the socket's `error` gives.
-    func receive(_ body: ([UInt8]) -> Void) throws {
+    /// Reads the reply to its end, handing each piece to `body` as it arrives; a signal that
+    /// interrupts the read calls `onInterrupt` and reading goes on. A failed request throws
+    /// the reason the socket's `error` gives.
+    func receive(_ body: ([UInt8]) -> Void, onInterrupt: () -> Void = {}) throws {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -95,7 +96,10 @@ final class ChatExchange {
                 continue
             }
             let error = errno
-            if error == EINTR { continue }
+            if error == EINTR {
+                onInterrupt()
+                continue
+            }
             throw CLIError(reason(for: error))
         }
     }
