@@ -96,8 +96,9 @@ struct ChatSession {
             // A Ctrl-C may come while the read is being answered with bytes (no EINTR then):
             // it is counted, and looked at after every read.
             func interrupted() {
-                guard Interrupts.take() else { return }
-                if cancelled { Interrupts.leave() }
+                let count = Interrupts.take()
+                guard count > 0 else { return }
+                if cancelled || count > 1 { Interrupts.leave() }
                 cancelled = true
                 _ = write("ctl", "cancel\n")
             }
@@ -147,8 +148,8 @@ private let pendingInterrupts = Atomic<Int>(0)
 enum Interrupts {
     static func atPrompt() { signal(SIGINT, SIG_DFL) }
 
-    /// Whether a Ctrl-C came since the last call.
-    static func take() -> Bool { pendingInterrupts.exchange(0, ordering: .relaxed) > 0 }
+    /// How many Ctrl-Cs came since the last call.
+    static func take() -> Int { pendingInterrupts.exchange(0, ordering: .relaxed) }
 
     static func duringReply() {
         _ = take()
