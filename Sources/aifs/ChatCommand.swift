@@ -36,6 +36,8 @@ struct ChatCommand: ParsableCommand {
         print("aifs chat with \(label) (\(session.model ?? "?")); /help for commands")
         while true {
             Interrupts.atPrompt()
+            // A Ctrl-C after the reply's end but before the prompt was counted, not acted on.
+            if Interrupts.take() > 0 { Interrupts.leave() }
             guard let raw = readline("\(label)> ") else {
                 print("")
                 return
