@@ -150,10 +150,10 @@ public struct HTTPModelProvider: Provider {
         } catch {
             throw ProviderError("\(settings.name): cannot send to \(endpoint): \(Self.describe(error))")
         }
-        let decoder = StreamDecoder(dialect: settings.dialect, name: settings.name, sink: sink, streamed: streamed,
-                                    redact: { [self] in redacted($0) })
         let lastChunk = LastChunkClock()
-        let response = StreamingResponse(decoder: decoder, endpoint: endpoint, lastChunk: lastChunk)
+        let response = StreamingResponse(sink: sink, decoder: { [self] gated in
+            StreamDecoder(dialect: settings.dialect, name: settings.name, sink: gated, streamed: streamed, redact: { [self] in redacted($0) })
+        }, endpoint: endpoint, lastChunk: lastChunk)
         let idle = settings.idleTimeout
         let outcome = try await withThrowingTaskGroup(of: StreamingResponse.Outcome?.self) { group in
             group.addTask { try await response.run(http, on: client) }

@@ -13,7 +13,12 @@ import Synchronization
 /// for any status but 200, or a thrown failure: ``RetryableFailure`` for a connection that
 /// could not be made or broke and a stream that ended early, ``ProviderError`` for what the
 /// decoder refuses, `CancellationError` when the awaiting task is cancelled (which cancels the
-/// request). Nothing reaches the sink after `run` has returned or thrown.
+/// request). Once `run` has returned or thrown, nothing more is forwarded to the sink.
+///
+/// No lock is held while the sink runs: a socket cancels its request (`Task.cancel`, which
+/// runs the cancellation handler here) while holding its own lock, and the sink takes that
+/// lock. The decoder is touched only by the delegate's calls, which AsyncHTTPClient makes one
+/// at a time on the request's event loop; the lock guards only the outcome.
 final class StreamingResponse: HTTPClientResponseDelegate {
     typealias Response = Void
 
@@ -26,7 +31,6 @@ final class StreamingResponse: HTTPClientResponseDelegate {
     static let errorBodyLimit = 64 * 1024
 
     private struct State {
-        var decoder: StreamDecoder
         var head: HTTPResponseHead?
         var errorBody: [UInt8] = []
         var continuation: CheckedContinuation<Outcome, any Error>?
@@ -35,12 +39,17 @@ final class StreamingResponse: HTTPClientResponseDelegate {
         var cancelled = false
     }
 
-    private let state: Mutex<State>
+    private let state = Mutex(State())
+    private let decoding: DecoderBox
+    private let gate: SinkGate
     private let endpoint: String
     private let lastChunk: LastChunkClock
 
-    init(decoder: StreamDecoder, endpoint: String, lastChunk: LastChunkClock) {
-        state = Mutex(State(decoder: decoder))
+    /// `decoder` makes the decoder around the sink it is given (the caller's, gated so that
+    /// nothing passes once `run` has ended).
+    init(sink: any ReplySink, decoder: (any ReplySink) -> StreamDecoder, endpoint: String, lastChunk: LastChunkClock) {
+        gate = SinkGate(sink)
+        decoding = DecoderBox(decoder(gate))
         self.endpoint = endpoint
         self.lastChunk = lastChunk
     }
@@ -85,7 +94,9 @@ final class StreamingResponse: HTTPClientResponseDelegate {
             s.continuation = nil
             return continuation
         }
-        continuation?.resume(with: result)
+        guard let continuation else { return }
+        gate.close()
+        continuation.resume(with: result)
     }
 
     func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
@@ -96,19 +107,22 @@ final class StreamingResponse: HTTPClientResponseDelegate {
 
     func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
         lastChunk.touch()
-        let result = state.withLock { s -> Result<Outcome, any Error>? in
-            guard !s.ended, let head = s.head else { return nil }
+        let streaming = state.withLock { s -> Bool in
+            guard !s.ended, let head = s.head else { return false }
             guard head.status == .ok else {
                 let room = Self.errorBodyLimit - s.errorBody.count
                 if room > 0 { s.errorBody += buffer.readableBytesView.prefix(room) }
-                return nil
+                return false
             }
-            do {
-                try buffer.withUnsafeReadableBytes { try s.decoder.push($0) }
-            } catch {
-                return .failure(error)
-            }
-            return s.decoder.finished ? .success(.streamed) : nil
+            return true
+        }
+        guard streaming else { return task.eventLoop.makeSucceededVoidFuture() }
+        var result: Result<Outcome, any Error>?
+        do {
+            try buffer.withUnsafeReadableBytes { try decoding.decoder.push($0) }
+            if decoding.decoder.finished { result = .success(.streamed) }
+        } catch {
+            result = .failure(error)
         }
         if let result {
             end(result)
@@ -125,19 +139,41 @@ final class StreamingResponse: HTTPClientResponseDelegate {
     }
 
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-        let result = state.withLock { s -> Result<Outcome, any Error>? in
-            guard !s.ended else { return nil }
-            guard let head = s.head else { return .failure(RetryableFailure(message: "\(endpoint) ended the request without a response")) }
-            guard head.status == .ok else {
-                return .success(.refused(status: head.status, headers: head.headers, body: String(decoding: s.errorBody, as: UTF8.self)))
-            }
-            do {
-                try s.decoder.finish()
-                return .success(.streamed)
-            } catch {
-                return .failure(error)
-            }
+        let (ended, head, errorBody) = state.withLock { s in (s.ended, s.head, s.errorBody) }
+        guard !ended else { return }
+        guard let head else { return end(.failure(RetryableFailure(message: "\(endpoint) ended the request without a response"))) }
+        guard head.status == .ok else {
+            return end(.success(.refused(status: head.status, headers: head.headers, body: String(decoding: errorBody, as: UTF8.self))))
         }
-        if let result { end(result) }
+        do {
+            try decoding.decoder.finish()
+            end(.success(.streamed))
+        } catch {
+            end(.failure(error))
+        }
     }
+}
+
+/// The decoder of one response, used only from the delegate's calls (one at a time, on the
+/// request's event loop), so it needs no lock.
+private final class DecoderBox: @unchecked Sendable {
+    var decoder: StreamDecoder
+    init(_ decoder: StreamDecoder) { self.decoder = decoder }
+}
+
+/// A sink that forwards until closed (the response's outcome is decided), holding no lock
+/// while it forwards.
+private final class SinkGate: ReplySink {
+    private let sink: any ReplySink
+    private let open = Atomic<Bool>(true)
+
+    init(_ sink: any ReplySink) { self.sink = sink }
+
+    func close() { open.store(false, ordering: .releasing) }
+    private var isOpen: Bool { open.load(ordering: .acquiring) }
+
+    func text(_ bytes: [UInt8]) { if isOpen { sink.text(bytes) } }
+    func reasoning(_ bytes: [UInt8]) { if isOpen { sink.reasoning(bytes) } }
+    func usage(input: Int, output: Int) { if isOpen { sink.usage(input: input, output: output) } }
+    func diagnostic(kind: String, _ message: String) { if isOpen { sink.diagnostic(kind: kind, message) } }
 }
