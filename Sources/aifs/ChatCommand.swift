@@ -72,14 +72,14 @@ struct ChatSession {
         case "/help":
             print(ChatCommand.help)
         case "/reset":
-            report(write("ctl", "reset\n"), done: "[reset: the conversation starts afresh]")
+            write("ctl", "reset\n", done: "[reset: the conversation starts afresh]")
         case "/model":
-            if argument.isEmpty { print(model ?? "?") } else { report(write("ctl", "model \(argument)\n"), done: "[model \(argument)]") }
+            if argument.isEmpty { print(model ?? "?") } else { write("ctl", "model \(argument)\n", done: "[model \(argument)]") }
         case "/prompt":
             if argument.isEmpty {
                 print((try? String(contentsOfFile: socket + "/prompt", encoding: .utf8)) ?? "", terminator: "")
             } else {
-                report(write("prompt", argument + "\n"), done: "[prompt set]")
+                write("prompt", argument + "\n", done: "[prompt set]")
             }
         default:
             print("unknown command \(parts[0]); /help lists them")
@@ -102,7 +102,7 @@ struct ChatSession {
                 guard count > 0 else { return }
                 if cancelled || count > 1 { Interrupts.leave() }
                 cancelled = true
-                _ = write("ctl", "cancel\n")
+                try? SnapshotFiles.write(socket + "/ctl", "cancel\n", errorFile: nil)
             }
             try exchange.receive({ bytes in
                 FileHandle.standardOutput.write(Data(bytes))
@@ -118,27 +118,18 @@ struct ChatSession {
 
     /// The value of `key: value` in the socket's `ctl`.
     private func controlValue(_ key: String) -> String? {
-        let text = (try? String(contentsOfFile: socket + "/ctl", encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").first { $0.hasPrefix(key + ": ") }.map { String($0.dropFirst(key.count + 2)) }
+        CtlText((try? String(contentsOfFile: socket + "/ctl", encoding: .utf8)) ?? "")[key]
     }
 
-    /// Writes `text` to one of the socket's files in one open/write/close; the errno, if any.
-    private func write(_ file: String, _ text: String) -> Int32? {
-        let fd = open(socket + "/" + file, O_WRONLY | O_TRUNC | O_CLOEXEC)
-        guard fd >= 0 else { return errno }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
-        let failure = written < 0 ? errno : nil
-        if close(fd) != 0 { return failure ?? errno }
-        return failure
-    }
-
-    /// Prints `done`, or why the socket refused (its `error` line).
-    private func report(_ failure: Int32?, done: String) {
-        guard let failure else { return print(done) }
-        let lines = (try? String(contentsOfFile: socket + "/error", encoding: .utf8))?.split(separator: "\n") ?? []
-        let reason = lines.last.map { $0.split(separator: " ", maxSplits: 2).dropFirst(2).joined() } ?? String(cString: strerror(failure))
-        print("[refused] \(reason)")
+    /// Writes `text` to one of the socket's files (one open, write and close), then prints
+    /// `done`, or why the socket refused (its `error` line).
+    private func write(_ file: String, _ text: String, done: String) {
+        do {
+            try SnapshotFiles.write(socket + "/" + file, text, errorFile: socket + "/error")
+            print(done)
+        } catch {
+            print("[refused] \(error)")
+        }
     }
 }
 

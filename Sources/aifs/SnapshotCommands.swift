@@ -99,8 +99,9 @@ enum SnapshotFiles {
     }
 
     /// Writes `text` in one write and closes; a refusal becomes an error with its reason.
+    /// `O_TRUNC`: a `prompt` is replaced, not overwritten in place (on `ctl` it means nothing).
     static func write(_ file: String, _ text: String, errorFile: String?) throws {
-        let fd = open(file, O_WRONLY)
+        let fd = open(file, O_WRONLY | O_TRUNC)
         guard fd >= 0 else { throw CLIError("\(file): \(String(cString: strerror(errno)))") }
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }

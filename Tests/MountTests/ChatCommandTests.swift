@@ -2,43 +2,63 @@ import Foundation
 import Testing
 
 /// `aifs chat` in a real terminal: tmux runs it, `send-keys` types, `capture-pane` reads the
-/// screen. Every step waits for what the screen must show (bounded), never for a time.
+/// screen. Every step waits for what must happen, never for a time: a program's exit through a
+/// tmux hook (`wait-for`), and a screen's contents, for which tmux has no event, by reading
+/// the screen until it shows them (bounded; the bound is never what a step waits for).
 @Suite("Mounted: aifs chat under tmux", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"),
                                                  "tmux is not installed (apt-get install tmux)"))
 struct ChatCommandTests {
-    @Test("a question and its streamed answer, /model, Ctrl-C cancels an echo/slow reply, history with Up, /exit")
+    /// Runs `body` with `$T` a private tmux server, `start NAME` running `aifs chat -m $M bob` alone
+    /// in session NAME (its pane closes when chat ends), `wait_for NAME REGEX [COUNT]` (until
+    /// COUNT screen lines of NAME match), `left` (until a chat has ended) and `keys NAME …`.
+    func withTmux(_ m: MountedAIFS, _ body: String) async -> Shell.Result {
+        let r = await m.sh("""
+            export TERM=xterm
+            T="tmux -L aifs-chat-$$"
+            trap '$T kill-server 2>/dev/null' EXIT
+            $T new-session -d -s keep 'sleep 600'   # the server outlives the chats
+            $T set-hook -g pane-exited 'wait-for -S left'
+            start() { $T new-session -d -s "$1" -x 150 -y 40 "$AIFS chat -m $M bob"; }
+            keys() { local s=$1; shift; $T send-keys -t "$s" "$@"; }
+            wait_for() { for i in $(seq 1 600); do [ "$($T capture-pane -p -t "$1" | grep -cE -- "$2")" -ge "${3:-1}" ] && return 0; sleep 0.05; done
+                         echo "never saw: $2"; $T capture-pane -p -t "$1"; return 1; }
+            left() { timeout 60 $T wait-for left; }
+            \(body)
+            """, timeout: 120)
+        print(r.stdout)
+        return r
+    }
+
+    @Test("a question and its streamed answer, /model, /prompt, /reset, Ctrl-C cancels an echo/slow reply, history with Up, /exit")
     func chatSession() async throws {
         try await MountedAIFS.with { m in
-            let r = await m.sh("""
-                export TERM=xterm
-                T="tmux -L aifs-chat-$$"
-                trap '$T kill-server 2>/dev/null' EXIT
-                screen() { $T capture-pane -p -t chat; }
-                # wait_for REGEX [COUNT]: until the screen has COUNT lines matching (30 s at most)
-                wait_for() { for i in $(seq 1 600); do [ "$(screen | grep -cE -- "$1")" -ge "${2:-1}" ] && return 0; sleep 0.05; done
-                             echo "never saw: $1"; screen; return 1; }
-                $T new-session -d -s chat -x 150 -y 40 "$AIFS chat -m $M bob; echo EXITED rc=\\$?; sleep 600"
-                wait_for '^bob> ?$' || exit 1
-                $T send-keys -t chat 'hello there' Enter
-                wait_for '^hello there$' && echo "answered"
-                wait_for '^bob> ?$'   # typed only at the prompt: type-ahead is echoed by the terminal, not libedit
-                $T send-keys -t chat '/model echo/slow' Enter
-                wait_for '^\\[model echo/slow\\]$' && echo "model set"
-                wait_for '^bob> ?$'
-                $T send-keys -t chat 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen' Enter
-                wait_for '^one ' && $T send-keys -t chat C-c
-                wait_for '^\\[cancelled\\]$' && echo "cancelled"
-                screen | grep -E '^one ' | grep -q fifteen && echo "but the reply went on"
+            let r = await withTmux(m, """
+                start chat; wait_for chat '^bob> ?$' || exit 1
+                keys chat 'hello there' Enter
+                wait_for chat '^hello there$' && echo "answered"
+                wait_for chat '^bob> ?$'   # typed only at the prompt: type-ahead is echoed by the terminal, not libedit
+                keys chat '/prompt Be brief.' Enter
+                wait_for chat '^\\[prompt set\\]$' && echo "prompt: $(cat $M/bob/prompt)"
+                wait_for chat '^bob> ?$'
+                keys chat '/reset' Enter
+                wait_for chat '^\\[reset: the conversation starts afresh\\]$' && grep -c '^\\[reset\\]' $M/bob/transcript
+                wait_for chat '^bob> ?$'
+                keys chat '/model echo/slow' Enter
+                wait_for chat '^\\[model echo/slow\\]$' && echo "model set"
+                wait_for chat '^bob> ?$'
+                keys chat 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen' Enter
+                wait_for chat '^one ' && keys chat C-c
+                wait_for chat '^\\[cancelled\\]$' && echo "cancelled"
+                $T capture-pane -p -t chat | grep -E '^one ' | grep -q fifteen && echo "but the reply went on"
                 grep -c 'cancelled' $M/bob/error
-                wait_for '^bob> ?$'
-                $T send-keys -t chat Up
-                wait_for '^bob> one two .* fifteen$' 2 && echo "history recalled"
-                $T send-keys -t chat C-u '/exit' Enter
-                wait_for '^EXITED rc=0$' && echo "left"
+                wait_for chat '^bob> ?$'
+                keys chat Up
+                wait_for chat '^bob> one two .* fifteen$' 2 && echo "history recalled"
+                keys chat C-u '/exit' Enter
+                left && echo "left"
                 grep -c '^\\[team-chat-to-bob\\] \\[chat\\]' $M/bob/transcript
-                """, timeout: 120)
-            print(r.stdout)
-            #expect(r.stdout.contains("answered\nmodel set\ncancelled\n1\nhistory recalled\nleft\n2\n"), "\(r)")
+                """)
+            #expect(r.stdout.contains("answered\nprompt: Be brief.\n1\nmodel set\ncancelled\n1\nhistory recalled\nleft\n2\n"), "\(r)")
             #expect(!r.stdout.contains("but the reply went on"), "\(r)")
         }
     }
@@ -46,32 +66,19 @@ struct ChatCommandTests {
     @Test("a second Ctrl-C after the one that cancels a reply leaves, and so does one at the prompt")
     func secondInterruptLeaves() async throws {
         try await MountedAIFS.with { m in
-            let r = await m.sh("""
-                export TERM=xterm
-                T="tmux -L aifs-chat2-$$"
-                trap '$T kill-server 2>/dev/null' EXIT
-                screen() { $T capture-pane -p -t chat; }
-                wait_for() { for i in $(seq 1 600); do screen | grep -qE -- "$1" && return 0; sleep 0.05; done
-                             echo "never saw: $1"; screen; return 1; }
+            let r = await withTmux(m, """
                 mkdir $M/bob; echo 'model echo/slow' > $M/bob/ctl
-                # The pane runs only aifs chat: it closes when chat ends, whether the second Ctrl-C
-                # came during the reply (exit 130) or once the cancelled reply had ended (at the prompt).
-                $T new-session -d -s chat -x 150 -y 40 "$AIFS chat -m $M bob"
-                wait_for '^bob> ?$' || exit 1
+                # chat ends whether the second Ctrl-C comes during the reply (exit 130) or once the
+                # cancelled reply has ended (at the prompt, where Ctrl-C ends it as it ends cat).
+                start chat; wait_for chat '^bob> ?$' || exit 1
                 # A reply long enough that both interrupts land while it streams: 400 words.
-                $T send-keys -t chat "$(seq 1 400 | tr '\\n' ' ')" Enter
-                wait_for '^1 2 ' && $T send-keys -t chat C-c
-                # The cancel is written; the second Ctrl-C comes before the reply's end is read.
-                $T send-keys -t chat C-c
-                for i in $(seq 1 600); do $T has-session -t chat 2>/dev/null || { echo "second Ctrl-C left"; break; }; sleep 0.05; done
-                # At the prompt Ctrl-C ends it as it ends cat (the signal's default): its pane,
-                # which runs nothing else, closes.
-                $T new-session -d -s chat2 -x 150 -y 40 "$AIFS chat -m $M bob"
-                for i in $(seq 1 600); do $T capture-pane -p -t chat2 | grep -qE '^bob> ?$' && break; sleep 0.05; done
-                $T send-keys -t chat2 C-c
-                for i in $(seq 1 600); do $T has-session -t chat2 2>/dev/null || { echo "Ctrl-C at the prompt left"; break; }; sleep 0.05; done
-                """, timeout: 120)
-            print(r.stdout)
+                keys chat "$(seq 1 400 | tr '\\n' ' ')" Enter
+                wait_for chat '^1 2 ' && keys chat C-c && keys chat C-c
+                left && echo "second Ctrl-C left"
+                start chat2; wait_for chat2 '^bob> ?$' || exit 1
+                keys chat2 C-c
+                left && echo "Ctrl-C at the prompt left"
+                """)
             #expect(r.stdout.contains("second Ctrl-C left\nCtrl-C at the prompt left\n"), "\(r)")
         }
     }
