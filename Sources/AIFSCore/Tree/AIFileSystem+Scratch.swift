@@ -52,25 +52,18 @@ extension AIFileSystem {
         }
     }
 
-    /// The prompt becomes `file`'s bytes, once a `before-prompt` snapshot holds the old one;
-    /// answered once both are applied here.
+    /// The prompt becomes `file`'s bytes, after a `before-prompt` snapshot of the old one. The
+    /// scratch file goes only once the prompt is changed: if the change fails (`EIO`, the log
+    /// unavailable), the user's edit is still there.
     private func replacePrompt(_ request: consuming Request, _ socket: Socket, with file: ScratchFiles.File) {
         let limit = environment.limits.maxPromptBytes
         guard file.bytes.count <= limit else {
             socket.reportError(kind: "prompt", "prompt over \(limit) bytes refused")
             return request.reply(error: .EFBIG)
         }
-        scratch.remove(file.inode)
-        let change = Change.prompt(socket: socket.id, bytes: file.bytes)
-        guard snapshots.isAvailable else { return answer(request, posting: change) }
-        let snapshot = SnapshotWait()
-        log.post(.snapshot(name: snapshots.automaticName(.beforePrompt), trigger: .beforePrompt)) { _ in snapshot.stored() }
-        let pending = PendingRequest(request, interruptible: false)
-        log.post(change) { result in
-            snapshot.whenStored {
-                guard let request = pending.take() else { return }
-                if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
-            }
+        let scratch = scratch
+        answer(request, posting: .prompt(socket: socket.id, bytes: file.bytes), after: .beforePrompt) { result in
+            if result.errno == nil { scratch.remove(file.inode) }
         }
     }
 

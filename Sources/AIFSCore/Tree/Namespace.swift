@@ -63,18 +63,7 @@ extension AIFileSystem {
                 return request.reply(error: .EPERM)
             }
             scratch.removeAll(socket: socket.id)
-            guard snapshots.isAvailable else { return answer(request, posting: .remove(name: text)) }
-            // Undo is possible: posted before the removal, the snapshot holds the socket; the
-            // answer waits for it too, so that `ls snapshots` after `rm -r` lists it.
-            let snapshot = SnapshotWait()
-            log.post(.snapshot(name: snapshots.automaticName(.beforeRmdir), trigger: .beforeRmdir)) { _ in snapshot.stored() }
-            let pending = PendingRequest(request, interruptible: false)
-            log.post(.remove(name: text)) { result in
-                snapshot.whenStored {
-                    guard let request = pending.take() else { return }
-                    if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
-                }
-            }
+            answer(request, posting: .remove(name: text), after: .beforeRmdir)
         case .socketDirectory:
             request.reply(error: SocketFile(name: text) != nil ? .ENOTDIR : .ENOENT)
         case .memory:
@@ -199,6 +188,28 @@ extension AIFileSystem {
             if ownershipChange || changes.size != nil { return request.reply(error: .EPERM) }
         }
         request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
+    }
+
+    /// A destructive act: posts a `trigger` snapshot, then `change`, and answers OK or the
+    /// errno once both are done here, so the snapshot holds what the act destroys and is
+    /// listed when the caller goes on (`ls snapshots` after `rm -r`). `done` sees the result
+    /// first. Without snapshots, just the change.
+    func answer(_ request: consuming Request, posting change: Change, after trigger: SnapshotTrigger,
+                done: (@Sendable (ChangeResult) -> Void)? = nil) {
+        let pending = PendingRequest(request, interruptible: false)
+        let snapshot = SnapshotWait()
+        if snapshots.isAvailable {
+            log.post(.snapshot(name: snapshots.automaticName(trigger), trigger: trigger)) { _ in snapshot.stored() }
+        } else {
+            snapshot.stored()
+        }
+        log.post(change) { result in
+            done?(result)
+            snapshot.whenStored {
+                guard let request = pending.take() else { return }
+                if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
+            }
+        }
     }
 
     /// Posts `change` and answers OK, or the errno, once it is applied here.
