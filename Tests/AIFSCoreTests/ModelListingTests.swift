@@ -98,6 +98,20 @@ struct ModelListingTests {
         #expect(listing.problem?.hasPrefix("GET http://127.0.0.1:9/v1/models: ") == true, "\(listing.problem ?? "")")
     }
 
+    @Test("a server that sends the head and never the body: the fetch ends at its timeout, so an open of /ai/models ends")
+    func bodyNeverComes() async throws {
+        try await withServer { server in
+            server.enqueue(.gated(.status(200, body: Self.llamaList), after: 0, gate: FakeGate()))  // the gate never opens
+            var settings = HTTPModelProvider.Settings(name: "p", dialect: .openai, baseURL: server.baseURL + "/v1", apiKey: nil)
+            settings.listsModels = true
+            settings.idleTimeout = 0.5
+            let listing = try #require(HTTPModelProvider(settings: settings).modelListing)
+            await current(listing)
+            #expect(listing.problem == "GET \(server.baseURL)/v1/models: no complete answer within 0.5s", "\(listing.problem ?? "")")
+            #expect(listing.models == nil)
+        }
+    }
+
     @Test("a provider without models takes any name and /ai/models adds the server's; a models list still restricts")
     func catalog() async throws {
         try await withServer { server in

@@ -67,9 +67,19 @@ public final class ModelListing: Sendable {
         if start { Task { await refresh() } }
     }
 
-    /// Fetches now, waiting for the outcome (`aifs doctor`).
+    /// Fetches now, waiting for the outcome (`aifs doctor`). The whole fetch, every page's head
+    /// and body, ends within `timeout`: an `open` of `/ai/models` waits for it.
     public func fetch() async -> Result<Models, ProviderError> {
-        await Self.fetch(url: url, headers: headers, timeout: timeout, client: client, redact: redact)
+        let (url, headers, timeout, client, redact) = (url, headers, timeout, client, redact)
+        return await withTaskGroup(of: Result<Models, ProviderError>.self) { group in
+            group.addTask { await Self.fetch(url: url, headers: headers, timeout: timeout, client: client, redact: redact) }
+            group.addTask {
+                try? await CancellableSleep.sleep(seconds: timeout)
+                return .failure(ProviderError("GET \(url): no complete answer within \(HTTPModelProvider.seconds(timeout))"))
+            }
+            defer { group.cancelAll() }
+            return await group.next()!
+        }
     }
 
     private func refresh() async {
