@@ -53,8 +53,9 @@ struct ClusterTests {
             cmp $D/A/apollo/transcript $D/B/apollo/transcript && echo same-transcript
             cut -f3,4 "$D/B/memory/search/file" | sort | tr '\\n' ' '; echo
             grep '^owned:' $D/A/ctl $D/B/ctl | sed "s|$D/||"
-            # A applies B's snapshot when its tailer reaches it (docs/distributed.md): wait for it.
-            mkdir $D/B/snapshots/s1 && for i in $(seq 1 500); do ls $D/A/snapshots | grep -qx s1 && break; sleep 0.02; done
+            # A applies B's snapshot when its tailer reaches it (docs/distributed.md). A read at the
+            # end of A's output waits until A has applied everything in the log: the event to wait for.
+            mkdir $D/B/snapshots/s1 && timeout 10 cat $D/A/apollo/output
             ls $D/A/snapshots
             rm -r $D/A/apollo; until ! ls $D/B | grep -qx apollo; do sleep 0.02; done; echo removed-on-B
             echo 'restore s1' > $D/B/ctl && until [ -f $D/A/apollo/transcript ]; do sleep 0.02; done

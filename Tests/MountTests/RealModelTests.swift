@@ -93,7 +93,7 @@ struct RealModelTests {
         #expect(r.stdout.contains("\n3\n"), "three replies in the transcript: \(r)")
     }
 
-    @Test("cancel mid-stream stops the generation: the server's slots go idle long before max-tokens")
+    @Test("cancel mid-stream stops the generation: the server's slots go idle, having predicted fewer than max-tokens")
     func cancelStopsGeneration() async {
         let r = await withServer("""
             mkdir $M/k; printf 'model la/\(Self.model)\\nset max-tokens 1500\\n' > $M/k/ctl
@@ -103,7 +103,7 @@ struct RealModelTests {
             real totals $PORT
             """)
         #expect(r.status == 0, "\(r)")
-        #expect(r.stdout.contains("generating before the cancel: True\nevery slot idle within 10 s of the cancel: True\n"), "\(r)")
+        #expect(r.stdout.contains("generating before the cancel: True\nevery slot idle after the cancel: True\n"), "\(r)")
         let predicted = r.stdout.split(separator: "\n").first { $0.hasPrefix("server predicted tokens: ") }.flatMap { Int($0.dropFirst(25)) }
         #expect((predicted ?? 1500) < 1500, "the server stopped before max-tokens: \(r)")
     }

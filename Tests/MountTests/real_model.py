@@ -8,8 +8,8 @@ read), bounded by a deadline far above what the event needs.
                                           still generating (so the bytes came before the end)
     real_model.py totals PORT             the server's own counters: prompt tokens (processed and
                                           cached) and tokens predicted, from /metrics
-    real_model.py cancel SOCKETDIR PORT   once the reply streams, write `cancel` to ctl and time
-                                          how long until every slot of the server is idle
+    real_model.py cancel SOCKETDIR PORT   once the reply streams, write `cancel` to ctl and wait
+                                          until every slot of the server is idle
 """
 import json, os, sys, time, urllib.request
 
@@ -68,9 +68,9 @@ def cancel(sock, port):
     print(f"generating before the cancel: {wait_until(lambda: generating(port), 60)}")
     with open(os.path.join(sock, "ctl"), "w") as f:
         f.write("cancel\n")
-    started = time.monotonic()
-    idle = wait_until(lambda: not generating(port), 60)
-    print(f"every slot idle within 10 s of the cancel: {idle and time.monotonic() - started < 10}")
+    # Idle again at all (bounded only against a hang); that it stopped early, not at the end of
+    # the reply, is told by the server's count of tokens predicted (see `totals`).
+    print(f"every slot idle after the cancel: {wait_until(lambda: not generating(port), 120)}")
     try:
         while os.read(fd, 65536):
             pass
