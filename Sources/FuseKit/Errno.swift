@@ -45,6 +45,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let ELOOP = Errno(Glibc.ELOOP)
     public static let ENODATA = Errno(Glibc.ENODATA)
     public static let ENOTSUP = Errno(Glibc.ENOTSUP)
+    public static let EOPNOTSUPP = Errno(Glibc.EOPNOTSUPP)
     public static let ENOTCONN = Errno(Glibc.ENOTCONN)
     public static let EHOSTDOWN = Errno(Glibc.EHOSTDOWN)
     public static let ECANCELED = Errno(Glibc.ECANCELED)

@@ -38,6 +38,12 @@ public protocol FileSystem: AnyObject, Sendable {
     func read(_ request: consuming Request, inode: Inode, handle: AnyObject?, size: Int, offset: Int64, info: FileInfo)
     /// `data` is valid only during the call: copy it. `EFBIG`, `EAGAIN`, `EINVAL`, `EBADF`.
     func write(_ request: consuming Request, inode: Inode, handle: AnyObject?, data: UnsafeRawBufferPointer, offset: Int64, info: FileInfo)
+    /// `fallocate(2)`/`posix_fallocate(3)` of `length` bytes at `offset` (`mode` 0 reserves and
+    /// extends; other modes punch or collapse). Answer at once from the sizes alone, before
+    /// allocating anything: `EFBIG` past a limit, `EINVAL`. `EOPNOTSUPP` (the default) makes
+    /// glibc's `posix_fallocate` write a byte into every block of the range instead, so a
+    /// filesystem with files that cannot grow should answer something else.
+    func fallocate(_ request: consuming Request, inode: Inode, handle: AnyObject?, mode: Int32, offset: Int64, length: Int64)
     /// Each `close()` of a descriptor; `close()` returns what this answers.
     func flush(_ request: consuming Request, inode: Inode, handle: AnyObject?)
     /// The last close of an open file; the answer reaches nobody.
@@ -67,6 +73,9 @@ extension FileSystem {
     public func create(_ request: consuming Request, parent: Inode, name: FileName, mode: UInt32, info: FileInfo) { request.reply(error: .EPERM) }
     public func write(_ request: consuming Request, inode: Inode, handle: AnyObject?, data: UnsafeRawBufferPointer, offset: Int64, info: FileInfo) { request.reply(error: .EBADF) }
     public func flush(_ request: consuming Request, inode: Inode, handle: AnyObject?) { request.replyOK() }
+    public func fallocate(_ request: consuming Request, inode: Inode, handle: AnyObject?, mode: Int32, offset: Int64, length: Int64) {
+        request.reply(error: .EOPNOTSUPP)
+    }
     public func release(_ request: consuming Request, inode: Inode, handle: AnyObject?) { request.replyOK() }
     public func opendir(_ request: consuming Request, inode: Inode, info: FileInfo) { request.reply(open: nil) }
     public func releasedir(_ request: consuming Request, inode: Inode, handle: AnyObject?) { request.replyOK() }

@@ -195,6 +195,14 @@ public final class InProcessSession: @unchecked Sendable {
         write(file, Array(text.utf8), offset: offset, flags: flags, as: caller)
     }
 
+    /// `fallocate` of `length` bytes at `offset` on an open file.
+    @discardableResult
+    public func fallocate(_ file: File, mode: Int32 = 0, offset: Int64 = 0, length: Int64, as caller: RequestContext? = nil) -> TestRequest {
+        dispatch(make("fallocate", caller)) {
+            fileSystem.fallocate($0, inode: file.inode, handle: file.handle, mode: mode, offset: offset, length: length)
+        }
+    }
+
     /// `flush`: each `close()` of a descriptor.
     @discardableResult
     public func flush(_ file: File, as caller: RequestContext? = nil) -> TestRequest {

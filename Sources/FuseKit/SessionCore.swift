@@ -122,6 +122,11 @@ enum Callbacks {
                                   data: UnsafeRawBufferPointer(start: buf, count: size), offset: Int64(offset),
                                   info: FileInfo(flags: cfuse_fi_flags(fi)))
         }
+        ops.fallocate = { req, ino, mode, offset, length, fi in
+            let core = SessionCore.from(req!)
+            core.fileSystem.fallocate(core.request(req), inode: ino, handle: Request.handle(cfuse_fi_fh(fi)),
+                                      mode: mode, offset: Int64(offset), length: Int64(length))
+        }
         ops.flush = { req, ino, fi in
             let core = SessionCore.from(req!)
             core.fileSystem.flush(core.request(req), inode: ino, handle: Request.handle(cfuse_fi_fh(fi)))

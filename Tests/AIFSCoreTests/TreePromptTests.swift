@@ -41,7 +41,7 @@ struct TreePromptTests {
         }
     }
 
-    @Test("prompt: a write past [limits] prompt_bytes is EFBIG; truncate of the path too; a copy grown by ftruncate fails its close")
+    @Test("prompt: a write past [limits] prompt_bytes is EFBIG; truncate of the path, ftruncate and fallocate of a copy too")
     func promptLimits() async throws {
         try await withTree(limits: .with { $0.maxPromptBytes = 10 }) { tree in
             let s = try await tree.mkdir("s")
@@ -60,11 +60,17 @@ struct TreePromptTests {
             let grown = try await tree.session.setattr(inode: prompt, changes: SetAttributes(size: 6)).reply
             #expect(grown.attributes?.size == 6)
             #expect(tree.registry.socket(id: s)?.prompt == Array("0123".utf8) + [0, 0])
-            // ftruncate(2) changes the open copy; the close stores it, or fails.
+            // ftruncate(2) changes the open copy, within the limit: past it, EFBIG at once, before
+            // anything is allocated (issue 23), and the copy stays as it was.
             let copy = try await tree.open(s, .prompt, O_RDWR)
-            #expect(try await tree.setattrError(prompt, SetAttributes(size: 20), file: copy) == nil)
-            #expect(try await tree.session.read(copy, size: 100).reply.bytes?.count == 20)
-            #expect(try await tree.session.flush(copy).reply == .error(.EFBIG))
+            #expect(try await tree.setattrError(prompt, SetAttributes(size: 20), file: copy) == .EFBIG)
+            #expect(try await tree.setattrError(prompt, SetAttributes(size: 1 << 62), file: copy) == .EFBIG)
+            #expect(try await tree.session.read(copy, size: 100).reply.bytes?.count == 6)
+            #expect(try await tree.session.fallocate(copy, length: 11).reply == .error(.EFBIG))
+            #expect(try await tree.session.fallocate(copy, length: 8).reply == .ok)
+            #expect(try await tree.session.read(copy, size: 100).reply.bytes == Array("0123".utf8) + [0, 0, 0, 0])
+            #expect(try await tree.setattrError(prompt, SetAttributes(size: 6), file: copy) == nil)
+            #expect(try await tree.session.flush(copy).reply == .ok)
             _ = try await tree.session.release(copy).reply
             #expect(tree.registry.socket(id: s)?.prompt.count == 6, "the stored prompt is unchanged")
         }

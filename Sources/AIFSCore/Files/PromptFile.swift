@@ -44,6 +44,13 @@ final class PromptFile: OpenFile {
         dirty = true
     }
 
+    /// `fallocate` mode 0: zeros up to `size` if the copy is shorter (the caller checked the limit).
+    func extend(to size: Int) {
+        guard buffer.count < size else { return }
+        buffer += [UInt8](repeating: 0, count: size - buffer.count)
+        dirty = true
+    }
+
     override func flush(_ request: consuming Request) {
         guard dirty else { return request.replyOK() }
         dirty = false

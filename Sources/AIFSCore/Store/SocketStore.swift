@@ -52,6 +52,8 @@ public struct StoreStatistics: Sendable, Equatable {
     public var groups = 0
     public var transactions = 0
     public var failedGroups = 0
+    /// Groups handed to the store and not yet committed or refused (the writer's backlog).
+    public var backlog = 0
     public init() {}
 }
 

@@ -110,6 +110,7 @@ extension AIFileSystem {
             "mountpoint: \(identity.mountpoint)",
             "store: \(environment.store.location)",
             "store-writes: \(environment.store.statistics.groups) in \(environment.store.statistics.transactions) transactions",
+            "store-backlog: \(environment.store.statistics.backlog)",
             "pid: \(identity.pid)",
             "sockets: \(sockets.count)",
             "in-flight: \(counters.inFlight)",

@@ -19,8 +19,10 @@ import FuseKit
 ///   files in a socket directory (`AIFileSystem+Scratch.swift`).
 /// - `create`: scratch files in a socket directory; elsewhere `EPERM`, `ENOTDIR`, `EROFS`.
 /// - `setattr`: chmod/chown of a socket directory by its owner or root (`EPERM` otherwise, as
-///   `chgrp`: an owner may only give it to their own group); truncation of `prompt`; `EPERM`
-///   for everything else, `EISDIR`, `EROFS` in snapshots.
+///   `chgrp`: an owner may only give it to their own group); truncation of `prompt` and scratch
+///   files (`EFBIG` past `[limits] prompt_bytes`, decided before anything is allocated); size 0
+///   of the writable streams (`input`, `ctl`, `chat`, `/ai/ctl`, team files), `EINVAL` for any
+///   other size; `EPERM` for everything else, `EISDIR`, `EROFS` in snapshots.
 extension AIFileSystem {
     public func mkdir(_ request: consuming Request, parent: Inode, name: FileName, mode: UInt32) {
         guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
@@ -165,8 +167,15 @@ extension AIFileSystem {
             guard let size = changes.size else { break }
             switch file {
             case .input, .ctl, .chat:
-                break  // O_TRUNC-style truncation of a write-only file means nothing
+                // O_TRUNC-style truncation of a write-only stream means nothing; a length does not.
+                if size != 0 { return request.reply(error: .EINVAL) }
             case .prompt:
+                // Checked before anything is allocated: `truncate -s 4G prompt` answers at once.
+                let limit = environment.limits.maxPromptBytes
+                guard size <= UInt64(limit) else {
+                    socket.reportError(kind: "prompt", "prompt of \(size) bytes refused: over \(limit) bytes (EFBIG)")
+                    return request.reply(error: .EFBIG)
+                }
                 if let promptFile = handle as? PromptFile {
                     promptFile.truncate(to: size)
                 } else {
@@ -182,8 +191,10 @@ extension AIFileSystem {
         case .teamFile(let file):
             if ownershipChange { return request.reply(error: .EPERM) }
             if changes.size != nil, !file.writable { return request.reply(error: .EPERM) }
+            if let size = changes.size, size != 0 { return request.reply(error: .EINVAL) }
         case .daemonControl:
             if ownershipChange { return request.reply(error: .EPERM) }
+            if let size = changes.size, size != 0 { return request.reply(error: .EINVAL) }
         case .root, .teamChat, .memory, .memorySearch, .snapshots, .models, .searchResult:
             if ownershipChange || changes.size != nil { return request.reply(error: .EPERM) }
         }
