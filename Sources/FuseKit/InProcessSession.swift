@@ -108,6 +108,12 @@ public final class InProcessSession: @unchecked Sendable {
         dispatch(make("lookup", caller)) { fileSystem.lookup($0, parent: parent, name: FileName(name)) }
     }
 
+    /// `lookup` of a name given as raw bytes (not necessarily UTF-8).
+    @discardableResult
+    public func lookup(parent: Inode, bytes: [UInt8], as caller: RequestContext? = nil) -> TestRequest {
+        dispatch(make("lookup", caller)) { fileSystem.lookup($0, parent: parent, name: FileName(bytes: bytes)) }
+    }
+
     /// `forget`: takes no answer.
     public func forget(inode: Inode, lookups: UInt64 = 1) {
         loop.withLock { stopped in

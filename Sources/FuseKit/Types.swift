@@ -141,6 +141,12 @@ public struct FileName: Sendable, Hashable, CustomStringConvertible {
         self.string = string
     }
 
+    /// A name from raw bytes (tests send names that are not UTF-8).
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
+        string = String(validating: bytes, as: UTF8.self)
+    }
+
     public var description: String { string ?? String(decoding: bytes, as: UTF8.self) }
 }
 

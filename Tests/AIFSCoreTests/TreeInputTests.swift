@@ -136,7 +136,7 @@ struct TreeInputTests {
         }
     }
 
-    @Test("close is EIO when the store cannot write, ENOSPC when its disk is full; error says it was not queued")
+    @Test("close is EIO when the store cannot write, ENOSPC when its disk is full; error says it was not queued, messages: does not count it")
     func storeFailures() async throws {
         let store = FaultStore()
         try await withTree(.faulty(store)) { tree in
@@ -152,6 +152,7 @@ struct TreeInputTests {
             store.setCommit(.normal)
             #expect(try await tree.send(s, "kept") == .ok)
             #expect(try await tree.cat(s, .output) == "kept\n")
+            #expect(try await tree.cat(s, .ctl).contains("\nmessages: 1\n"), "the two refused messages are not counted")
         }
     }
 

@@ -83,6 +83,12 @@ struct TreeSearchTests {
             let (reason, failure) = try await Self.readWithEnd(tree, try await Self.node(tree, "\"unbalanced"))
             #expect(reason.hasPrefix("aifs: bad search query: "))
             #expect(failure == .error(.EINVAL))
+            // A name that is not UTF-8 is a bad query too, never ENOENT (issue 23).
+            let notUTF8 = try #require(try await tree.session.lookup(parent: Self.search, bytes: [0x66, 0xFF, 0xFE]).reply.entry)
+            let (why, refused) = try await Self.readWithEnd(tree, notUTF8.attributes.inode)
+            #expect(why == "aifs: bad search query: the name is not valid UTF-8\n")
+            #expect(refused == .error(.EINVAL))
+            #expect(try await tree.session.lookup(parent: InodeScheme.root, bytes: [0xFF]).reply == .error(.ENOENT), "elsewhere it is no name")
             // The daemon goes on as before.
             #expect(try await tree.send(ops, "still here") == .ok)
             #expect(try await tree.cat(ops, .output) == "still here\n")

@@ -5,11 +5,19 @@ import FuseKit
 /// `aifs: bad search query: …` and then fails with `EINVAL`, so `cat` fails; `EACCES` for a
 /// write, `EINTR` when the opener is interrupted while the query runs.
 extension AIFileSystem {
+    /// Marks the query of a name that is not UTF-8 (a NUL, which no file name can hold): its
+    /// lookup succeeds like any other and its open reads as a bad query.
+    static let notUTF8Query = "\u{0}"
+
     /// Runs the query off the loop thread; the open is answered (or interrupted) meanwhile.
     /// A user sees only hits of sockets they may read (and of `team-chat-all` and `snapshots`,
     /// which every user of the mount shares); hits of removed sockets only root and the daemon's
     /// user see.
     func openSearch(_ request: consuming Request, query: String) {
+        if query.hasPrefix(Self.notUTF8Query) {
+            let file = TextFile(text: "aifs: bad search query: the name is not valid UTF-8\n", failsAtEnd: true)
+            return request.reply(open: file, options: [.directIO])
+        }
         let caller = Caller(uid: request.context.uid, gid: request.context.gid)
         let privileged = caller.isRoot || caller.uid == identity.uid
         let pending = PendingRequest(request, interruptible: true)

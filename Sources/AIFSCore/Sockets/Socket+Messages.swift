@@ -188,6 +188,7 @@ extension Socket {
             if message.route.isOutput { s.committingOutput -= 1 }
             guard error == nil, !s.closed else {
                 if let error, !s.closed {
+                    s.messages -= 1  // `messages:` counts accepted messages only
                     addErrorLocked(&s, "store", "message \(message.id) not stored (\(error)); it was not queued")
                     if let ticket = message.route.team {
                         ticket.team?.memberFinished(ticket, socket: id, name: s.name, .failed("message not stored (\(error))"))

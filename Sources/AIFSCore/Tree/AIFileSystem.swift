@@ -89,7 +89,12 @@ public final class AIFileSystem: FileSystem {
 
     public func lookup(_ request: consuming Request, parent: Inode, name: FileName) {
         guard let parentNode = node(parent) else { return request.reply(error: .ENOENT) }
-        guard let text = name.string else { return request.reply(error: .ENOENT) }
+        guard let text = name.string else {
+            // A query that is not UTF-8 is still a name there (never ENOENT); opening it says why.
+            guard case .memorySearch = parentNode else { return request.reply(error: .ENOENT) }
+            let query = Self.notUTF8Query + String(decoding: name.bytes, as: UTF8.self)
+            return request.reply(entry: entry(.searchResult(searchNodes.lookup(query), query: query)))
+        }
         switch parentNode {
         case .root:
             if let fixed = RootEntry(rawValue: text), let child = node(fixed.inode) {
