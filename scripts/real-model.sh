@@ -12,7 +12,8 @@
 #   scripts/real-model.sh path          print the two paths if cached (else exit 1)
 #
 # Cache (${XDG_CACHE_HOME:-$HOME/.cache}/aifs-test/):
-#   llama-server-<llama-cpp-python version>/bin/llama-server   (static build)
+#   llama-server-<llama-cpp-python version>-<cpu level>/bin/llama-server
+#                                   (static build; the level is x86-64-v3 or generic)
 #   models/gemma3-270m-q4_k_m.gguf  +  .sha256 beside it
 #   logs/llama-server-<PORT>.log    one log per started server
 #   .lock                           flock held while building
@@ -23,7 +24,21 @@ set -euo pipefail
 
 VERSION="${AIFS_LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/aifs-test"
-SERVER_DIR="$CACHE/llama-server-$VERSION"
+# The CPU level the server is built for. Not -march=native (GGML_NATIVE): a
+# native build on a VM that reports an "Intel Xeon Processor" segfaulted at
+# start, right after the thread pool's start, while the same source built for
+# x86-64-v3 runs on every machine that has SSE4.2, AVX2, FMA, F16C and BMI2. Machines
+# without them get the generic (SSE) build: slower, and still correct.
+cpu_level() {
+  local flags; flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+  local f
+  for f in sse4_2 avx avx2 fma f16c bmi2; do
+    [[ "$flags" == *" $f "* ]] || { echo generic; return; }
+  done
+  echo x86-64-v3
+}
+CPU_LEVEL="$(cpu_level)"
+SERVER_DIR="$CACHE/llama-server-$VERSION-$CPU_LEVEL"
 SERVER="$SERVER_DIR/bin/llama-server"
 MODEL_DIR="$CACHE/models"
 MODEL="$MODEL_DIR/gemma3-270m-q4_k_m.gguf"
@@ -69,7 +84,11 @@ build_server() {
   log "configuring llama.cpp (static, no curl/openssl, no prebuilt web UI download)..."
   # LLAMA_USE_PREBUILT_UI=OFF: otherwise the build tries to download the web
   # UI from the internet; the API endpoints do not need it.
+  local on=OFF; [[ "$CPU_LEVEL" == x86-64-v3 ]] && on=ON
+  log "CPU level $CPU_LEVEL (GGML_NATIVE=OFF; SSE4.2, AVX, AVX2, FMA, F16C, BMI2 $on)"
   cmake -S "$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release \
+    -DGGML_NATIVE=OFF -DGGML_AVX=$on -DGGML_AVX2=$on -DGGML_FMA=$on \
+    -DGGML_F16C=$on -DGGML_BMI2=$on -DGGML_SSE42=$on \
     -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF >"$tmp/cmake.log" 2>&1 ||
@@ -90,7 +109,7 @@ build_server() {
   done
   "$tmp/out/bin/llama-server" --version >"$tmp/out/VERSION" 2>&1 ||
     die "built llama-server does not run"
-  echo "llama-cpp-python $VERSION" >>"$tmp/out/VERSION"
+  echo "llama-cpp-python $VERSION, CPU level $CPU_LEVEL" >>"$tmp/out/VERSION"
   install_atomically "$tmp/out" "$SERVER_DIR"
   log "llama-server built in $((SECONDS - t0)) s"
 }

@@ -9,8 +9,10 @@ import Testing
 struct SnapshotStoreTests {
     typealias TempStore = StoreTests.TempStore
 
-    func take(_ store: SQLiteStore, _ name: String, _ trigger: SnapshotTrigger = .manual, keep: Int = 24) async -> Result<SnapshotInfo, SnapshotFailure> {
-        let ticket = SnapshotTicket(name: name, trigger: trigger, created: WallClock.now(), team: TeamSettings(), keepAutomatic: keep)
+    func take(_ store: SQLiteStore, _ name: String, _ trigger: SnapshotTrigger = .manual, keep: Int = 24,
+              only: SocketID? = nil) async -> Result<SnapshotInfo, SnapshotFailure> {
+        let ticket = SnapshotTicket(name: name, trigger: trigger, created: WallClock.now(), team: TeamSettings(), keepAutomatic: keep,
+                                    onlySocket: only)
         await withCheckedContinuation { continuation in store.record([.snapshotTaken(ticket)]) { _ in continuation.resume() } }
         return ticket.result ?? .failure(SnapshotFailure(.EIO, "no result"))
     }
@@ -148,6 +150,60 @@ struct SnapshotStoreTests {
             #expect(failure.errno == .ENOENT && failure.reason == "snapshot 'before' has no socket 'nope'")
         } else { Issue.record("restored a socket the snapshot does not have") }
         if case .failure(let failure) = await restore(store, "missing", .all) { #expect(failure.errno == .ENOENT) } else { Issue.record("restored a missing snapshot") }
+    }
+
+    @Test("a snapshot of one socket stores that socket alone: a busy neighbour adds nothing, an unchanged socket nothing new; restoring it brings back that socket alone")
+    func oneSocket() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open()
+        defer { store.close() }
+        _ = try store.load()
+        await populate(store, sockets: 3, messages: 50)
+        func record(_ events: [StoreEvent]) async {
+            await withCheckedContinuation { continuation in store.record(events) { _ in continuation.resume() } }
+        }
+        func counts() async throws -> (states: Int, bytes: Int) {
+            let states = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM socket_state")! }
+            return (states, try #require(store.snapshotStorageBytes()))
+        }
+        let first = try await take(store, "before-rmdir-1", .beforeRmdir, only: 3).get()
+        #expect(first.onlySocket == 3 && first.sockets.map(\.name) == ["s3"])
+        let afterFirst = try await counts()
+        #expect(afterFirst.states == 1, "one state: the socket it holds")
+        // s1 gets busy; s3 stays as it was: the next snapshots of s3 store nothing new.
+        for n in 1...5 {
+            await record([.contextAppended(1, [Turn(role: .user, content: Array("busy \(n)".utf8))]),
+                          .transcriptAppended(1, Array("[busy \(n)]\n".utf8))])
+            let info = try await take(store, "before-reset-\(n)", .beforeReset, only: 3).get()
+            #expect(info.sockets.map(\.state) == first.sockets.map(\.state), "the unchanged socket's state is shared")
+        }
+        let afterMore = try await counts()
+        #expect(afterMore.states == 1 && afterMore.bytes == afterFirst.bytes, "\(afterFirst) then \(afterMore)")
+        // The catalog keeps the scope across a reopen (it is read from the table).
+        #expect(try store.snapshotCatalog().first { $0.name == "before-rmdir-1" }?.onlySocket == 3)
+        #expect(try store.snapshotCatalog().first { $0.name == "before-reset-1" }?.sockets.count == 1)
+
+        // s3 removed, s4 made, s1 changed: restoring the one-socket snapshot brings back s3 only.
+        let s4 = SocketRecord(id: 4, name: "s4", model: "echo", life: .active, headers: false, settings: [:], prompt: [], created: 2,
+                              lastActivity: 2, uid: 0, gid: 0, mode: 0o755, messages: 0, tokensIn: 0, tokensOut: 0, nextMessageID: 1)
+        await record([.socketRemoved(3), .socketCreated(s4)])
+        let outcome = try await restore(store, "before-rmdir-1", .all).get()
+        #expect(outcome.restored == [3] && outcome.removed.isEmpty && outcome.team == nil)
+        let sockets = try store.loadSockets([1, 2, 3, 4])
+        #expect(sockets.map(\.record.name) == ["s1", "s2", "s3", "s4"], "nothing else was removed")
+        #expect(sockets[0].context.count == 105, "s1 keeps the turns it got since")
+        #expect(sockets[2].context.count == 100 && String(decoding: sockets[2].record.prompt, as: UTF8.self) == "You are s3.")
+
+        // Another socket took the name since: the restore refuses, and says what to do.
+        await record([.socketRemoved(3)])
+        var renamed = s4
+        renamed.name = "s3"
+        await record([.socketSaved(renamed)])
+        if case .failure(let failure) = await restore(store, "before-rmdir-1", .all) {
+            #expect(failure.errno == .EEXIST && failure.reason == "another socket is called 's3' now: rename or remove it, then restore")
+        } else { Issue.record("restored over another socket of the same name") }
+        #expect(try store.loadSockets([3, 4]).map(\.record.name) == ["s3"], "and changed nothing")
     }
 
     @Test("automatic snapshots beyond keep are deleted; manual ones never; deleting collects unused storage")

@@ -5,6 +5,29 @@ import Testing
 /// runs them in its second pass with the other CPU-heavy tests, away from the tests that time.
 @Suite("Mounted: bounded under abuse (long)")
 struct AbuseLoadTests {
+    @Test("one process churns mkdir/rmdir for 20 s beside round trips on another socket: p99 under 100 ms (or 5x alone), RSS within 30 MiB, idle within 2 s; the same with the churner as a second uid",
+          .enabled(if: getuid() == 0, "needs root to mount with allow_other and to switch to a second uid"))
+    func churn() async throws {
+        for churner in [nil, 65534] as [Int?] {
+            try await MountedAIFS.with(options: "allow_other") { mount in
+                let who = churner.map { " --churn-uid \($0)" } ?? ""
+                let r = await Shell.run("python3 '\(Shell.directory)/churn_driver.py' '\(mount.mountpoint)' \(mount.pid) 20\(who)",
+                                        timeout: 600)
+                print("churner uid \(churner.map(String.init) ?? "0 (the same as the quiet socket's)"): \(r.stdout)")
+                #expect(r.status == 0 && r.stdout.contains(", errors {}\n"), "\(r)")
+                let line = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("RESULT ") }, "\(r)")
+                let result = try #require(try JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any])
+                let alone = try #require(result["alone_p99_ms"] as? Double), busy = try #require(result["churn_p99_ms"] as? Double)
+                #expect(busy < 100 || busy <= 5 * alone, "round-trip p99 \(busy) ms beside the churn, \(alone) ms alone")
+                let start = try #require(result["rss_start_mib"] as? Double), peak = try #require(result["rss_max_mib"] as? Double)
+                #expect(peak - start < 30, "RSS \(start) -> \(peak) MiB")
+                let idle = try #require(result["idle_after_s"] as? Double)
+                #expect(idle < 2, "idle \(idle) s after the churn stopped")
+                #expect(result["churner_ok"] as? Bool == true)
+            }
+        }
+    }
+
     @Test("after 10,000 mkdir/rmdir cycles, with searches reading the store meanwhile, the -wal file stayed under 16 MiB")
     func walStaysSmall() async throws {
         try await MountedAIFS.with { mount in

@@ -27,14 +27,15 @@ final class MountedAIFS: @unchecked Sendable {
         return path
     }
 
-    init() async throws {
+    /// `options`: `-o` mount options (`allow_other` for tests with a second uid).
+    init(options: String? = nil) async throws {
         mountpoint = Self.makeTempDirectory("aifs-mnt")
         logPath = mountpoint + ".log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let logFD = open(logPath, O_WRONLY | O_APPEND | O_CLOEXEC)
         defer { close(logFD) }
         storePath = mountpoint + ".store/aifs.db"
-        process = try ChildProcess([Self.binary, "mount", mountpoint, "-f", "--store", storePath],
+        process = try ChildProcess([Self.binary, "mount", mountpoint, "-f", "--store", storePath] + (options.map { ["-o", $0] } ?? []),
                                    environment: ProcessInfo.processInfo.environment, stdout: logFD, stderr: logFD)
         // The deadline bounds a failure only: a loaded machine mounts later, not never.
         let deadline = Date().addingTimeInterval(60)
@@ -63,8 +64,8 @@ final class MountedAIFS: @unchecked Sendable {
     }
 
     /// Runs `body` with a fresh mount and always stops it.
-    static func with(_ body: (MountedAIFS) async throws -> Void) async throws {
-        let mount = try await MountedAIFS()
+    static func with(options: String? = nil, _ body: (MountedAIFS) async throws -> Void) async throws {
+        let mount = try await MountedAIFS(options: options)
         do {
             try await body(mount)
         } catch {

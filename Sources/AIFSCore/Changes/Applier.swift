@@ -20,7 +20,7 @@ typealias Deferred = (@escaping @Sendable (Errno?) -> Void) -> Void
 protocol TreeChangeApplier: AnyObject, Sendable {
     func applySocketControl(_ text: String, socket: Socket, caller: Caller) throws(Errno) -> Deferred?
     func applyDaemonControl(_ text: String) throws(Errno) -> Deferred?
-    func applySnapshot(name: String, trigger: SnapshotTrigger, done: @escaping @Sendable (Errno?) -> Void)
+    func applySnapshot(name: String, trigger: SnapshotTrigger, onlySocket: SocketID?, done: @escaping @Sendable (Errno?) -> Void)
     func applySnapshotDelete(name: String) -> Errno?
     /// A change from another daemon renamed, made or removed `name` in the root.
     func invalidateRootEntry(_ name: String)
@@ -143,9 +143,9 @@ public final class Applier: ChangeApplier, @unchecked Sendable {
         case .discussion(let id, let text, let round):
             registry.socket(id: id)?.addDiscussion(text, round: round)
             done(.done(nil))
-        case .snapshot(let name, let trigger):
+        case .snapshot(let name, let trigger, let socket):
             guard let tree else { return done(.done(.ENOTSUP)) }
-            tree.applySnapshot(name: name, trigger: trigger) { done(.done($0)) }
+            tree.applySnapshot(name: name, trigger: trigger, onlySocket: socket) { done(.done($0)) }
         case .snapshotDelete(let name):
             guard let tree else { return done(.done(.ENOTSUP)) }
             done(.done(tree.applySnapshotDelete(name: name)))

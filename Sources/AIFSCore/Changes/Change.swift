@@ -28,7 +28,8 @@ public enum Change: Sendable, Equatable {
     case teamCancel(socket: SocketID, round: UInt64, reason: String)
     case discussion(socket: SocketID, text: [UInt8], round: UInt64)
     case daemonControl(text: String, uid: UInt32, gid: UInt32)
-    case snapshot(name: String, trigger: SnapshotTrigger)
+    /// A snapshot of every socket (`socket` nil) or of one.
+    case snapshot(name: String, trigger: SnapshotTrigger, socket: SocketID?)
     case snapshotDelete(name: String)
     // Work (the owner's)
     case text(socket: SocketID, message: UInt64, bytes: [UInt8])
@@ -134,8 +135,10 @@ enum LoggedChangeCodec {
             w.u8(10); w.u64(socket); w.bytes(text); w.u64(round)
         case .daemonControl(let text, let uid, let gid):
             w.u8(11); w.string(text); w.u32(uid); w.u32(gid)
-        case .snapshot(let name, let trigger):
+        case .snapshot(let name, let trigger, nil):
             w.u8(12); w.string(name); w.string(trigger.rawValue)
+        case .snapshot(let name, let trigger, let socket?):
+            w.u8(14); w.string(name); w.string(trigger.rawValue); w.u64(socket)
         case .snapshotDelete(let name):
             w.u8(13); w.string(name)
         case .text(let socket, let message, let bytes):
@@ -189,8 +192,12 @@ enum LoggedChangeCodec {
         case 12:
             let name = try r.string()
             guard let trigger = SnapshotTrigger(rawValue: try r.string()) else { throw StoreError("cluster entry with an unknown snapshot trigger") }
-            body = .snapshot(name: name, trigger: trigger)
+            body = .snapshot(name: name, trigger: trigger, socket: nil)
         case 13: body = .snapshotDelete(name: try r.string())
+        case 14:
+            let name = try r.string()
+            guard let trigger = SnapshotTrigger(rawValue: try r.string()) else { throw StoreError("cluster entry with an unknown snapshot trigger") }
+            body = .snapshot(name: name, trigger: trigger, socket: try r.u64())
         case 20: body = .text(socket: try r.u64(), message: try r.u64(), bytes: try r.bytes())
         case 21: body = .reasoning(socket: try r.u64(), message: try r.u64(), bytes: try r.bytes())
         case 22: body = .usage(socket: try r.u64(), message: try r.u64(), input: Int(clamping: try r.u64()), output: Int(clamping: try r.u64()))

@@ -44,9 +44,11 @@ public final class SnapshotManager: Sendable {
 
     // MARK: Taking and deleting
 
-    /// Takes a snapshot now (named, or `TRIGGER-TIME` when `name` is nil). `done`, if given, runs
-    /// once it is committed. `EINVAL` (bad name), `EEXIST`, `ENOTSUP` (no durable store).
-    public func take(_ name: String?, trigger: SnapshotTrigger,
+    /// Takes a snapshot now (named, or `TRIGGER-TIME` when `name` is nil) of every socket, or of
+    /// `onlySocket` alone (before an act on that socket: it costs what that socket holds). `done`,
+    /// if given, runs once it is committed. `EINVAL` (bad name), `EEXIST`, `ENOTSUP` (no durable
+    /// store).
+    public func take(_ name: String?, trigger: SnapshotTrigger, onlySocket: SocketID? = nil,
                      done: (@Sendable (Result<SnapshotInfo, SnapshotFailure>) -> Void)? = nil) {
         guard isAvailable else {
             done?(.failure(SnapshotFailure(.ENOTSUP, "snapshots need the durable store (this daemon runs with --store memory)")))
@@ -62,7 +64,7 @@ public final class SnapshotManager: Sendable {
             chosen = SnapshotName.automatic(trigger, at: now) { [self] in snapshot(named: $0) != nil }
         }
         let ticket = SnapshotTicket(name: chosen, trigger: trigger, created: now, team: registry?.team.settings ?? TeamSettings(),
-                                    keepAutomatic: environment.limits.snapshotKeep)
+                                    keepAutomatic: environment.limits.snapshotKeep, onlySocket: onlySocket)
         environment.store.record([.snapshotTaken(ticket),
                                   .memory(MemoryEntry(time: now, socket: "snapshots", kind: .event,
                                                       content: "snapshot \(chosen) (\(trigger.rawValue))"))]) { [self] error in
@@ -106,7 +108,7 @@ public final class SnapshotManager: Sendable {
         queue.asyncAfter(deadline: .now() + interval) { [self] in
             // One daemon (the leader, where many share the namespace) takes them, for everyone.
             let log = environment.log
-            if log.isLeader { log.post(.snapshot(name: automaticName(.auto), trigger: .auto)) }
+            if log.isLeader { log.post(.snapshot(name: automaticName(.auto), trigger: .auto, socket: nil)) }
             scheduleAutomatic()
         }
     }
@@ -114,7 +116,9 @@ public final class SnapshotManager: Sendable {
     // MARK: Restoring
 
     /// Restores every socket (`socket` nil) or one socket from snapshot `name`, after taking a
-    /// `before-restore` snapshot. Requests in flight are cancelled and say so in `error`.
+    /// `before-restore` snapshot of what it will rewrite. A snapshot of one socket restores that
+    /// socket alone (`EEXIST` if another socket has its name now). Requests in flight are
+    /// cancelled and say so in `error`.
     /// `ENOENT` (no such snapshot, or no such socket in it), `ENOTSUP`. `done` runs when the
     /// sockets are back.
     public func restore(_ name: String, socket: Socket?, done: @escaping @Sendable (SnapshotFailure?) -> Void) {
@@ -130,8 +134,11 @@ public final class SnapshotManager: Sendable {
         let beforeTime = WallClock.now()
         queue.async { [self] in
             guard let registry else { return done(SnapshotFailure(.EIO, "the daemon is stopping")) }
-            WallClock.applying(at: beforeTime) { take(beforeName, trigger: .beforeRestore) }
-            let targets = socket.map { [$0] } ?? registry.all()
+            // What the restore rewrites: the one socket asked for, the one socket the snapshot
+            // holds, or everything.
+            let only = socket?.id ?? info.onlySocket
+            WallClock.applying(at: beforeTime) { take(beforeName, trigger: .beforeRestore, onlySocket: only) }
+            let targets = socket.map { [$0] } ?? (only.map { id in registry.socket(id: id).map { [$0] } ?? [] } ?? registry.all())
             let reason = "restore of snapshot \(name)"
             var interrupted: [SocketID: UInt64] = [:]
             for target in targets {

@@ -22,6 +22,9 @@ public struct SnapshotInfo: Sendable, Equatable {
     public var trigger: SnapshotTrigger
     /// The sockets it holds, by socket id.
     public var sockets: [SnapshotSocketInfo]
+    /// The one socket it holds when it was taken before an act on that socket (`rmdir`,
+    /// `reset`, a prompt replaced, that socket's restore); nil when it holds every socket.
+    public var onlySocket: SocketID? = nil
 }
 
 /// One socket in a snapshot: which stored state holds it, and the sizes of its files.
@@ -81,14 +84,18 @@ public final class SnapshotTicket: @unchecked Sendable {
     public let team: TeamSettings
     /// How many automatic snapshots to keep (older ones are deleted in the same transaction).
     public let keepAutomatic: Int
+    /// The one socket to hold (a snapshot before an act on it); nil for every socket.
+    public let onlySocket: SocketID?
     private let outcome = Mutex<(result: Result<SnapshotInfo, SnapshotFailure>?, pruned: [Int64])>((nil, []))
 
-    public init(name: String, trigger: SnapshotTrigger, created: Double, team: TeamSettings, keepAutomatic: Int) {
+    public init(name: String, trigger: SnapshotTrigger, created: Double, team: TeamSettings, keepAutomatic: Int,
+                onlySocket: SocketID? = nil) {
         self.name = name
         self.trigger = trigger
         self.created = created
         self.team = team
         self.keepAutomatic = keepAutomatic
+        self.onlySocket = onlySocket
     }
 
     public var result: Result<SnapshotInfo, SnapshotFailure>? { outcome.withLock { $0.result } }

@@ -27,11 +27,17 @@ struct SnapshotStore {
         if try Int.fetchOne(db, sql: "SELECT 1 FROM snapshot WHERE name = ?", arguments: [ticket.name]) != nil {
             throw SnapshotFailure(.EEXIST, "snapshot '\(ticket.name)' exists")
         }
-        try db.execute(sql: "INSERT INTO snapshot (name, created, trigger, team) VALUES (?, ?, ?, ?)",
-                       arguments: [ticket.name, ticket.created, ticket.trigger.rawValue, BatchWriter.json(ticket.team.stored)])
+        try db.execute(sql: "INSERT INTO snapshot (name, created, trigger, team, socket) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [ticket.name, ticket.created, ticket.trigger.rawValue, BatchWriter.json(ticket.team.stored),
+                                   ticket.onlySocket.map { Int64($0) }])
         let id = db.lastInsertedRowID
         var sockets: [SnapshotSocketInfo] = []
-        for (position, row) in try Row.fetchAll(db, sql: "SELECT * FROM socket ORDER BY id").enumerated() {
+        let rows = if let only = ticket.onlySocket {
+            try Row.fetchAll(db, sql: "SELECT * FROM socket WHERE id = ?", arguments: [Int64(only)])
+        } else {
+            try Row.fetchAll(db, sql: "SELECT * FROM socket ORDER BY id")
+        }
+        for (position, row) in rows.enumerated() {
             let info = try state(for: row)
             try db.execute(sql: "INSERT INTO snapshot_socket (snapshot, position, state) VALUES (?, ?, ?)",
                            arguments: [id, position, info.state])
@@ -45,7 +51,8 @@ struct SnapshotStore {
             for old in pruned { try db.execute(sql: "DELETE FROM snapshot WHERE id = ?", arguments: [old]) }
             if !pruned.isEmpty { try collectGarbage() }
         }
-        return (SnapshotInfo(id: id, name: ticket.name, created: ticket.created, trigger: ticket.trigger, sockets: sockets), pruned)
+        return (SnapshotInfo(id: id, name: ticket.name, created: ticket.created, trigger: ticket.trigger, sockets: sockets,
+                             onlySocket: ticket.onlySocket), pruned)
     }
 
     /// The stored state of the socket in `row` at its current version, made if none exists.
@@ -133,10 +140,11 @@ struct SnapshotStore {
     func catalog() throws -> [SnapshotInfo] {
         var byID: [Int64: SnapshotInfo] = [:]
         var order: [Int64] = []
-        for row in try Row.fetchAll(db, sql: "SELECT id, name, created, trigger FROM snapshot ORDER BY created, id") {
+        for row in try Row.fetchAll(db, sql: "SELECT id, name, created, trigger, socket FROM snapshot ORDER BY created, id") {
             let id: Int64 = row["id"]
             byID[id] = SnapshotInfo(id: id, name: row["name"], created: row["created"],
-                                    trigger: SnapshotTrigger(rawValue: row["trigger"]) ?? .manual, sockets: [])
+                                    trigger: SnapshotTrigger(rawValue: row["trigger"]) ?? .manual, sockets: [],
+                                    onlySocket: (row["socket"] as Int64?).map { SocketID($0) })
             order.append(id)
         }
         for row in try Row.fetchAll(db, sql: """
@@ -178,7 +186,8 @@ struct SnapshotStore {
     // MARK: Restoring
 
     func restore(_ ticket: RestoreTicket, now: Double) throws -> RestoreTicket.Outcome {
-        guard let snapshot = try Row.fetchOne(db, sql: "SELECT id, team, created FROM snapshot WHERE name = ?", arguments: [ticket.snapshot]) else {
+        guard let snapshot = try Row.fetchOne(db, sql: "SELECT id, team, created, socket FROM snapshot WHERE name = ?",
+                                              arguments: [ticket.snapshot]) else {
             throw SnapshotFailure(.ENOENT, "no snapshot '\(ticket.snapshot)'")
         }
         let states = try Row.fetchAll(db, sql: """
@@ -187,6 +196,19 @@ struct SnapshotStore {
             """, arguments: [snapshot["id"] as Int64])
         let taken = WallClock.iso8601(snapshot["created"])
         switch ticket.scope {
+        case .all where (snapshot["socket"] as Int64?) != nil:
+            // A snapshot of one socket puts that socket back (under its name, as it was) and
+            // leaves every other socket and the team's settings as they are.
+            for state in states {
+                let name: String = state["name"], socket: Int64 = state["socket"]
+                if try Int.fetchOne(db, sql: "SELECT 1 FROM socket WHERE name = ? AND id != ?", arguments: [name, socket]) != nil {
+                    throw SnapshotFailure(.EEXIST, "another socket is called '\(name)' now: rename or remove it, then restore")
+                }
+            }
+            for state in states {
+                try put(state: state["id"], into: state["socket"], keepIdentity: false, snapshot: ticket.snapshot, taken: taken, now: now)
+            }
+            return RestoreTicket.Outcome(restored: states.map { SocketID($0["socket"] as Int64) }, removed: [], team: nil)
         case .all:
             let kept = Set(states.map { $0["socket"] as Int64 })
             let removed = try Int64.fetchAll(db, sql: "SELECT id FROM socket ORDER BY id").filter { !kept.contains($0) }

@@ -219,6 +219,13 @@ enum StoreSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v8: snapshots of one socket") { db in
+            try db.execute(sql: """
+                -- NULL: the snapshot holds every socket. Otherwise the one socket it holds (taken
+                -- before an act on that socket: rmdir, reset, a prompt replaced, its restore).
+                ALTER TABLE snapshot ADD COLUMN socket INTEGER;
+                """)
+        }
         return migrator
     }
 }

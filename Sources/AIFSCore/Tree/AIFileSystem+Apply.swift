@@ -37,7 +37,7 @@ extension AIFileSystem: TreeChangeApplier {
             var snapshot: SnapshotWait?
             if commands.contains(.reset), snapshots.isAvailable {
                 let taken = SnapshotWait()
-                snapshots.take(nil, trigger: .beforeReset) { _ in taken.stored() }
+                snapshots.take(nil, trigger: .beforeReset, onlySocket: socket.id) { _ in taken.stored() }
                 snapshot = taken
             }
             try socket.apply(commands)
@@ -84,8 +84,8 @@ extension AIFileSystem: TreeChangeApplier {
         }
     }
 
-    func applySnapshot(name: String, trigger: SnapshotTrigger, done: @escaping @Sendable (Errno?) -> Void) {
-        snapshots.take(name, trigger: trigger) { result in
+    func applySnapshot(name: String, trigger: SnapshotTrigger, onlySocket: SocketID?, done: @escaping @Sendable (Errno?) -> Void) {
+        snapshots.take(name, trigger: trigger, onlySocket: onlySocket) { result in
             if case .failure(let failure) = result { done(failure.errno) } else { done(nil) }
         }
     }

@@ -62,7 +62,7 @@ extension AIFileSystem {
             return request.reply(error: .EFBIG)
         }
         let scratch = scratch
-        answer(request, posting: .prompt(socket: socket.id, bytes: file.bytes), after: .beforePrompt) { result in
+        answer(request, posting: .prompt(socket: socket.id, bytes: file.bytes), after: .beforePrompt, of: socket.id) { result in
             if result.errno == nil { scratch.remove(file.inode) }
         }
     }

@@ -121,7 +121,7 @@ extension AIFileSystem {
         if SnapshotName.problem(with: text) != nil { return request.reply(error: .EINVAL) }
         if snapshots.snapshot(named: text) != nil { return request.reply(error: .EEXIST) }
         let pending = PendingRequest(request, interruptible: false)
-        log.post(.snapshot(name: text, trigger: .manual)) { [self] result in
+        log.post(.snapshot(name: text, trigger: .manual, socket: nil)) { [self] result in
             guard let request = pending.take() else { return }
             if let error = result.errno { return request.reply(error: error) }
             guard let info = snapshots.snapshot(named: text) else { return request.reply(error: .EIO) }
@@ -129,7 +129,8 @@ extension AIFileSystem {
         }
     }
 
-    /// `metadata.json`: id, name, created_at, trigger and the socket names.
+    /// `metadata.json`: id, name, created_at, trigger, scope (`all`, or `socket` for a snapshot
+    /// of one socket taken before an act on it) and the socket names.
     static func metadataJSON(_ info: SnapshotInfo) -> String {
         let sockets = info.sockets.map { JSONText.string($0.name) }.joined(separator: ", ")
         return """
@@ -138,6 +139,7 @@ extension AIFileSystem {
               "name": \(JSONText.string(info.name)),
               "created_at": \(JSONText.string(WallClock.iso8601(info.created, fraction: true))),
               "trigger": \(JSONText.string(info.trigger.rawValue)),
+              "scope": \(JSONText.string(info.onlySocket == nil ? "all" : "socket")),
               "sockets": [\(sockets)]
             }
 

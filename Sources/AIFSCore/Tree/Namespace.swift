@@ -65,7 +65,7 @@ extension AIFileSystem {
                 return request.reply(error: .EPERM)
             }
             scratch.removeAll(socket: socket.id)
-            answer(request, posting: .remove(name: text), after: .beforeRmdir)
+            answer(request, posting: .remove(name: text), after: .beforeRmdir, of: socket.id)
         case .socketDirectory:
             request.reply(error: SocketFile(name: text) != nil ? .ENOTDIR : .ENOENT)
         case .memory:
@@ -205,12 +205,12 @@ extension AIFileSystem {
     /// errno once both are done here, so the snapshot holds what the act destroys and is
     /// listed when the caller goes on (`ls snapshots` after `rm -r`). `done` sees the result
     /// first. Without snapshots, just the change.
-    func answer(_ request: consuming Request, posting change: Change, after trigger: SnapshotTrigger,
+    func answer(_ request: consuming Request, posting change: Change, after trigger: SnapshotTrigger, of socket: SocketID,
                 done: (@Sendable (ChangeResult) -> Void)? = nil) {
         let pending = PendingRequest(request, interruptible: false)
         let snapshot = SnapshotWait()
         if snapshots.isAvailable {
-            log.post(.snapshot(name: snapshots.automaticName(trigger), trigger: trigger)) { _ in snapshot.stored() }
+            log.post(.snapshot(name: snapshots.automaticName(trigger), trigger: trigger, socket: socket)) { _ in snapshot.stored() }
         } else {
             snapshot.stored()
         }
