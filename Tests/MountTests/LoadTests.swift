@@ -52,14 +52,14 @@ struct LoadTests {
         let quiet = await Shell.run("""
             # Waits until no other process runs this build's aifs binary for 3 s in a row.
             me=$(readlink -f "$AIFS"); start=$(date +%s); calm=0
-            while [ $(( $(date +%s) - start )) -lt 180 ] && [ $calm -lt 6 ]; do
+            while [ $(( $(date +%s) - start )) -lt 400 ] && [ $calm -lt 6 ]; do
                 busy=0
                 for exe in /proc/[0-9]*/exe; do [ "$(readlink "$exe" 2>/dev/null)" = "$me" ] && { busy=1; break; }; done
                 if [ $busy = 0 ]; then calm=$((calm + 1)); else calm=0; fi
                 sleep 0.5
             done
             echo "waited $(( $(date +%s) - start )) s for the other mounted tests"
-            """, timeout: 240)
+            """, timeout: 460)
         print(quiet.stdout)
         let r = await Shell.run("""
             D=\(dir); M=$D/mnt; C=$D/config.toml; mkdir -p $M
