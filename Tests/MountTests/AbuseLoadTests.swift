@@ -28,6 +28,46 @@ struct AbuseLoadTests {
         }
     }
 
+    @Test("stress-ng's file-system stressors, 5 s on the mount root and 5 s in a socket, beside a writer: the daemon answers after, every acknowledged message has its outcome, RSS within 20 MiB",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/stress-ng"), "needs Debian's stress-ng (apt-get install stress-ng)"))
+    func stressNG() async throws {
+        try await MountedAIFS.with { mount in
+            let r = await mount.sh("""
+                D=$(mktemp -d); trap 'rm -rf $D' EXIT; cd $D
+                PID=\(mount.pid); rss() { awk '/^VmRSS:/ {print $2}' /proc/$PID/status; }
+                mkdir $M/keep && echo warm > $M/keep/input && cat $M/keep/output >/dev/null
+                rss0=$(rss)
+                # A writer of acknowledged messages through both runs.
+                ( n=0; while [ ! -e $D/stop ]; do
+                    ACKED=$D/acked python3 $AIFS_TESTS/acknowledged.py send $M keep $(seq -f "m$n-%g" 1 20) >/dev/null
+                    n=$((n + 1)); done ) & writer=$!
+                for where in $M $M/keep; do
+                    timeout 120 stress-ng --dir 1 --dentry 1 --dirmany 1 --rename 1 --open 1 --fstat 1 --getdent 1 \\
+                        --io 1 --mmap 1 --splice 1 --temp-path $where -t 5s >$D/stress.log 2>&1
+                    status=$?
+                    echo "stress-ng in ${where#$M}/: exit $status, $(grep -c ' fail: ' $D/stress.log) failed operations logged"
+                    [ $status = 124 ] && { echo "stress-ng hung"; tail -20 $D/stress.log; }
+                done
+                touch $D/stop; wait $writer
+                ps -eo stat=,comm= | awk '$1 ~ /^D/ {print "in state D:", $2}'
+                echo "acknowledged while stressed: $(wc -l < $D/acked)"
+                python3 $AIFS_TESTS/acknowledged.py check $M $D/acked 120
+                echo after > $M/keep/input && echo "answers: $(tail -n 1 $M/keep/output)"
+                ls $M | grep -c '^tmp-stress-ng' | sed 's/^/stress-ng directories left: /'
+                echo "rss: $rss0 -> $(rss) KiB"
+                """, timeout: 600)
+            print(r.stdout)
+            #expect(r.status == 0 && r.stdout.contains("answers: after\n"), "\(r)")
+            #expect(!r.stdout.contains("stress-ng hung") && !r.stdout.contains("in state D:"), "\(r)")
+            #expect(r.stdout.contains(" 0 missing, 0 without an outcome, 0 wrong replies, 0 with two outcomes"), "\(r)")
+            let acked = r.stdout.split(separator: "\n").first { $0.hasPrefix("acknowledged while stressed: ") }
+            #expect((acked.flatMap { Int($0.split(separator: " ").last!) } ?? 0) > 0, "the writer ran: \(r)")
+            let rss = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("rss: ") }, "\(r)").split(separator: " ")
+            let (before, after) = (Int(rss[1]) ?? 0, Int(rss[3]) ?? Int.max)
+            #expect(after - before < 20 << 10, "RSS \(before) -> \(after) KiB")
+        }
+    }
+
     @Test("after 10,000 mkdir/rmdir cycles, with searches reading the store meanwhile, the -wal file stayed under 16 MiB")
     func walStaysSmall() async throws {
         try await MountedAIFS.with { mount in
