@@ -54,13 +54,17 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     var statements: WriterStatements?
     /// When the writer last wrote a batch (for the indexer's idle delay).
     private var lastWrite = Date.distantPast
+    /// Writer thread only: what a failed batch left for later, and when to try the journal and
+    /// the memory index again after they failed.
+    private var kept = KeptGroups()
+    var journalRetry = Backoff(), indexRetry = Backoff()
     var lockFD: Int32
     var checkpointer: Checkpointer
     /// The path holds another database now: every write is refused until the next mount.
     var replaced = false
     /// A failed attempt to write the deleted files again is retried after this (writer thread).
     var nextRecovery = Date.distantPast
-    private let counters = Mutex(StoreStatistics())
+    let counters = Mutex(StoreStatistics())
 
     public var statistics: StoreStatistics { counters.withLock { $0 } }
 
@@ -170,21 +174,30 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private func writerLoop() {
         // Wakes at least once a second, so that deleted files are noticed (and written again)
         // even while nothing is written.
-        while let batch = pending.takeAll(waitingAtMost: journal.isBehind ? min(journal.delay, 1)
-                                          : indexer.isBehind ? min(indexer.delay, 1) : 1) {
+        while var batch = pending.takeAll(waitingAtMost: min(1, kept.isEmpty ? 1 : max(0.001, kept.backoff.remaining()),
+                                                             journal.isBehind ? max(journal.delay, journalRetry.remaining()) : 1,
+                                                             indexer.isBehind ? max(indexer.delay, indexRetry.remaining()) : 1)) {
             if let refusal = filesInPlace() {
                 if !batch.isEmpty { fail(batch, refusal) }
                 continue
             }
+            // Kept groups are older than the batch: they go first, with anything new, or alone
+            // when their back-off allows.
+            if !kept.isEmpty, !batch.isEmpty || kept.backoff.isDue() { batch.groups = kept.takeAll() + batch.groups }
             if !batch.isEmpty {
                 write(batch)
                 lastWrite = Date()
                 if let statements, statements.isLong { pool.writeWithoutTransaction { _ in statements.checkpointIfLong() } }
             }
             let idle = Date().timeIntervalSince(lastWrite)
-            if journal.isFull || (journal.isBehind && idle >= journal.delay) { applyJournalWhenDue() }
-            if indexer.isFull || (indexer.isBehind && idle >= indexer.delay) { indexMemories() }
+            if journalRetry.isDue(), journal.isFull || (journal.isBehind && idle >= journal.delay) { applyJournalWhenDue() }
+            if indexRetry.isDue(), indexer.isFull || (indexer.isBehind && idle >= indexer.delay) { indexMemories() }
             if retention.isDue() { prune() }
+        }
+        if !kept.isEmpty, filesInPlace() == nil {  // closing: one last try
+            var last = EventQueue.Batch()
+            last.groups = kept.takeAll()
+            write(last)
         }
         writerDone.signal()
     }
@@ -205,7 +218,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     /// (which report to their ticket as they go) use savepoints from the start.
     private func write(_ batch: EventQueue.Batch) {
         var failed = Set<Int>()
-        var failure: Errno?
+        var failure: Errno?, cause: (any Error)?
         do {
             if batch.groups.count == 1 || batch.reportsAsItGoes {
                 try commit(batch, isolatingGroups: batch.groups.count > 1, failed: &failed)
@@ -217,14 +230,28 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
                 }
             }
         } catch {
-            logger.error("store write failed; \(batch.groups.count) groups lost", metadata: ["error": "\(error)"])
             failure = Self.failure(for: error)
+            cause = error
+        }
+        var refused = failed.count, keeping = 0, dropped = 0
+        if let failure {
+            // Who waits hears the errno; what nobody waits for is kept and written later.
+            let unanswered = batch.groups.filter { $0.done == nil }
+            refused = batch.groups.count - unanswered.count
+            keeping = unanswered.count
+            dropped = kept.keep(unanswered)
+            kept.backoff.failed()
+            let over = dropped > 0 ? "; the \(dropped) oldest kept groups dropped (over \(KeptGroups.limit))" : ""
+            logger.error("store write failed (\(failure)): \(refused) waiting writes refused; \(kept.count) groups nobody waits for kept to write later\(over)",
+                         metadata: ["error": "\(cause.map { "\($0)" } ?? "")"])
+        } else {
+            kept.backoff.succeeded()
         }
         counters.withLock { c in
-            c.groups += batch.groups.count
+            c.groups += batch.groups.count - keeping
             c.transactions += 1
-            c.failedGroups += failure == nil ? failed.count : batch.groups.count
-            c.backlog -= batch.groups.count
+            c.failedGroups += refused + dropped
+            c.backlog -= batch.groups.count - keeping + dropped
         }
         answer(batch) { index in failure ?? (failed.contains(index) ? .EIO : nil) }
     }
@@ -304,7 +331,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
 
     /// Runs `body` with a fresh ``BatchWriter`` and finishes it, inside the caller's
     /// transaction; returns the memories it inserted. The memory ids it used stay used.
-    private func writing(_ db: Database, _ raw: WriterStatements, _ body: (inout BatchWriter) throws -> Void) throws -> Int {
+    func writing(_ db: Database, _ raw: WriterStatements, _ body: (inout BatchWriter) throws -> Void) throws -> Int {
         var writer = BatchWriter(db: db, raw: raw, memoryIDs: retention.memoryIDs)
         try body(&writer)
         try writer.finish()
@@ -313,7 +340,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     }
 
     /// After a commit: the journal rows it applied, the memories it inserted, the index step it took.
-    private func committed(journalRows: Int, memories: Int, indexed step: MemoryIndexer.Step?) {
+    func committed(journalRows: Int, memories: Int, indexed step: MemoryIndexer.Step?) {
         journal.applied(journalRows)
         retention.inserted += memories
         indexer.committed(memories)
@@ -321,60 +348,11 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     }
 
     /// The writer connection's statements, prepared on first use.
-    private func writerStatements(_ db: Database) -> WriterStatements {
+    func writerStatements(_ db: Database) -> WriterStatements {
         if let statements { return statements }
         let fresh = WriterStatements(db)
         statements = fresh
         return fresh
-    }
-
-    /// Writes the journal into the tables in its own transaction (see ``Journal``).
-    func applyJournalNow() throws {
-        var applied = 0, memories = 0
-        try pool.writeWithoutTransaction { db in
-            let raw = writerStatements(db)
-            try raw.transaction {
-                memories = try writing(db, raw) { writer in applied = try journal.apply(db, &writer) }
-            }
-        }
-        committed(journalRows: applied, memories: memories, indexed: nil)
-        counters.withLock { $0.transactions += 1 }
-    }
-
-    private func applyJournalWhenDue() {
-        do {
-            try applyJournalNow()
-        } catch {
-            logger.error("store: writing the journal into the tables failed; tried again later", metadata: ["error": "\(error)"])
-            lastWrite = Date()  // tried again after the delay, not in a tight loop
-        }
-    }
-
-    /// `ENOSPC` when the disk (or the database's size limit) is full, so that `close()` says so;
-    /// `EIO` for anything else.
-    static func failure(for error: any Error) -> Errno {
-        if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL { return .ENOSPC }
-        return .EIO
-    }
-
-    /// Indexes a chunk of the committed memories not yet searchable, in its own transaction.
-    private func indexMemories() {
-        do {
-            let step = try pool.write { db in try indexer.index(db, limit: MemoryIndexer.chunk) }
-            if let step { indexer.advanced(step) }
-        } catch {
-            logger.error("memory indexing failed", metadata: ["error": "\(error)"])
-            lastWrite = Date()  // tried again after the delay, not in a tight loop
-        }
-    }
-
-    /// Deletes memories past the retention policy, a bounded chunk per transaction.
-    private func prune() {
-        do {
-            try retention.prune(pool)
-        } catch {
-            logger.error("memory retention failed", metadata: ["error": "\(error)"])
-        }
     }
 
     public func close() {

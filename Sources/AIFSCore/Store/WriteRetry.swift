@@ -1,0 +1,58 @@
+import Foundation
+
+/// When work that failed may be tried again: after 50 ms, then twice as long after each further
+/// failure, up to 5 s; at once again after a success. Used by the writer for what nobody waits
+/// for (kept groups, the journal, the memory index), so that a full disk costs a few attempts
+/// and log lines a second, not hundreds. Writer thread only.
+struct Backoff {
+    static let first = 0.05
+    static let longest = 5.0
+    private(set) var next: Date?
+    private var delay = Backoff.first
+
+    /// Whether an attempt may run now.
+    func isDue(_ now: Date = Date()) -> Bool { next.map { now >= $0 } ?? true }
+    /// Seconds until the next attempt may run (0 when it may run now).
+    func remaining(_ now: Date = Date()) -> Double { max(0, next?.timeIntervalSince(now) ?? 0) }
+
+    mutating func failed(_ now: Date = Date()) {
+        next = now.addingTimeInterval(delay)
+        delay = min(Self.longest, delay * 2)
+    }
+
+    mutating func succeeded() {
+        next = nil
+        delay = Self.first
+    }
+}
+
+/// The groups of a failed batch that nobody waits for (the `error` line of a refused message and
+/// its memory, read cursors, a reply's bookkeeping), kept by the writer and written in front of
+/// the next batch, so that a full disk loses none of them once space is back. Groups somebody
+/// waits for are answered with the errno instead (their writer's `close()` fails) and never kept.
+///
+/// Bounded: past ``limit`` groups the oldest are dropped (and counted, and logged). Writer
+/// thread only.
+struct KeptGroups {
+    /// The most groups kept; each is a few events of a few hundred bytes.
+    static let limit = 10_000
+    private(set) var groups: [EventQueue.Group] = []
+    var backoff = Backoff()
+
+    var isEmpty: Bool { groups.isEmpty }
+    var count: Int { groups.count }
+
+    /// Keeps `more` (newer than those kept); returns how many old ones were dropped to make room.
+    mutating func keep(_ more: [EventQueue.Group]) -> Int {
+        groups += more
+        let dropped = max(0, groups.count - Self.limit)
+        if dropped > 0 { groups.removeFirst(dropped) }
+        return dropped
+    }
+
+    /// Everything kept, oldest first, to go in front of a batch.
+    mutating func takeAll() -> [EventQueue.Group] {
+        defer { groups = [] }
+        return groups
+    }
+}
