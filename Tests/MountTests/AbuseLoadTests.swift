@@ -5,15 +5,16 @@ import Testing
 /// runs them in its second pass with the other CPU-heavy tests, away from the tests that time.
 @Suite("Mounted: bounded under abuse (long)", .serialized)
 struct AbuseLoadTests {
-    @Test("one process churns mkdir/rmdir for 20 s beside round trips on another socket: p99 under 100 ms (or 5x alone), RSS within 30 MiB, idle within 2 s; the same with the churner as a second uid",
+    @Test("one process churns mkdir/rmdir for 20 s beside round trips on another socket: p99 under 100 ms (or 5x alone), RSS within 30 MiB, idle within 2 s; the same with the churner as a second uid, and with 16 of them",
           .enabled(if: getuid() == 0, "needs root to mount with allow_other and to switch to a second uid"))
     func churn() async throws {
-        for churner in [nil, 65534] as [Int?] {
+        // The acceptance's two cases, and a flood of 16 processes of the second uid.
+        for (churner, processes) in [(nil, 1), (65534, 1), (65534, 16)] as [(Int?, Int)] {
             try await MountedAIFS.with(options: "allow_other") { mount in
-                let who = churner.map { " --churn-uid \($0)" } ?? ""
+                let who = (churner.map { " --churn-uid \($0)" } ?? "") + " --churners \(processes)"
                 let r = await Shell.run("python3 '\(Shell.directory)/churn_driver.py' '\(mount.mountpoint)' \(mount.pid) 20\(who)",
                                         timeout: 600)
-                print("churner uid \(churner.map(String.init) ?? "0 (the same as the quiet socket's)"): \(r.stdout)")
+                print("\(processes) churner(s) of uid \(churner.map(String.init) ?? "0 (the same as the quiet socket's)"): \(r.stdout)")
                 #expect(r.status == 0 && r.stdout.contains(", errors {}\n"), "\(r)")
                 let line = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("RESULT ") }, "\(r)")
                 let result = try #require(try JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any])

@@ -2,18 +2,19 @@
 """The churn of AbuseLoadTests.churn: one process makes and removes a socket as fast as it can while
 this one does round trips on an unrelated socket.
 
-    python3 churn_driver.py MOUNTPOINT DAEMON_PID SECONDS [--churn-uid UID]
+    python3 churn_driver.py MOUNTPOINT DAEMON_PID SECONDS [--churn-uid UID] [--churners N]
 
 First it measures the round trip alone (the baseline, same run), then beside the churner for
 SECONDS, sampling the daemon's RSS. After the churner stops it waits for the daemon to be idle:
 `/ai/ctl`'s `store-backlog` at 0 and the daemon's CPU clock no longer moving across two
 round trips of the quiet socket. With --churn-uid the churner runs as that uid (the driver is
-root) against the first uid's socket. Prints figures, then `RESULT {json}`.
+root) against the first uid's socket; with --churners N, N such processes churn at once. Prints figures, then `RESULT {json}`.
 """
 import json, os, sys, time
 
 M, DAEMON, SECONDS = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 CHURN_UID = int(sys.argv[sys.argv.index("--churn-uid") + 1]) if "--churn-uid" in sys.argv else None
+CHURNERS = int(sys.argv[sys.argv.index("--churners") + 1]) if "--churners" in sys.argv else 1
 QUIET = f"{M}/quiet"
 
 
@@ -92,17 +93,23 @@ while time.monotonic() < base_until:
 
 read_fd, ready_fd = os.pipe()
 deadline = time.monotonic() + SECONDS
-child = os.fork()
-if child == 0:
-    os.close(read_fd)
-    churn(deadline, ready_fd)
+children = []
+for _ in range(CHURNERS):
+    child = os.fork()
+    if child == 0:
+        os.close(read_fd)
+        churn(deadline, ready_fd)
+    children.append(child)
 os.close(ready_fd)
-os.read(read_fd, 1)  # the churner is running
+for _ in range(CHURNERS):
+    os.read(read_fd, 1)  # every churner is running
 busy, rss_max = [], rss_start
 while time.monotonic() < deadline:
     busy.append(round_trip(100000 + len(busy)))
     rss_max = max(rss_max, status("VmRSS"))
-_, churn_status = os.waitpid(child, 0)
+churn_status = 0
+for child in children:
+    churn_status |= os.waitpid(child, 0)[1]
 stopped = time.monotonic()
 rss_max = max(rss_max, status("VmRSS"))
 

@@ -15,8 +15,9 @@ extension TableReader {
             case "ctl_bytes": config.limits.maxControlBytes = try int(table, path, min: 64)
             case "ctl_line": config.limits.maxControlLine = try int(table, path, min: 16)
             case "reply_bytes": config.limits.maxReplyBytes = try int(table, path, min: 1)
+            case "waiting_per_uid": config.limits.maxWaitingPerUID = try int(table, path, min: 1)
             default:
-                throw error(path, "unknown key (known: message_bytes, queue, sockets, prompt_bytes, ctl_bytes, ctl_line, reply_bytes)")
+                throw error(path, "unknown key (known: message_bytes, queue, sockets, prompt_bytes, ctl_bytes, ctl_line, reply_bytes, waiting_per_uid)")
             }
         }
     }

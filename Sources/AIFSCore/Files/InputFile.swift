@@ -6,6 +6,8 @@ protocol MessageSink: AnyObject, Sendable {
     func refuseOversized(limit: Int)
     /// Checked before the first byte of a message is taken: `EAGAIN` when the queue is full.
     func checkRoom() throws(Errno)
+    /// Where a sender waits for its turn at the store (``UIDAdmission``).
+    var admission: UIDAdmission { get }
     /// Sends one whole message; `done` once it is committed (or refused).
     func send(_ message: [UInt8], caller: Caller, done: @escaping @Sendable (Errno?) -> Void)
 }
@@ -44,6 +46,8 @@ final class InputFile: OpenFile {
         }
         if buffer.isEmpty {
             do { try sink.checkRoom() } catch { return request.reply(error: error) }
+            // O_NONBLOCK: a caller whose uid already has its share waiting for the store.
+            if info.isNonBlocking, sink.admission.isFull(caller.uid) { return request.reply(error: .EAGAIN) }
         }
         buffer.append(contentsOf: data)
         request.reply(written: data.count)
@@ -56,9 +60,12 @@ final class InputFile: OpenFile {
         buffer = []
         // close() returns only once the message is committed; the loop thread moves on.
         let pending = PendingRequest(request, interruptible: false)
-        sink.send(message, caller: caller) { error in
-            guard let request = pending.take() else { return }
-            if let error { request.reply(error: error) } else { request.replyOK() }
+        sink.admission.enter(caller.uid) { [sink, caller] leave in
+            sink.send(message, caller: caller) { error in
+                defer { leave() }
+                guard let request = pending.take() else { return }
+                if let error { request.reply(error: error) } else { request.replyOK() }
+            }
         }
     }
 
@@ -81,6 +88,8 @@ extension Socket: MessageSink {
     func send(_ message: [UInt8], caller: Caller, done: @escaping @Sendable (Errno?) -> Void) {
         submit(message, uid: caller.uid, done: done)
     }
+
+    var admission: UIDAdmission { environment.admission }
 }
 
 extension TeamChat: MessageSink {
@@ -89,4 +98,6 @@ extension TeamChat: MessageSink {
     }
 
     func checkRoom() throws(Errno) {}
+
+    var admission: UIDAdmission { environment.admission }
 }

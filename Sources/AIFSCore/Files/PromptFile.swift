@@ -54,10 +54,15 @@ final class PromptFile: OpenFile {
     override func flush(_ request: consuming Request) {
         guard dirty else { return request.replyOK() }
         dirty = false
+        let uid = request.context.uid
         let pending = PendingRequest(request, interruptible: false)
-        log.post(.prompt(socket: socket.id, bytes: buffer)) { result in
-            guard let request = pending.take() else { return }
-            if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
+        let bytes = buffer
+        socket.environment.admission.enter(uid) { [log, socket] leave in
+            log.post(.prompt(socket: socket.id, bytes: bytes)) { result in
+                defer { leave() }
+                guard let request = pending.take() else { return }
+                if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
+            }
         }
     }
 

@@ -15,6 +15,8 @@ public final class SocketEnvironment: Sendable {
     public var log: any ChangeLog { logBox.withLock { $0 } }
     /// Set before the registry is made (it attaches its applier to the log in force).
     public func use(log: any ChangeLog) { logBox.withLock { $0 = log } }
+    /// At most `[limits] waiting_per_uid` requests of one uid wait for the store at once.
+    public let admission: UIDAdmission
     /// `chat` descriptors waiting for their message to be applied.
     let chats = ChatRoutes()
     private let catalogBox: Mutex<ModelCatalog>
@@ -28,6 +30,7 @@ public final class SocketEnvironment: Sendable {
         self.store = store
         self.timers = timers
         self.limitsBox = Mutex(limits)
+        self.admission = UIDAdmission(limit: limits.maxWaitingPerUID)
         self.catalogBox = Mutex(catalog)
         catalog.whenListed {}  // the servers' model listings are fetched from the start
     }
@@ -58,6 +61,7 @@ public final class SocketEnvironment: Sendable {
             $0.snapshotInterval = loaded.configuration.snapshotInterval
             $0.snapshotKeep = loaded.configuration.snapshotKeep
         }
+        admission.limit = loaded.configuration.limits.maxWaitingPerUID
         let files = loaded.files.isEmpty ? "built-in defaults" : loaded.files.joined(separator: ", ")
         configStatusBox.withLock { $0 = files }
     }
@@ -99,6 +103,8 @@ public struct Limits: Sendable, Equatable {
     public var maxControlLine = 4096
     /// Longest reply kept: a reply over it is cut there, the request ends, and `error` says so.
     public var maxReplyBytes = 1 << 20
+    /// Requests of one uid waiting for the store at once; more wait their turn (``UIDAdmission``).
+    public var maxWaitingPerUID = 64
     /// Failed requests in a row after which a socket becomes `unresponsive` (0: never).
     public var unresponsiveAfter = 5
     /// The `context-tokens` of a socket that sets none, when its provider reports no context

@@ -40,12 +40,15 @@ extension AIFileSystem {
         var permissions = mode & 0o777
         if permissions == 0 { permissions = 0o755 }
         let pending = PendingRequest(request, interruptible: false)
-        log.post(.create(name: text, model: nil, uid: caller.uid, gid: caller.gid, mode: permissions)) { [self] result in
-            guard let request = pending.take() else { return }
-            if case .created(let id) = result, let socket = registry.socket(id: id) {
-                request.reply(entry: entry(.socketDirectory(socket)))
-            } else {
-                request.reply(error: result.errno ?? .EIO)
+        environment.admission.enter(caller.uid) { [self, permissions] leave in
+            log.post(.create(name: text, model: nil, uid: caller.uid, gid: caller.gid, mode: permissions)) { [self] result in
+                defer { leave() }
+                guard let request = pending.take() else { return }
+                if case .created(let id) = result, let socket = registry.socket(id: id) {
+                    request.reply(entry: entry(.socketDirectory(socket)))
+                } else {
+                    request.reply(error: result.errno ?? .EIO)
+                }
             }
         }
     }
@@ -207,38 +210,50 @@ extension AIFileSystem {
     /// first. Without snapshots, just the change.
     func answer(_ request: consuming Request, posting change: Change, after trigger: SnapshotTrigger, of socket: SocketID,
                 done: (@Sendable (ChangeResult) -> Void)? = nil) {
+        let uid = request.context.uid
         let pending = PendingRequest(request, interruptible: false)
-        let snapshot = SnapshotWait()
-        if snapshots.isAvailable {
-            log.post(.snapshot(name: snapshots.automaticName(trigger), trigger: trigger, socket: socket)) { _ in snapshot.stored() }
-        } else {
-            snapshot.stored()
-        }
-        log.post(change) { result in
-            done?(result)
-            snapshot.whenStored {
-                guard let request = pending.take() else { return }
-                if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
+        environment.admission.enter(uid) { [self] leave in
+            let snapshot = SnapshotWait()
+            if snapshots.isAvailable {
+                log.post(.snapshot(name: snapshots.automaticName(trigger), trigger: trigger, socket: socket)) { _ in snapshot.stored() }
+            } else {
+                snapshot.stored()
+            }
+            log.post(change) { result in
+                done?(result)
+                snapshot.whenStored {
+                    defer { leave() }
+                    guard let request = pending.take() else { return }
+                    if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
+                }
             }
         }
     }
 
     /// Posts `change` and answers OK, or the errno, once it is applied here.
     func answer(_ request: consuming Request, posting change: Change) {
+        let uid = request.context.uid
         let pending = PendingRequest(request, interruptible: false)
-        log.post(change) { result in
-            guard let request = pending.take() else { return }
-            if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
+        environment.admission.enter(uid) { [self] leave in
+            log.post(change) { result in
+                defer { leave() }
+                guard let request = pending.take() else { return }
+                if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
+            }
         }
     }
 
     /// Posts `change` and answers with `node`'s attributes as they are once it is applied here.
     private func answerAttributes(_ request: consuming Request, _ node: Node, posting change: Change) {
+        let uid = request.context.uid
         let pending = PendingRequest(request, interruptible: false)
-        log.post(change) { [self] result in
-            guard let request = pending.take() else { return }
-            if let error = result.errno { return request.reply(error: error) }
-            request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
+        environment.admission.enter(uid) { [self] leave in
+            log.post(change) { [self] result in
+                defer { leave() }
+                guard let request = pending.take() else { return }
+                if let error = result.errno { return request.reply(error: error) }
+                request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
+            }
         }
     }
 }
