@@ -1,5 +1,6 @@
 @testable import AIFSCore
 import FuseKit
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -42,6 +43,29 @@ struct TreeInputTests {
             #expect(try await tree.control(s, "state active\n").write == .written(13))
             #expect(try await tree.send(s, "back") == .ok)
             #expect(try await tree.cat(s, .output) == "back\n")
+        }
+    }
+
+    @Test("a uid with waiting_per_uid requests waiting for the store: its next close waits its turn, O_NONBLOCK is EAGAIN at the first write; another uid goes at once")
+    func waitingPerUID() async throws {
+        try await withTree(limits: .with { $0.maxWaitingPerUID = 1 }) { tree in
+            let s = try await tree.mkdir("s")
+            // Hold uid 1000's one place, as a request still waiting for its commit would.
+            let held = Mutex<(@Sendable () -> Void)?>(nil)
+            tree.environment.admission.enter(Callers.user.uid) { leave in held.withLock { $0 = leave } }
+            let nonBlocking = try await tree.open(s, .input, O_WRONLY | O_NONBLOCK)
+            #expect(try await tree.session.write(nonBlocking, "now", flags: O_WRONLY | O_NONBLOCK).reply == .error(.EAGAIN))
+            let input = try await tree.open(s, .input, O_WRONLY)
+            #expect(try await tree.session.write(input, "waits").reply == .written(5))
+            let close = tree.session.flush(input)
+            // Another uid's message is not held back.
+            #expect(try await tree.send(s, "other uid", as: Callers.other) == .ok)
+            #expect(!close.isAnswered, "uid 1000's close waits for its place")
+            #expect(tree.environment.admission.counts(Callers.user.uid) == (running: 1, parked: 1))
+            held.withLock { $0 }?()
+            #expect(try await close.reply == .ok, "and goes once the place is free")
+            #expect(try await tree.cat(s, .output) == "other uid\nwaits\n")
+            #expect(tree.environment.admission.counts(Callers.user.uid) == (running: 0, parked: 0))
         }
     }
 
