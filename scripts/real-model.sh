@@ -14,6 +14,8 @@
 # Cache (${XDG_CACHE_HOME:-$HOME/.cache}/aifs-test/):
 #   llama-server-<llama-cpp-python version>-<cpu level>/bin/llama-server
 #                                   (static build; the level is x86-64-v3 or generic)
+#     with STARTS once it loaded the model and got healthy (checked once per build)
+#   llama-cpu-level                 "generic" after a build crashed at start
 #   models/gemma3-270m-q4_k_m.gguf  +  .sha256 beside it
 #   logs/llama-server-<PORT>.log    one log per started server
 #   .lock                           flock held while building
@@ -29,7 +31,10 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/aifs-test"
 # start, right after the thread pool's start, while the same source built for
 # x86-64-v3 runs on every machine that has SSE4.2, AVX2, FMA, F16C and BMI2. Machines
 # without them get the generic (SSE) build: slower, and still correct.
+# A build that still crashes at start (SIGILL, SIGSEGV) makes `build` fall back
+# to generic and remember it in $CACHE/llama-cpu-level.
 cpu_level() {
+  if [[ -s "$CACHE/llama-cpu-level" ]]; then cat "$CACHE/llama-cpu-level"; return; fi
   local flags; flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
   local f
   for f in sse4_2 avx avx2 fma f16c bmi2; do
@@ -157,8 +162,31 @@ cmd_build() {
     fi
     exec 9>&-
   fi
+  smoke_test
   echo "$SERVER"
   echo "$MODEL"
+}
+
+# Once per build: the server must load the model and get healthy. A crash at
+# start (the thread pool's start crashed a -march=native build on one VM) with
+# a level above generic switches to the generic build, remembered in the cache.
+smoke_test() {
+  [[ -e "$SERVER_DIR/STARTS" ]] && return 0
+  local out status=0
+  out="$( (launch 0) 2>"$CACHE/.smoke.err")" || status=$?
+  if ((status == 0)); then
+    cmd_stop "${out#* }" 2>/dev/null
+    touch "$SERVER_DIR/STARTS"
+    rm -f "$CACHE/.smoke.err"
+    return 0
+  fi
+  cat "$CACHE/.smoke.err" >&2
+  if ((status == 4)) && [[ "$CPU_LEVEL" != generic ]]; then
+    log "llama-server built for $CPU_LEVEL crashed at start; building for generic CPUs"
+    echo generic >"$CACHE/llama-cpu-level"
+    exec "$0" build
+  fi
+  die "llama-server does not start (see above)"
 }
 
 cmd_path() {
@@ -176,8 +204,14 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); print(s.getsockname()[1])' "$1" 2>/dev/
 }
 
 cmd_start() {
-  local port="${1:-}" pid logf timeout="${AIFS_START_TIMEOUT:-120}" deadline code
   cmd_build >/dev/null
+  launch "${1:-}"
+}
+
+# Starts llama-server on port $1 (0: a free one) and waits for /health; prints
+# "PORT PID". Exits 4 if the server died of a signal before getting healthy.
+launch() {
+  local port="${1:-}" pid logf timeout="${AIFS_START_TIMEOUT:-120}" deadline code status
   [[ "$port" =~ ^[0-9]*$ ]] || die "bad port: $port"
   # Port 0 picks a free port. A port already taken would make /health answer
   # from someone else's server, so it is refused up front.
@@ -204,7 +238,10 @@ cmd_start() {
   deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
     if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 30 "$logf" >&2; die "llama-server exited before getting healthy"
+      status=0; wait "$pid" || status=$?
+      tail -n 30 "$logf" >&2
+      if ((status > 128)); then log "error: llama-server died of signal $((status - 128)) before getting healthy"; exit 4; fi
+      die "llama-server exited ($status) before getting healthy"
     fi
     code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/health" || true)"
     if [[ "$code" == 200 ]]; then echo "$port $pid"; return 0; fi
@@ -235,5 +272,5 @@ case "${1:-}" in
   start) cmd_start "${2:-}" ;;
   stop) cmd_stop "${2:-}" ;;
   path) cmd_path ;;
-  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
