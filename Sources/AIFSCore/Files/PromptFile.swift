@@ -27,8 +27,8 @@ final class PromptFile: OpenFile {
 
     override func write(_ request: consuming Request, data: UnsafeRawBufferPointer, offset: Int64, info: FileInfo) {
         let start = info.isAppend ? buffer.count : Int(clamping: offset)
-        let end = start + data.count
-        guard end <= limit else {
+        let (end, overflow) = start.addingReportingOverflow(data.count)
+        guard !overflow, end <= limit else {
             socket.reportError(kind: "prompt", "prompt over \(limit) bytes refused")
             return request.reply(error: .EFBIG)
         }

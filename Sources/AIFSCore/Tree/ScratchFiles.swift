@@ -75,8 +75,8 @@ final class ScratchFiles: Sendable {
     /// Writes at `offset`; `EFBIG` past `limit`, `ENOENT` once the file is gone.
     func write(_ inode: Inode, _ data: UnsafeRawBufferPointer, at offset: Int, limit: Int) throws(Errno) -> Int {
         try change(inode) { file throws(Errno) in
-            let end = offset + data.count
-            guard end <= limit else { throw .EFBIG }
+            let (end, overflow) = offset.addingReportingOverflow(data.count)
+            guard !overflow, end <= limit else { throw .EFBIG }
             if file.bytes.count < end { file.bytes += [UInt8](repeating: 0, count: end - file.bytes.count) }
             file.bytes.replaceSubrange(offset..<end, with: data)
             return data.count
