@@ -206,6 +206,35 @@ struct SnapshotStoreTests {
         #expect(try store.loadSockets([3, 4]).map(\.record.name) == ["s3"], "and changed nothing")
     }
 
+    @Test("snapshots of one socket are kept apart: however many rmdirs, the newest automatic snapshots of everything stay")
+    func retentionApart() async throws {
+        let temp = TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open()
+        defer { store.close() }
+        _ = try store.load()
+        await populate(store, sockets: 2, messages: 1)
+        for n in 1...2 { _ = try await take(store, "auto-\(n)", .auto, keep: 3).get() }
+        for n in 1...5 { _ = try await take(store, "before-rmdir-\(n)", .beforeRmdir, keep: 3, only: 1).get() }
+        #expect(try store.snapshotCatalog().map(\.name) == ["auto-1", "auto-2", "before-rmdir-3", "before-rmdir-4", "before-rmdir-5"])
+        for n in 3...4 { _ = try await take(store, "auto-\(n)", .auto, keep: 3).get() }
+        #expect(try store.snapshotCatalog().map(\.name) == ["auto-2", "before-rmdir-3", "before-rmdir-4", "before-rmdir-5", "auto-3", "auto-4"])
+    }
+
+    @Test("the cluster codec carries a snapshot of everything (kind 12, as before) and of one socket (kind 14)")
+    func clusterCodec() throws {
+        for socket in [nil, SocketID(7)] as [SocketID?] {
+            let entry = LoggedChange(origin: "host-a", time: 5, token: 3, sequence: 9,
+                                     change: .snapshot(name: "before-rmdir-x", trigger: .beforeRmdir, socket: socket))
+            let bytes = LoggedChangeCodec.encode(entry)
+            guard case .snapshot(let name, let trigger, let decoded) = try LoggedChangeCodec.decode(bytes).change else {
+                Issue.record("not a snapshot"); continue
+            }
+            #expect(name == "before-rmdir-x" && trigger == .beforeRmdir && decoded == socket)
+            #expect(throws: (any Error).self) { try LoggedChangeCodec.decode(Array(bytes.dropLast())) }
+        }
+    }
+
     @Test("automatic snapshots beyond keep are deleted; manual ones never; deleting collects unused storage")
     func retention() async throws {
         let temp = TempStore()

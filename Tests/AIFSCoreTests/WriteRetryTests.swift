@@ -1,5 +1,7 @@
 @testable import AIFSCore
 import Foundation
+import FuseKit
+import GRDB
 import Testing
 
 /// The writer's retries after a failed write: the back-off, and the bound on kept groups.
@@ -22,6 +24,54 @@ struct WriteRetryTests {
         #expect(backoff.isDue(start))
         backoff.failed(start)
         #expect(abs(backoff.remaining(start) - 0.05) < 1e-6)
+    }
+
+    @Test("kept groups are bounded by bytes too: a few big replies push out the oldest")
+    func keptBytesBounded() {
+        var kept = KeptGroups()
+        let big = [UInt8](repeating: 0x61, count: 1 << 20)
+        let group = EventQueue.Group(events: [.transcriptAppended(1, big), .contextAppended(1, [Turn(role: .assistant, content: big)])],
+                                     done: nil)
+        #expect(kept.keep(Array(repeating: group, count: 10), byteLimit: (8 << 20) + 1024) == 6, "2 MiB each: 4 fit")
+        #expect(kept.count == 4 && kept.bytes <= (8 << 20) + 1024)
+    }
+
+    @Test("a full database: who waits gets ENOSPC, what nobody waits for is kept (store-backlog says so) and written once there is room")
+    func fullDatabase() async throws {
+        let temp = StoreTests.TempStore()
+        defer { temp.cleanUp() }
+        let store = try temp.open()
+        defer { store.close() }
+        _ = try store.load()
+        func record(_ events: [StoreEvent]) async -> Errno? {
+            await withCheckedContinuation { continuation in store.record(events) { continuation.resume(returning: $0) } }
+        }
+        func memories() async throws -> Int {
+            try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM memories WHERE socket = 'kept'")! }
+        }
+        func setPageLimit(_ extra: Int?) async throws {
+            try await store.pool.writeWithoutTransaction { db in
+                let pages = try Int.fetchOne(db, sql: "PRAGMA page_count")!
+                try db.execute(sql: "PRAGMA max_page_count = \(extra.map { pages + $0 } ?? 1 << 30)")
+            }
+        }
+        #expect(await record([.memory(MemoryEntry(time: 1, socket: "warm", kind: .event, content: "warm"))]) == nil)
+        try await setPageLimit(0)
+        let big = String(repeating: "kept words ", count: 20_000)
+        store.record([.memory(MemoryEntry(time: 2, socket: "kept", kind: .event, content: big))])
+        #expect(await record([.memory(MemoryEntry(time: 3, socket: "waited", kind: .event, content: big))]) == .ENOSPC)
+        #expect(store.statistics.backlog == 1, "the group nobody waits for is kept: \(store.statistics)")
+        #expect(try await memories() == 0)
+        try await setPageLimit(nil)
+        // As a search does: the tables written now (not only the journal), so they can be read.
+        let after = await withCheckedContinuation { continuation in
+            store.record([.memory(MemoryEntry(time: 4, socket: "after", kind: .event, content: "room again"))], indexingMemories: true) {
+                continuation.resume(returning: $0)
+            }
+        }
+        #expect(after == nil)
+        #expect(try await memories() == 1, "written in front of the next batch")
+        #expect(store.statistics.backlog == 0)
     }
 
     @Test("kept groups are bounded: past the limit the oldest go, and the count says how many")

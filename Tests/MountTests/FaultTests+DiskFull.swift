@@ -20,7 +20,7 @@ extension FaultTests {
             echo "log lines with refusals: $(grep 'store write failed' "$LOG" | grep -v ': 0 waiting writes refused' | sed -E 's/.*: ([0-9]+) waiting writes refused.*/\1/' | awk '{s+=$1} END {print s+0}')"
             echo "log lines retrying what nobody waits for: $(grep -c ': 0 waiting writes refused; [0-9]* groups nobody waits for kept to write later' "$LOG")"
             echo "other store lines while full: $(grep -c 'journal into the tables failed\|memory indexing failed' "$LOG")"
-            cat $M/a/error > $D/error-before
+            cat $M/a/error >/dev/null  # read: its cursor must survive the remount
             echo "full for: $(echo "$(date +%s.%N) $full_since" | awk '{print $1 - $2}') s"
             rm $D/store/fill
             send a 'after freeing space'; timeout 10 cat $M/a/output | grep -c '^after freeing space$'
@@ -29,7 +29,6 @@ extension FaultTests {
             echo "--- after the remount"
             check 30; echo "check=$?"
             grep -c 'small-while-full\|while-full' $M/a/transcript $M/b/transcript | sed 's/^.*\///'
-            echo "error lines kept across the remount: $(grep -c 'not stored (No space left on device)' $M/a/transcript)"
             echo "unread error after the remount: $(cat $M/a/error | wc -l)"
             echo "in-flight lines: $(grep -c 'in flight' $M/a/transcript $M/a/error | awk -F: '{s+=$2} END {print s}')"
             echo "the message and its reply, once each: $(grep -c '^before one$' $M/a/transcript)"
@@ -60,6 +59,7 @@ extension FaultTests {
         #expect(refusedCount > 0 && figure("log lines with refusals: ") == Double(refusedCount), "one log line per refused write: \(r)")
         #expect(figure("refusals remembered: ") == Double(refusedCount), "the refusals' memories were kept and written: \(r)")
         #expect(r.stdout.contains("the message and its reply, once each: 2\n") && r.stdout.contains("in-flight lines: 0\n"), "\(r)")
+        #expect(r.stdout.contains("unread error after the remount: 0\n"), "what was read stays read: \(r)")
         let full = try #require(figure("full for: "), "\(r)")
         let attempts = log2(max(full, 0.05) / 0.05) + 1 + full / 5  // Backoff: 50 ms doubling to 5 s
         #expect(figure("other store lines while full: ")! <= 2 * attempts + 2, "the journal and the index back off: \(attempts) tries each in \(full) s: \(r)")

@@ -137,7 +137,14 @@ public final class SnapshotManager: Sendable {
             // What the restore rewrites: the one socket asked for, the one socket the snapshot
             // holds, or everything.
             let only = socket?.id ?? info.onlySocket
-            WallClock.applying(at: beforeTime) { take(beforeName, trigger: .beforeRestore, onlySocket: only) }
+            if socket == nil, let only, registry.socket(id: only) == nil, let name = info.sockets.first?.name,
+               registry.socket(named: name) != nil {
+                return done(SnapshotFailure(.EEXIST, "another socket is called '\(name)' now: rename or remove it, then restore"))
+            }
+            // Nothing to keep when the one socket it restores is not there (it comes back).
+            if only.map({ registry.socket(id: $0) != nil }) ?? true {
+                WallClock.applying(at: beforeTime) { take(beforeName, trigger: .beforeRestore, onlySocket: only) }
+            }
             let targets = socket.map { [$0] } ?? (only.map { id in registry.socket(id: id).map { [$0] } ?? [] } ?? registry.all())
             let reason = "restore of snapshot \(name)"
             var interrupted: [SocketID: UInt64] = [:]

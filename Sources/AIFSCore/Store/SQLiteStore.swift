@@ -28,7 +28,14 @@ import Synchronization
 /// This file holds opening and the writer thread; loading is in `SQLiteStore+Loading.swift`,
 /// memory search in `SQLiteStore+Search.swift`, snapshots in `SQLiteStore+Snapshots.swift`, the recovery of
 /// deleted files in `SQLiteStore+Recovery.swift` (the state it shares is internal for it), the
-/// writer's inbox in `EventQueue.swift` and the file identities it checks in `StoreFiles.swift`.
+/// writer's inbox in `EventQueue.swift`, the file identities it checks in `StoreFiles.swift`, the
+/// upkeep between batches and the answers to groups in `SQLiteStore+Upkeep.swift`, and what a
+/// failed write keeps for later, with its back-off, in `WriteRetry.swift`.
+///
+/// **A failed write** (the disk full) answers every group somebody waits for with the errno
+/// (`ENOSPC`: their `close()` fails) and keeps the groups nobody waits for (``KeptGroups``,
+/// bounded), written in front of the next batch or after a ``Backoff``; the journal and the
+/// memory index back off the same way.
 public final class SQLiteStore: SocketStore, @unchecked Sendable {
     public let options: StoreOptions
     /// The open database; replaced (on the writer thread) when its files were deleted.
@@ -56,7 +63,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private var lastWrite = Date.distantPast
     /// Writer thread only: what a failed batch left for later, and when to try the journal and
     /// the memory index again after they failed.
-    private var kept = KeptGroups()
+    var kept = KeptGroups()
     var journalRetry = Backoff(), indexRetry = Backoff()
     var lockFD: Int32
     var checkpointer: Checkpointer
@@ -179,6 +186,8 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
                                                              indexer.isBehind ? max(indexer.delay, indexRetry.remaining()) : 1)) {
             if let refusal = filesInPlace() {
                 if !batch.isEmpty { fail(batch, refusal) }
+                // The file was replaced: nothing can be written until a remount.
+                if !kept.isEmpty { dropKept("the store's file was replaced (\(refusal))") }
                 continue
             }
             // Kept groups are older than the batch: they go first, with anything new, or alone
@@ -199,17 +208,8 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             last.groups = kept.takeAll()
             write(last)
         }
+        if !kept.isEmpty { dropKept("the daemon is stopping") }
         writerDone.signal()
-    }
-
-    /// Answers every group of a batch that cannot be written with `errno`.
-    private func fail(_ batch: EventQueue.Batch, _ errno: Errno) {
-        counters.withLock { c in
-            c.groups += batch.groups.count
-            c.failedGroups += batch.groups.count
-            c.backlog -= batch.groups.count
-        }
-        answer(batch) { _ in errno }
     }
 
     /// Applies a batch in one transaction. Should a group fail (it should not), the batch is
@@ -225,7 +225,8 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             } else {
                 do {
                     try commit(batch, isolatingGroups: false, failed: &failed)
-                } catch {
+                } catch where !Self.isResource(error) {
+                    // A full disk fails every group alike: no point trying them one by one.
                     try commit(batch, isolatingGroups: true, failed: &failed)
                 }
             }
@@ -234,35 +235,32 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             cause = error
         }
         var refused = failed.count, keeping = 0, dropped = 0
-        if let failure {
-            // Who waits hears the errno; what nobody waits for is kept and written later.
+        if let failure, let cause {
+            // Who waits hears the errno; what nobody waits for is kept and written later when
+            // the cause can pass (a full disk, an I/O error), else it is lost.
             let unanswered = batch.groups.filter { $0.done == nil }
             refused = batch.groups.count - unanswered.count
-            keeping = unanswered.count
-            dropped = kept.keep(unanswered)
-            kept.backoff.failed()
-            let over = dropped > 0 ? "; the \(dropped) oldest kept groups dropped (over \(KeptGroups.limit))" : ""
-            logger.error("store write failed (\(failure)): \(refused) waiting writes refused; \(kept.count) groups nobody waits for kept to write later\(over)",
-                         metadata: ["error": "\(cause.map { "\($0)" } ?? "")"])
+            if Self.isResource(cause) {
+                keeping = unanswered.count
+                dropped = kept.keep(unanswered)
+                kept.backoff.failed()
+            }
+            let later = Self.isResource(cause) ? "\(kept.count) groups nobody waits for kept to write later"
+                : "\(unanswered.count) groups nobody waits for lost"
+            let over = dropped > 0 ? "; the \(dropped) oldest kept groups dropped (over \(KeptGroups.limit) groups or \(KeptGroups.byteLimit >> 20) MiB)" : ""
+            logger.error("store write failed (\(failure)): \(refused) waiting writes refused; \(later)\(over)",
+                         metadata: ["error": "\(cause)"])
+            if !Self.isResource(cause) { refused = batch.groups.count }  // the lost ones count as failed too
         } else {
             kept.backoff.succeeded()
         }
         counters.withLock { c in
-            c.groups += batch.groups.count - keeping
+            c.groups += batch.groups.count - keeping + dropped
             c.transactions += 1
             c.failedGroups += refused + dropped
             c.backlog -= batch.groups.count - keeping + dropped
         }
         answer(batch) { index in failure ?? (failed.contains(index) ? .EIO : nil) }
-    }
-
-    /// Calls the groups' `done` (group `index` with `errno(index)`) inside one ``InlineWork`` scope: what they start and can finish
-    /// at once (an `echo` reply) runs here, on the writer thread, before the writers' `close()`
-    /// return, instead of in a task on another thread.
-    private func answer(_ batch: EventQueue.Batch, errno: (Int) -> Errno?) {
-        InlineWork.begin()
-        for (index, group) in batch.groups.enumerated() { group.done?(errno(index)) }
-        InlineWork.end()
     }
 
     /// The batch's transaction. A batch of ops only is one journal row; any other batch first
@@ -296,6 +294,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
                                 return .commit
                             }
                         } catch {
+                            if Self.isResource(error) { throw error }  // the whole batch fails, and is kept
                             failed.insert(index)
                             logger.error("store: a group of \(group.events.count) events failed and was rolled back",
                                          metadata: ["error": "\(error)"])

@@ -45,9 +45,12 @@ struct SnapshotStore {
         }
         var pruned: [Int64] = []
         if ticket.trigger.isAutomatic {
+            // Counted apart: automatic snapshots of everything, and those of one socket, so
+            // that rmdirs (anyone's, however many) never push out the last snapshot of everything.
             pruned = try Int64.fetchAll(db, sql: """
-                SELECT id FROM snapshot WHERE trigger != 'manual' ORDER BY created DESC, id DESC LIMIT -1 OFFSET ?
-                """, arguments: [ticket.keepAutomatic])
+                SELECT id FROM snapshot WHERE trigger != 'manual' AND (socket IS NULL) = ?
+                ORDER BY created DESC, id DESC LIMIT -1 OFFSET ?
+                """, arguments: [ticket.onlySocket == nil, ticket.keepAutomatic])
             for old in pruned { try db.execute(sql: "DELETE FROM snapshot WHERE id = ?", arguments: [old]) }
             if !pruned.isEmpty { try collectGarbage() }
         }

@@ -31,28 +31,59 @@ struct Backoff {
 /// the next batch, so that a full disk loses none of them once space is back. Groups somebody
 /// waits for are answered with the errno instead (their writer's `close()` fails) and never kept.
 ///
-/// Bounded: past ``limit`` groups the oldest are dropped (and counted, and logged). Writer
-/// thread only.
+/// Bounded: past ``limit`` groups or ``byteLimit`` bytes of payload the oldest are dropped (and
+/// counted, and logged). A reply's end holds the reply about three times (context, transcript,
+/// memory), so the bytes are the bound that matters. Writer thread only.
 struct KeptGroups {
-    /// The most groups kept; each is a few events of a few hundred bytes.
     static let limit = 10_000
+    static let byteLimit = 32 << 20
     private(set) var groups: [EventQueue.Group] = []
+    private(set) var bytes = 0
+    private var sizes: [Int] = []
     var backoff = Backoff()
 
     var isEmpty: Bool { groups.isEmpty }
     var count: Int { groups.count }
 
     /// Keeps `more` (newer than those kept); returns how many old ones were dropped to make room.
-    mutating func keep(_ more: [EventQueue.Group]) -> Int {
-        groups += more
-        let dropped = max(0, groups.count - Self.limit)
-        if dropped > 0 { groups.removeFirst(dropped) }
+    mutating func keep(_ more: [EventQueue.Group], limit: Int = KeptGroups.limit, byteLimit: Int = KeptGroups.byteLimit) -> Int {
+        for group in more {
+            let size = group.events.reduce(0) { $0 + $1.payloadBytes }
+            groups.append(group)
+            sizes.append(size)
+            bytes += size
+        }
+        var dropped = 0
+        while !groups.isEmpty, groups.count - dropped > limit || bytes > byteLimit {
+            bytes -= sizes[dropped]
+            dropped += 1
+            if dropped == groups.count { break }
+        }
+        if dropped > 0 {
+            groups.removeFirst(dropped)
+            sizes.removeFirst(dropped)
+        }
         return dropped
     }
 
     /// Everything kept, oldest first, to go in front of a batch.
     mutating func takeAll() -> [EventQueue.Group] {
-        defer { groups = [] }
+        defer { groups = []; sizes = []; bytes = 0 }
         return groups
+    }
+}
+
+extension StoreEvent {
+    /// The bytes an event carries (content, stream bytes, turns), roughly: what keeping it costs.
+    var payloadBytes: Int {
+        switch self {
+        case .messageQueued(_, let message): return 64 + message.content.count
+        case .transcriptAppended(_, let bytes): return 64 + bytes.count
+        case .contextAppended(_, let turns): return turns.reduce(64) { $0 + 16 + $1.content.count }
+        case .streamAppended(_, _, _, let bytes, _), .teamStreamAppended(_, _, let bytes): return 64 + bytes.count
+        case .memory(let entry): return 128 + entry.content.utf8.count
+        case .socketCreated(let record), .socketSaved(let record): return 256 + record.prompt.count
+        default: return 64
+        }
     }
 }
