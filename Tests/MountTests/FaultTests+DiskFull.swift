@@ -46,7 +46,8 @@ extension FaultTests {
         // What was refused was never stored: gone from the transcripts after the remount, unless acknowledged.
         let acked = r.stdout.split(separator: "\n").filter { $0.contains("ack while-full") || $0.contains("ack small-while-full") }
             .compactMap { Int($0.split(separator: " ").first ?? "") }.reduce(0, +)
-        let kept = r.stdout.split(separator: "\n").suffix(2).compactMap { Int($0.split(separator: ":").last ?? "") }.reduce(0, +)
+        let kept = r.stdout.split(separator: "\n").filter { $0.hasPrefix("transcript:") }
+            .compactMap { Int($0.split(separator: ":").last ?? "") }.reduce(0, +)
         #expect(kept == 2 * acked, "each acknowledged message and its reply, nothing refused: \(acked) acknowledged, \(kept) lines: \(r)")
         // The log: one line per refused write, and what nobody waits for (the refusals' error
         // lines and memories, read cursors, a reply's bookkeeping) kept and written once space

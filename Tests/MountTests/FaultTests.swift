@@ -172,6 +172,7 @@ struct FaultTests {
             check 10; echo "check=$?"
             echo "--- replaced by another aifs store"
             mkdir $D/other && $AIFS mount $D/other --store $D/otherstore/aifs.db >/dev/null && mkdir $D/other/z && $AIFS unmount $D/other >/dev/null
+            echo "the other store's -wal after its close: $(stat -c %s $D/otherstore/aifs.db-wal 2>/dev/null || echo 0) bytes"
             rm -f /run/aifs/*"$(echo $D | sed 's|/|%2F|g')"%2Fother.log
             mv $D/otherstore/aifs.db $D/store/aifs.db
             send a 'after the replacement'
@@ -193,6 +194,7 @@ struct FaultTests {
         #expect(r.stdout.contains("refused after the replacement EIO (Input/output error)"), "\(r)")
         #expect(r.stdout.contains("store message 4 not stored (Input/output error); it was not queued"), "\(r)")
         #expect(r.stdout.contains("log: replaced 1"), "\(r)")
+        #expect(r.stdout.contains("the other store's -wal after its close: 0 bytes\n"), "its log merged into the file at close: \(r)")
         #expect(r.stdout.contains("new store: z \n"), "the remount uses the new file: \(r)")
         #expect(r.stdout.contains("saved: aifs.db.saved\n"), "\(r)")
         #expect(r.stdout.components(separatedBy: "acknowledged 3: 3 answered, 0 failed, 0 cancelled, 0 missing, 0 without an outcome").count == 3,

@@ -367,7 +367,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             statements = nil
             try db.checkpoint(.truncate)
         }
-        try? pool.close()
+        do { try pool.close() } catch { logger.error("store: the database did not close cleanly; its -wal stays until the next open", metadata: ["error": "\(error)"]) }
         // Only now, with the open files' -wal and -shm gone with their last connection, may the
         // pools of deleted files close: their last connection deletes those names too.
         for old in retired { try? old.close() }
