@@ -9,6 +9,14 @@ import Testing
 struct SnapshotStoreTests {
     typealias TempStore = StoreTests.TempStore
 
+    /// A fresh store in a temp directory, loaded (empty); close it, then clean the directory up.
+    static func openStore() throws -> (SQLiteStore, TempStore) {
+        let temp = TempStore()
+        let store = try temp.open()
+        _ = try store.load()
+        return (store, temp)
+    }
+
     func take(_ store: SQLiteStore, _ name: String, _ trigger: SnapshotTrigger = .manual, keep: Int = 24,
               only: SocketID? = nil) async -> Result<SnapshotInfo, SnapshotFailure> {
         let ticket = SnapshotTicket(name: name, trigger: trigger, created: WallClock.now(), team: TeamSettings(), keepAutomatic: keep,
@@ -51,11 +59,8 @@ struct SnapshotStoreTests {
 
     @Test("a snapshot lists every socket with the sizes of its files; the files read back; names are unique")
     func takeAndRead() async throws {
-        let temp = TempStore()
-        defer { temp.cleanUp() }
-        let store = try temp.open()
-        defer { store.close() }
-        _ = try store.load()
+        let (store, temp) = try Self.openStore()
+        defer { store.close(); temp.cleanUp() }
         await populate(store, sockets: 2, messages: 3)
         let info = try await take(store, "first").get()
         #expect(info.sockets.map(\.name) == ["s1", "s2"])
@@ -70,11 +75,8 @@ struct SnapshotStoreTests {
 
     @Test("24 snapshots of an idle store cost little more than one; a busy socket adds only its new transcript")
     func sharing() async throws {
-        let temp = TempStore()
-        defer { temp.cleanUp() }
-        let store = try temp.open()
-        defer { store.close() }
-        _ = try store.load()
+        let (store, temp) = try Self.openStore()
+        defer { store.close(); temp.cleanUp() }
         await populate(store, sockets: 100, messages: 100)
         _ = try await take(store, "one").get()
         let one = try #require(store.snapshotStorageBytes())
@@ -105,11 +107,8 @@ struct SnapshotStoreTests {
     @Test("the figure for the closing note: 24 snapshots of 1,000 sockets x 100 messages (set AIFS_SNAPSHOT_FIGURES=1)",
           .enabled(if: ProcessInfo.processInfo.environment["AIFS_SNAPSHOT_FIGURES"] == "1"))
     func figures() async throws {
-        let temp = TempStore()
-        defer { temp.cleanUp() }
-        let store = try temp.open()
-        defer { store.close() }
-        _ = try store.load()
+        let (store, temp) = try Self.openStore()
+        defer { store.close(); temp.cleanUp() }
         for batch in 0..<10 { await populate(store, sockets: 100, messages: 100, from: SocketID(batch * 100 + 1)) }
         let live = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT sum(length(bytes)) FROM transcript")! }
         _ = try await take(store, "one").get()
@@ -121,11 +120,8 @@ struct SnapshotStoreTests {
 
     @Test("restore of everything: sockets made since go, deleted ones come back with context and transcript; one socket in place")
     func restoreAll() async throws {
-        let temp = TempStore()
-        defer { temp.cleanUp() }
-        let store = try temp.open()
-        defer { store.close() }
-        _ = try store.load()
+        let (store, temp) = try Self.openStore()
+        defer { store.close(); temp.cleanUp() }
         await populate(store, sockets: 2, messages: 2)
         _ = try await take(store, "before").get()
         // Since: s1 removed, s3 made, s2 gets a new turn and a new name.
@@ -154,11 +150,8 @@ struct SnapshotStoreTests {
 
     @Test("a snapshot of one socket stores that socket alone: a busy neighbour adds nothing, an unchanged socket nothing new; restoring it brings back that socket alone")
     func oneSocket() async throws {
-        let temp = TempStore()
-        defer { temp.cleanUp() }
-        let store = try temp.open()
-        defer { store.close() }
-        _ = try store.load()
+        let (store, temp) = try Self.openStore()
+        defer { store.close(); temp.cleanUp() }
         await populate(store, sockets: 3, messages: 50)
         func record(_ events: [StoreEvent]) async {
             await withCheckedContinuation { continuation in store.record(events) { _ in continuation.resume() } }
@@ -208,11 +201,8 @@ struct SnapshotStoreTests {
 
     @Test("snapshots of one socket are kept apart: however many rmdirs, the newest automatic snapshots of everything stay")
     func retentionApart() async throws {
-        let temp = TempStore()
-        defer { temp.cleanUp() }
-        let store = try temp.open()
-        defer { store.close() }
-        _ = try store.load()
+        let (store, temp) = try Self.openStore()
+        defer { store.close(); temp.cleanUp() }
         await populate(store, sockets: 2, messages: 1)
         for n in 1...2 { _ = try await take(store, "auto-\(n)", .auto, keep: 3).get() }
         for n in 1...5 { _ = try await take(store, "before-rmdir-\(n)", .beforeRmdir, keep: 3, only: 1).get() }
@@ -237,11 +227,8 @@ struct SnapshotStoreTests {
 
     @Test("automatic snapshots beyond keep are deleted; manual ones never; deleting collects unused storage")
     func retention() async throws {
-        let temp = TempStore()
-        defer { temp.cleanUp() }
-        let store = try temp.open()
-        defer { store.close() }
-        _ = try store.load()
+        let (store, temp) = try Self.openStore()
+        defer { store.close(); temp.cleanUp() }
         await populate(store, sockets: 3, messages: 2)
         _ = try await take(store, "mine").get()
         for n in 1...6 {
