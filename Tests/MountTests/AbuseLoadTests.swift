@@ -50,8 +50,9 @@ struct AbuseLoadTests {
                     [ $status = 124 ] && { echo "stress-ng hung"; tail -20 $D/stress.log; }
                 done
                 touch $D/stop; wait $writer
-                # stress-ng's processes are all gone (none left hanging, in state D or otherwise).
-                pgrep -a stress-ng | sed 's/^/left running: /'
+                # This test's stress-ng processes (named by their --temp-path; a CPU hog beside
+                # the test is another stress-ng) are all gone: none hangs, in state D or otherwise.
+                pgrep -af -- "--temp-path $M" | sed 's/^/left running: /'
                 echo "acknowledged while stressed: $(wc -l < $D/acked)"
                 python3 $AIFS_TESTS/acknowledged.py check $M $D/acked 120
                 echo after > $M/keep/input && echo "answers: $(tail -n 1 $M/keep/output)"
