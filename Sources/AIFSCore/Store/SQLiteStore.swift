@@ -367,6 +367,9 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
             statements = nil
             try db.checkpoint(.truncate)
         }
+        // Readers first: GRDB closes the writer before the readers, and a read-only last
+        // connection can neither checkpoint nor delete the -wal and -shm (GRDB issue 739).
+        pool.releaseMemory()
         do { try pool.close() } catch { logger.error("store: the database did not close cleanly; its -wal stays until the next open", metadata: ["error": "\(error)"]) }
         // Only now, with the open files' -wal and -shm gone with their last connection, may the
         // pools of deleted files close: their last connection deletes those names too.
