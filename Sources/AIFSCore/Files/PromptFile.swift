@@ -57,12 +57,9 @@ final class PromptFile: OpenFile {
         let uid = request.context.uid
         let pending = PendingRequest(request, interruptible: false)
         let bytes = buffer
-        socket.environment.admission.enter(uid) { [log, socket] leave in
-            log.post(.prompt(socket: socket.id, bytes: bytes)) { result in
-                defer { leave() }
-                guard let request = pending.take() else { return }
-                if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
-            }
+        socket.environment.admission.post(.prompt(socket: socket.id, bytes: bytes), as: uid, to: log) { result in
+            guard let request = pending.take() else { return }
+            if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
         }
     }
 

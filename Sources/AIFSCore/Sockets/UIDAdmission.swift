@@ -54,7 +54,19 @@ public final class UIDAdmission: Sendable {
         return entries.withLock { ($0[uid]?.running ?? 0) >= bound }
     }
 
-    /// Requests of `uid` waiting for the store, and those waiting for a place (for tests and `/ai/ctl`).
+    /// Posts `change` for `uid` once it has a place, and gives the place back when `done` has run:
+    /// the one way a request that waits for a change enters the gate.
+    public func post(_ change: Change, as uid: UInt32, to log: any ChangeLog,
+                     done: @escaping @Sendable (ChangeResult) -> Void) {
+        enter(uid) { leave in
+            log.post(change) { result in
+                done(result)
+                leave()
+            }
+        }
+    }
+
+    /// Requests of `uid` waiting for the store, and those waiting for a place (for the tests).
     public func counts(_ uid: UInt32) -> (running: Int, parked: Int) {
         entries.withLock { ($0[uid]?.running ?? 0, $0[uid]?.parked.count ?? 0) }
     }

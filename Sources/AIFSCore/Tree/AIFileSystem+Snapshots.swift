@@ -122,14 +122,11 @@ extension AIFileSystem {
         if snapshots.snapshot(named: text) != nil { return request.reply(error: .EEXIST) }
         let uid = request.context.uid
         let pending = PendingRequest(request, interruptible: false)
-        environment.admission.enter(uid) { [self] leave in
-            log.post(.snapshot(name: text, trigger: .manual, socket: nil)) { [self] result in
-                defer { leave() }
-                guard let request = pending.take() else { return }
-                if let error = result.errno { return request.reply(error: error) }
-                guard let info = snapshots.snapshot(named: text) else { return request.reply(error: .EIO) }
-                request.reply(entry: entry(.snapshot(info, .root)))
-            }
+        environment.admission.post(.snapshot(name: text, trigger: .manual, socket: nil), as: uid, to: log) { [self] result in
+            guard let request = pending.take() else { return }
+            if let error = result.errno { return request.reply(error: error) }
+            guard let info = snapshots.snapshot(named: text) else { return request.reply(error: .EIO) }
+            request.reply(entry: entry(.snapshot(info, .root)))
         }
     }
 

@@ -40,15 +40,13 @@ extension AIFileSystem {
         var permissions = mode & 0o777
         if permissions == 0 { permissions = 0o755 }
         let pending = PendingRequest(request, interruptible: false)
-        environment.admission.enter(caller.uid) { [self, permissions] leave in
-            log.post(.create(name: text, model: nil, uid: caller.uid, gid: caller.gid, mode: permissions)) { [self] result in
-                defer { leave() }
-                guard let request = pending.take() else { return }
-                if case .created(let id) = result, let socket = registry.socket(id: id) {
-                    request.reply(entry: entry(.socketDirectory(socket)))
-                } else {
-                    request.reply(error: result.errno ?? .EIO)
-                }
+        let change = Change.create(name: text, model: nil, uid: caller.uid, gid: caller.gid, mode: permissions)
+        environment.admission.post(change, as: caller.uid, to: log) { [self] result in
+            guard let request = pending.take() else { return }
+            if case .created(let id) = result, let socket = registry.socket(id: id) {
+                request.reply(entry: entry(.socketDirectory(socket)))
+            } else {
+                request.reply(error: result.errno ?? .EIO)
             }
         }
     }
@@ -212,6 +210,7 @@ extension AIFileSystem {
                 done: (@Sendable (ChangeResult) -> Void)? = nil) {
         let uid = request.context.uid
         let pending = PendingRequest(request, interruptible: false)
+        // Both inside the caller's place at the gate: the snapshot is the costly part.
         environment.admission.enter(uid) { [self] leave in
             let snapshot = SnapshotWait()
             if snapshots.isAvailable {
@@ -222,7 +221,7 @@ extension AIFileSystem {
             log.post(change) { result in
                 done?(result)
                 snapshot.whenStored {
-                    defer { leave() }
+                    leave()
                     guard let request = pending.take() else { return }
                     if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
                 }
@@ -234,12 +233,9 @@ extension AIFileSystem {
     func answer(_ request: consuming Request, posting change: Change) {
         let uid = request.context.uid
         let pending = PendingRequest(request, interruptible: false)
-        environment.admission.enter(uid) { [self] leave in
-            log.post(change) { result in
-                defer { leave() }
-                guard let request = pending.take() else { return }
-                if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
-            }
+        environment.admission.post(change, as: uid, to: log) { result in
+            guard let request = pending.take() else { return }
+            if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
         }
     }
 
@@ -247,13 +243,10 @@ extension AIFileSystem {
     private func answerAttributes(_ request: consuming Request, _ node: Node, posting change: Change) {
         let uid = request.context.uid
         let pending = PendingRequest(request, interruptible: false)
-        environment.admission.enter(uid) { [self] leave in
-            log.post(change) { [self] result in
-                defer { leave() }
-                guard let request = pending.take() else { return }
-                if let error = result.errno { return request.reply(error: error) }
-                request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
-            }
+        environment.admission.post(change, as: uid, to: log) { [self] result in
+            guard let request = pending.take() else { return }
+            if let error = result.errno { return request.reply(error: error) }
+            request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
         }
     }
 }
