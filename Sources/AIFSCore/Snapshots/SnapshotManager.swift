@@ -137,15 +137,15 @@ public final class SnapshotManager: Sendable {
             // What the restore rewrites: the one socket asked for, the one socket the snapshot
             // holds, or everything.
             let only = socket?.id ?? info.onlySocket
-            if socket == nil, let only, registry.socket(id: only) == nil, let name = info.sockets.first?.name,
-               registry.socket(named: name) != nil {
-                return done(SnapshotFailure(.EEXIST, "another socket is called '\(name)' now: rename or remove it, then restore"))
+            let live = only.flatMap { registry.socket(id: $0) }
+            if only != nil, live == nil, let name = info.sockets.first?.name, registry.socket(named: name) != nil {
+                return done(.nameTaken(name))
             }
             // Nothing to keep when the one socket it restores is not there (it comes back).
-            if only.map({ registry.socket(id: $0) != nil }) ?? true {
+            if only == nil || live != nil {
                 WallClock.applying(at: beforeTime) { take(beforeName, trigger: .beforeRestore, onlySocket: only) }
             }
-            let targets = socket.map { [$0] } ?? (only.map { id in registry.socket(id: id).map { [$0] } ?? [] } ?? registry.all())
+            let targets = only == nil ? registry.all() : live.map { [$0] } ?? []
             let reason = "restore of snapshot \(name)"
             var interrupted: [SocketID: UInt64] = [:]
             for target in targets {

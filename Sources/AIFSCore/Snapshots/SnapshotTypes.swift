@@ -51,6 +51,13 @@ public enum SnapshotFile: UInt64, CaseIterable, Sendable, NamedFile {
 /// socket's refusals).
 public typealias SnapshotFailure = SocketError
 
+extension SocketError {
+    /// A snapshot of one socket cannot come back while another socket has its name.
+    static func nameTaken(_ name: String) -> SocketError {
+        SocketError(.EEXIST, "another socket is called '\(name)' now: rename or remove it, then restore")
+    }
+}
+
 /// Snapshot names: 1–64 bytes of `[A-Za-z0-9._-]`, not starting with `.` (as socket names).
 public enum SnapshotName {
     public static func problem(with name: String) -> String? {

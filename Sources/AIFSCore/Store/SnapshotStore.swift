@@ -205,7 +205,7 @@ struct SnapshotStore {
             for state in states {
                 let name: String = state["name"], socket: Int64 = state["socket"]
                 if try Int.fetchOne(db, sql: "SELECT 1 FROM socket WHERE name = ? AND id != ?", arguments: [name, socket]) != nil {
-                    throw SnapshotFailure(.EEXIST, "another socket is called '\(name)' now: rename or remove it, then restore")
+                    throw SnapshotFailure.nameTaken(name)
                 }
             }
             for state in states {
