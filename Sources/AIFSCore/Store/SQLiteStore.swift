@@ -181,9 +181,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private func writerLoop() {
         // Wakes at least once a second, so that deleted files are noticed (and written again)
         // even while nothing is written.
-        while var batch = pending.takeAll(waitingAtMost: min(1, kept.isEmpty ? 1 : max(0.001, kept.backoff.remaining()),
-                                                             journal.isBehind ? max(journal.delay, journalRetry.remaining()) : 1,
-                                                             indexer.isBehind ? max(indexer.delay, indexRetry.remaining()) : 1)) {
+        while var batch = pending.takeAll(waitingAtMost: nextWake()) {
             if let refusal = filesInPlace() {
                 if !batch.isEmpty { fail(batch, refusal) }
                 // The file was replaced: nothing can be written until a remount.
@@ -210,6 +208,16 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         }
         if !kept.isEmpty { dropKept("the daemon is stopping") }
         writerDone.signal()
+    }
+
+    /// Seconds until the writer has work of its own: kept groups, the journal or the index, each
+    /// when its back-off allows; at most 1 (the check of the files).
+    private func nextWake() -> Double {
+        var wake = 1.0
+        if !kept.isEmpty { wake = min(wake, max(0.001, kept.backoff.remaining())) }
+        if journal.isBehind { wake = min(wake, max(journal.delay, journalRetry.remaining())) }
+        if indexer.isBehind { wake = min(wake, max(indexer.delay, indexRetry.remaining())) }
+        return wake
     }
 
     /// Applies a batch in one transaction. Should a group fail (it should not), the batch is
