@@ -8,7 +8,7 @@ struct SnapshotMountTests {
     func undoRmdir() async {
         let r = await ProviderMountTests().script(config: TeamChatMountTests.fakeConfig, """
             $AIFS mount $M --config $C >/dev/null || exit 1
-            mkdir $M/apollo; echo 'model fo/fast' > $M/apollo/ctl; echo 'You are Apollo.' > $M/apollo/prompt
+            mkdir $M/apollo $M/other; echo 'model fo/fast' > $M/apollo/ctl; echo 'You are Apollo.' > $M/apollo/prompt
             echo 'first question' > $M/apollo/input; cat $M/apollo/output
             echo 'second question' > $M/apollo/input; cat $M/apollo/output
             cp $M/apollo/transcript $D/before
@@ -16,18 +16,27 @@ struct SnapshotMountTests {
             ls $M/snapshots | grep -c '^before-rmdir-'
             snap=$(ls $M/snapshots | grep '^before-rmdir-')
             grep '"trigger"' $M/snapshots/$snap/metadata.json
+            echo "scope: $(grep -o '"scope": "[a-z]*"' $M/snapshots/$snap/metadata.json); holds: $(ls $M/snapshots/$snap/sockets | tr '\n' ' ')"
+            mkdir $M/later
             echo "restore $snap" > $M/ctl && echo restored
             ls $M | grep -c '^apollo$'
             cat $M/apollo/prompt
             head -c $(stat -c %s $D/before) $M/apollo/transcript | cmp - $D/before && echo transcript-intact
             grep -c '^\\[restore\\] ' $M/apollo/transcript
+            echo "left alone by the restore: $(ls $M | grep -e '^other$' -e '^later$' | tr '\n' ' ')"
             echo 'third question' > $M/apollo/input; cat $M/apollo/output
             python3 -c '
             import json, sys
             last = [json.loads(l) for l in open(sys.argv[1])][-1]
             print("messages in the last request:", last["messages"], last["contents"][1:])' $REQUESTS
             """)
-        #expect(r.stdout.contains("reply: first question\nreply: second question\nremoved\n1\n  \"trigger\": \"before-rmdir\",\nrestored\n1\nYou are Apollo.\ntranscript-intact\n1\nreply: third question\n"), "\(r)")
+        #expect(r.stdout.contains("reply: first question\nreply: second question\nremoved\n1\n  \"trigger\": \"before-rmdir\",\n"), "\(r)")
+        #expect(r.stdout.contains("\nrestored\n1\nYou are Apollo.\ntranscript-intact\n1\n"), "\(r)")
+        #expect(r.stdout.contains("\nreply: third question\n"), "\(r)")
+        // The before-rmdir snapshot holds the removed socket alone, and restoring it leaves the
+        // socket that was there (other) and the one made since (later) as they are.
+        #expect(r.stdout.contains("scope: \"scope\": \"socket\"; holds: apollo \n"), "\(r)")
+        #expect(r.stdout.contains("left alone by the restore: later other \n"), "\(r)")
         // system + 2 old exchanges + the new question
         #expect(r.stdout.contains("messages in the last request: 6 ['first question\\n', 'reply: first question', 'second question\\n', 'reply: second question', 'third question\\n']"), "\(r)")
     }
