@@ -17,10 +17,10 @@ import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time, trac
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import ROOT, Row, aifs_binary, cleanup, loadavg, machine  # noqa: E402
-import case_broadcast, case_io, case_parked, case_redis, case_scale, case_search, case_streaming  # noqa: E402
+import case_broadcast, case_events, case_io, case_parked, case_redis, case_scale, case_search, case_streaming, case_team  # noqa: E402
 
 CASES = {"io": case_io, "streaming": case_streaming, "scale": case_scale, "parked": case_parked,
-         "broadcast": case_broadcast, "search": case_search, "redis": case_redis}
+         "broadcast": case_broadcast, "search": case_search, "redis": case_redis, "team": case_team, "events": case_events}
 HEAD = ("case", "measure", "aifs", "baseline (same run)", "ratio", "goal", "result")
 DOCS = os.path.join(ROOT, "docs", "performance.md")
 TRACKED_JSON = "Benchmarks/results/latest.json"   # the figures docs/performance.md shows

@@ -157,6 +157,31 @@ public final class RedisConnection: @unchecked Sendable {
         return Self.value(reply)
     }
 
+    /// Waits for the next reply without sending anything: a message of a `SUBSCRIBE`d
+    /// connection. `readTimeout` 0 waits as long as it takes (``interrupt()`` ends the wait from
+    /// another thread). Connection failures throw (and close the connection).
+    public func receive(readTimeout: Double) throws -> RedisValue {
+        try connect()
+        guard let c = context else { throw RedisError(.connection, "not connected") }
+        _ = aifs_redis_set_timeout(c, Int(readTimeout * 1000))
+        guard let reply = aifs_redis_get_reply(c) else {
+            let message = c.pointee.err != 0 ? Self.errorString(c) : "no reply"
+            close()
+            throw RedisError(.connection, "redis at \(host):\(port): \(message)")
+        }
+        defer { freeReplyObject(UnsafeMutableRawPointer(reply)) }
+        return Self.value(reply)
+    }
+
+    /// The connection's socket, while connected (for ``interrupt(descriptor:)``).
+    public var descriptor: Int32? { context.map { $0.pointee.fd } }
+
+    /// Ends a blocking ``receive(readTimeout:)`` on the connection with this descriptor, from
+    /// another thread: the socket is shut down, so the read fails at once.
+    public static func interrupt(descriptor: Int32) {
+        _ = shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
     /// Sends several commands at once and reads their replies in order (one network round
     /// trip for all). Connection failures throw (the connection is closed; some of the commands
     /// may have run).

@@ -13,8 +13,9 @@ struct AIFSCommand: AsyncParsableCommand {
             cat /ai/apollo/output streams the answer.
             """,
         version: version,
-        subcommands: [MountCommand.self, UnmountCommand.self, StatusCommand.self, DoctorCommand.self,
-                      SnapshotCommand.self, SnapshotsCommand.self, RestoreCommand.self, AskCommand.self, ChatCommand.self]
+        subcommands: [MountCommand.self, UnmountCommand.self, StatusCommand.self, TopCommand.self, DoctorCommand.self,
+                      SnapshotCommand.self, SnapshotsCommand.self, RestoreCommand.self, AskCommand.self, ChatCommand.self,
+                      PendingCommand.self, ApproveCommand.self, DenyCommand.self, UndoCommand.self]
     )
 
     /// The entry point: a mount helper call (`mount -t fuse.aifs`, see ``MountHelper``) becomes

@@ -19,11 +19,10 @@ struct AskCommand: ParsableCommand {
     @Argument(help: "The message (default: standard input).")
     var message: [String] = []
 
-    @Option(name: .shortAndLong, help: "The mountpoint (default: $AIFS_MOUNT, else /ai).")
-    var mountpoint: String = ProcessInfo.processInfo.environment["AIFS_MOUNT"] ?? "/ai"
+    @OptionGroup var mount: MountpointOption
 
     func run() throws {
-        let socket = try ChatExchange.socketPath(name, mountpoint: mountpoint)
+        let socket = try ChatExchange.socketPath(name, mountpoint: mount.mountpoint)
         let text: [UInt8]
         if message.isEmpty {
             text = Array(FileHandle.standardInput.readDataToEndOfFile())

@@ -18,8 +18,7 @@ struct ChatCommand: ParsableCommand {
     @Argument(help: "The socket: a name under the mountpoint, or a path to a socket directory.")
     var name: String
 
-    @Option(name: .shortAndLong, help: "The mountpoint (default: $AIFS_MOUNT, else /ai).")
-    var mountpoint: String = ProcessInfo.processInfo.environment["AIFS_MOUNT"] ?? "/ai"
+    @OptionGroup var mount: MountpointOption
 
     static let help = """
         /reset          forget the conversation (reset)
@@ -30,7 +29,7 @@ struct ChatCommand: ParsableCommand {
         """
 
     func run() throws {
-        let socket = try ChatExchange.socketPath(name, mountpoint: mountpoint)
+        let socket = try ChatExchange.socketPath(name, mountpoint: mount.mountpoint)
         let session = ChatSession(socket: socket)
         let label = (socket as NSString).lastPathComponent
         print("aifs chat with \(label) (\(session.model ?? "?")); /help for commands")

@@ -24,11 +24,23 @@ struct Daemon {
         let logger = Logger(label: "aifs")
         FuseLog.logger = Logger(label: "aifs.fusekit")
 
+        // With the Redis backend, a replica the trimmed log no longer reaches starts from the
+        // namespace's checkpoint (docs/distributed.md).
+        if let url = configuration.configuration.redisURL {
+            var replica: String?
+            if case .database(let options) = store { replica = options.path }
+            if let loaded = try CheckpointLoader.prepare(url: url, replicaPath: replica) {
+                logger.info("checkpoint loaded", metadata: ["detail": "\(loaded)"])
+            }
+        }
         let socketStore: any SocketStore
         switch store {
         case .memory: socketStore = InMemoryStore()
         case .database(let options): socketStore = try SQLiteStore(options: options)
         }
+        // What a tool or an exec program leaves behind is reparented here and reaped, not left
+        // to a PID 1 that may never reap (a container's).
+        ToolRunner.adoptOrphans()
         let contents = try socketStore.load()
         logger.info("store opened", metadata: ["store": "\(socketStore.location)", "sockets": "\(contents.sockets.count)"])
         for warning in configuration.warnings { logger.warning("\(warning)") }
@@ -38,13 +50,25 @@ struct Daemon {
         environment.setReloader(reload)
         // Where changes go: applied at once, or with the Redis backend through the shared log
         // (docs/distributed.md), from where this daemon's replica stopped.
-        let log = try makeChangeLog(redisURL: configuration.configuration.redisURL, position: contents.clusterPosition)
+        let log = try makeChangeLog(redisURL: configuration.configuration.redisURL, position: contents.clusterPosition,
+                                    settings: configuration.configuration.cluster)
+        log.announce(version: AIFSCommand.version, mountpoint: mountpoint)
+        log.useCheckpoints(from: socketStore)
         environment.use(log: log)
         if let description = log.joinDescription { logger.info("joining the shared namespace", metadata: ["log": "\(description)"]) }
         let registry = SocketRegistry(environment: environment, restoring: contents)
         let fileSystem = AIFileSystem(registry: registry,
                                       identity: DaemonIdentity(version: AIFSCommand.version, mountpoint: mountpoint,
                                                                 multiUser: options.contains("allow_other")))
+        // `[metrics] listen`: bound before the mount, so an address in use fails the mount with
+        // the reason (the daemon exits; `aifs mount` shows its last log lines).
+        var metricsListener: MetricsListener?
+        if let address = configuration.configuration.metricsListen {
+            let listener = try await MetricsListener.start(address) { [fileSystem] in fileSystem.metricsText() }
+            fileSystem.setMetricsEndpoint(listener.address)
+            logger.info("serving metrics", metadata: ["url": "http://\(listener.address)/metrics"])
+            metricsListener = listener
+        }
         // A socket's `input` and `ctl` act on each write as it happens: no write-back cache
         // (which would merge and delay writes) and no splice.
         let session = try FuseSession(mountpoint: mountpoint, options: options,
@@ -52,8 +76,19 @@ struct Daemon {
                                       fileSystem: fileSystem)
         fileSystem.setInvalidator(session)
         session.start()
+        // Agent sockets' programs start once the mount they are bound into answers.
+        let homes: String
+        if case .database(let options) = store {
+            homes = URL(fileURLWithPath: options.path).deletingLastPathComponent().path + "/agents"
+        } else {
+            homes = NSTemporaryDirectory() + "aifs-agents-\(getpid())"
+        }
+        environment.agents.activate(mountpoint: mountpoint, homes: homes, sockets: registry.all())
         fileSystem.snapshots.startAutomatic()
         log.start { position in socketStore.record([.clusterPosition(position)]) }
+        // With the Redis backend, /ai/events is shared on the channel aifs:events too.
+        let eventChannel = configuration.configuration.redisURL.map { RedisEventChannel(url: $0, events: environment.events) }
+        eventChannel?.start()
 
         try? RuntimePaths.ensureDirectory()
         let pidFile = RuntimePaths.pidFile(for: mountpoint)
@@ -67,7 +102,11 @@ struct Daemon {
             gracefulShutdownSignals: [.sigterm, .sigint, .sighup],
             logger: logger))
         try await group.run()
-        await MountService.onThread { log.stop() }
+        await metricsListener?.stop()
+        await MountService.onThread {
+            eventChannel?.stop()
+            log.stop()
+        }
         // Everything recorded before the stop is written before the process ends.
         await MountService.onThread { socketStore.close() }
         logger.info("unmounted", metadata: ["mountpoint": "\(mountpoint)"])

@@ -96,5 +96,6 @@ final class DoctorSink: ReplySink, Sendable {
     func text(_ bytes: [UInt8]) { collected.withLock { $0 += bytes } }
     func reasoning(_ bytes: [UInt8]) {}
     func usage(input: Int, output: Int) {}
+    func toolCall(_ call: ToolCallRequest) {}  // doctor offers no tools
     var text: String { collected.withLock { String(decoding: $0, as: UTF8.self) } }
 }

@@ -1,9 +1,11 @@
+import AIFSCore
 import ArgumentParser
 import Foundation
 
-/// `aifs status [MOUNTPOINT] [--json]`: one line about the daemon (from `/ai/ctl`), then a
-/// compact table of the sockets (from each socket's `ctl`); `--json` prints everything both
-/// report as one object: `{"mountpoint", "daemon": {…}, "sockets": [{…}]}`.
+/// `aifs status [MOUNTPOINT] [--json]`: one line about the daemon (from `/ai/ctl`), with the Redis
+/// backend a table of the namespace's daemons (from `/ai/cluster`), then a compact table of the
+/// sockets (from each socket's `ctl`); `--json` prints everything they report as one object:
+/// `{"mountpoint", "daemon": {…}, "cluster": [{…}], "sockets": [{…}]}`.
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the daemon and its sockets.")
 
@@ -13,22 +15,26 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print everything the daemon's and the sockets' ctl files report, as JSON.")
     var json = false
 
-    static let reserved: Set<String> = ["ctl", "models", "memory", "snapshots", "team-chat-all"]
-
     func run() throws {
         let path = RuntimePaths.absolute(mountpoint)
         if MountTable.isStale(path) { throw CLIError("\(path): stale mount (daemon gone); run 'aifs mount \(path)' to clear it") }
         guard MountTable.isAIFS(path) else { throw CLIError("aifs is not mounted at \(path)") }
         let daemon = CtlText(try String(contentsOfFile: path + "/ctl", encoding: .utf8))
-        let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { !Self.reserved.contains($0) }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { !SocketName.reserved.contains($0) }.sorted()
         // A socket removed between the listing and the read is left out.
         let sockets: [(name: String, ctl: CtlText)] = names.compactMap { name in
             (try? String(contentsOfFile: "\(path)/\(name)/ctl", encoding: .utf8)).map { (name, CtlText($0)) }
         }
+        // One JSON object per line; an older daemon without the file has no cluster to show.
+        let cluster: [[String: Any]] = ((try? String(contentsOfFile: path + "/cluster", encoding: .utf8)) ?? "")
+            .split(separator: "\n").compactMap { line in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+            }
         if json {
             let object: [String: Any] = [
                 "mountpoint": path,
                 "daemon": daemon.jsonObject,
+                "cluster": cluster,
                 "sockets": sockets.map { socket in
                     var entry = socket.ctl.jsonObject
                     entry["name"] = socket.name
@@ -40,6 +46,7 @@ struct StatusCommand: ParsableCommand {
             return
         }
         print(Self.summary(daemon, mountpoint: path))
+        if let table = Self.clusterTable(cluster) { print(table) }
         guard !sockets.isEmpty else { return }
         var rows = [["socket", "model", "state", "queued", "in-flight", "tokens"]]
         for (name, ctl) in sockets {
@@ -58,6 +65,20 @@ struct StatusCommand: ParsableCommand {
         if let inFlight = daemon["in-flight"] { parts.append("\(inFlight) in flight") }
         if let store = daemon["store"] { parts.append("store \(store)") }
         return "aifs \(daemon["version"] ?? "?") at \(mountpoint): " + parts.joined(separator: ", ")
+    }
+
+    /// The daemons of a Redis namespace, this one marked `*`; nil for a single daemon (no log position).
+    static func clusterTable(_ members: [[String: Any]]) -> String? {
+        guard members.contains(where: { $0["position"] is String }) else { return nil }
+        var rows = [["daemon", "host", "pid", "version", "heartbeat", "sockets", "position", "lag"]]
+        for m in members {
+            func text(_ key: String) -> String { m[key].map { "\($0)" } ?? "-" }
+            let age = (m["heartbeat_age_ms"] as? Int).map { "\($0) ms ago" } ?? "-"
+            let lag = (m["lag_ms"] as? Int).map { "\($0) ms" } ?? "-"
+            let name = text("id") + ((m["self"] as? Bool) == true ? " *" : "") + ((m["leader"] as? Bool) == true ? " (leader)" : "")
+            rows.append([name, text("host"), text("pid"), text("version"), age, text("sockets"), text("position"), lag])
+        }
+        return table(rows)
     }
 
     /// Left-aligned columns two spaces apart, no trailing blanks.

@@ -4,22 +4,9 @@ import Testing
 
 /// The TOML layers, their checks and the catalog they build.
 @Suite("configuration")
-struct ConfigTests {
+struct ConfigTests: ConfigParsing {
     static let examplePath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("examples/config.toml").path
-
-    func parse(_ text: String) throws(ConfigError) -> Configuration {
-        try ConfigLoader.parse(text, file: "test.toml").configuration
-    }
-
-    func error(_ text: String) -> String {
-        do {
-            _ = try parse(text)
-            return "no error"
-        } catch {
-            return error.description
-        }
-    }
 
     @Test("examples/config.toml loads, and its model ids are what /ai/models lists")
     func example() throws {
@@ -52,6 +39,13 @@ struct ConfigTests {
         #expect(error("[sockets]\ncontext_tokens = 20000000\n").hasPrefix("test.toml:2: sockets.context_tokens: must be a whole number, 0 to"))
         #expect((try? parse("[sockets]\ncontext_tokens = 4096\n"))?.contextTokens == 4096)
         #expect((try? parse(""))?.contextTokens == Limits.standardContextTokens)
+        #expect(error("[sockets]\ncompact_keep = 20000\n").hasPrefix("test.toml:2: sockets.compact_keep: must be a whole number, 1 to 10,000"))
+        #expect(error("[sockets]\ncompact_model = 3\n").hasPrefix("test.toml:2: sockets.compact_model:"))
+        #expect(error("[sockets]\ncompact_model = \"nope/x\"\n").contains("sockets.compact_model: 'nope/x' is not a configured model"))
+        let compacting = try? parse("[sockets]\ncompact_keep = 6\ncompact_model = \"echo\"\n[sockets.s]\nauto-compact = 80\n")
+        #expect(compacting?.compactKeep == 6 && compacting?.compactModel == "echo" && compacting?.socketTemplates["s"]?.settings[.autoCompact] == "80")
+        #expect((try? parse(""))?.compactKeep == 4 && (try? parse(""))?.compactModel == nil)
+        #expect(error("[sockets.s]\nauto-compact = 101\n").contains("auto-compact must be a percentage"))
         #expect(error("[providers.x\n").hasPrefix("test.toml:1: TOML syntax: "))
         #expect(error("[providers.echo]\nkind = \"exec\"\ncommand = [\"x\"]\n").hasPrefix("test.toml:1: providers.echo: echo is built in"))
         #expect(error("[providers.x]\nkind = \"openai\"\napi_key_env = \"sk-123 456\"\n").hasPrefix("test.toml:3: providers.x.api_key_env: "))
@@ -66,6 +60,16 @@ struct ConfigTests {
         #expect(error("[store]\njournal_delay = \"later\"\n").hasPrefix("test.toml:2: store.journal_delay: must be a duration"))
         #expect(error("[memory]\nindex_delay = 0\n").hasPrefix("test.toml:2: memory.index_delay: must be a duration"))
         #expect(error("[memory]\nindex_dealy = 1\n").contains("unknown key (known: max_age, max_rows, index_delay)"))
+    }
+
+    @Test("[store] member_timeout (default 5 s, 1 s to 1 h) and checkpoint_entries (default 50,000, at least 100)")
+    func clusterSettings() throws {
+        #expect(try parse("").cluster == ClusterSettings(memberTimeout: 5, checkpointEntries: 50_000))
+        let set = try parse("[store]\nmember_timeout = \"30s\"\ncheckpoint_entries = 1000\n")
+        #expect(set.cluster.memberTimeout == 30 && set.cluster.checkpointEntries == 1000)
+        #expect(error("[store]\nmember_timeout = 0.5\n").contains("store.member_timeout: 0.5 s is not between 1 s and 1 h"))
+        #expect(error("[store]\ncheckpoint_entries = 10\n").contains("store.checkpoint_entries: must be a whole number, at least 100"))
+        #expect(error("[store]\nmember_timout = 5\n").contains("unknown key (known: path, durability, journal_delay, backend, url, member_timeout, checkpoint_entries)"))
     }
 
     @Test("a literal key is ignored with a warning, louder when the file is readable by others")

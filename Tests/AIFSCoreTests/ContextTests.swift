@@ -21,9 +21,18 @@ final class ScriptedProvider: Provider, @unchecked Sendable {
 
 @Suite("conversation context")
 struct ContextTests {
+    /// A catalog whose one model, `scripted`, is `provider`.
+    static func catalog(_ provider: ScriptedProvider) -> ModelCatalog {
+        ModelCatalog(modelIDs: ["scripted"], defaultModel: "scripted", providers: ["scripted": provider])
+    }
+
+    /// A registry on `store` (by default one in memory) answering with `provider`.
+    static func registry(_ provider: ScriptedProvider, store: any SocketStore = InMemoryStore(), limits: Limits = Limits()) -> SocketRegistry {
+        SocketRegistry(environment: SocketEnvironment(store: store, catalog: catalog(provider), limits: limits))
+    }
+
     func socket(_ provider: ScriptedProvider, limits: Limits = Limits()) throws -> Socket {
-        let catalog = ModelCatalog(modelIDs: ["scripted"], defaultModel: "scripted", providers: ["scripted": provider])
-        let registry = SocketRegistry(environment: SocketEnvironment(store: InMemoryStore(), catalog: catalog, limits: limits))
+        let registry = Self.registry(provider, limits: limits)
         return try registry.create(name: FileName("c"), uid: 0, gid: 0, mode: 0o755)
     }
 
@@ -50,8 +59,7 @@ struct ContextTests {
     @Test("fork copies model, settings, prompt and context; the copy's next request carries the turns; names are checked")
     func fork() async throws {
         let provider = ScriptedProvider()
-        let catalog = ModelCatalog(modelIDs: ["scripted"], defaultModel: "scripted", providers: ["scripted": provider])
-        let registry = SocketRegistry(environment: SocketEnvironment(store: InMemoryStore(), catalog: catalog))
+        let registry = Self.registry(provider)
         let a = try registry.create(name: FileName("a"), uid: 0, gid: 0, mode: 0o750)
         try a.apply([.set(.temperature, "0.3"), .headers(true)])
         try a.setPrompt(Array("sys".utf8))
@@ -61,10 +69,10 @@ struct ContextTests {
         #expect(b.info.uid == 5 && b.info.mode == 0o750)
         try await ask(b, "two")
         #expect(provider.requests.last?.turns.map { String(decoding: $0.content, as: UTF8.self) } == ["one", "reply 1", "two"])
-        #expect(String(decoding: b.readTranscript(offset: 0, size: 4096), as: UTF8.self).contains("forked from a with 2 turns of context"))
+        #expect(String(decoding: b.readTranscript(offset: 0, size: 4096), as: UTF8.self).contains("forked from a at #1: 1 exchange, 2 turns of context"))
         #expect(throws: SocketError.self) { try registry.fork(a, to: "b", uid: 0, gid: 0) }
         #expect(throws: ControlError.self) { try ControlCommand.parse("fork bad/name") }
-        #expect(try ControlCommand.parse("fork c") == .fork("c"))
+        #expect(try ControlCommand.parse("fork c") == .fork("c", turn: nil))
     }
 
     @Test("context-tokens drops the oldest turns, keeps the prompt and the new message, and says so in error")
@@ -77,6 +85,9 @@ struct ContextTests {
         #expect(last.turns.map { String(decoding: $0.content, as: UTF8.self) } == ["bbbbbbbbbbbbbbbb", "reply 2", "cccccccccccccccc"])
         let errors = String(decoding: s.readErrors(max: 4096), as: UTF8.self)
         #expect(errors.contains(" context dropped the 2 oldest turns to fit context-tokens 12"))
+        // `context` shows what is left after the trim (SPEC: "after trimming or compaction").
+        #expect(String(decoding: s.contextText(), as: UTF8.self)
+                == "[user]\nbbbbbbbbbbbbbbbb\n[assistant]\nreply 2\n[user]\ncccccccccccccccc\n[assistant]\nreply 3\n")
     }
 
     @Test("after 5 failed requests in a row a socket becomes unresponsive and refuses input; a success resets the count")

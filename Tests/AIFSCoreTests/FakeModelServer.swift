@@ -20,6 +20,12 @@ enum FakeResponse: Sendable {
     case errorEvent(openAI: Bool, message: String)
     /// Anything, byte for byte, in these chunks.
     case raw(status: Int, headers: [(String, String)], chunks: [[UInt8]], chunkDelay: Duration)
+    /// A round of tool calls as OpenAI streams them (optional `text` tokens first): the header
+    /// chunk of each call, its arguments over `chunks` chunks, `finish_reason: "tool_calls"`.
+    case openAIToolCalls([FakeToolCall], text: [String] = [])
+    /// A round of tool calls as Anthropic streams them (an optional text block first): a
+    /// `tool_use` block per call, its input over `input_json_delta` events, `stop_reason: "tool_use"`.
+    case anthropicToolCalls([FakeToolCall], text: [String] = [])
     /// `response`'s head and its first `after` chunks, then the rest only once `gate` opens
     /// (never, if the test never opens it): an event, not a delay, decides when a stream goes on.
     indirect case gated(FakeResponse, after: Int, gate: FakeGate)
@@ -95,6 +101,10 @@ enum FakeResponse: Sendable {
             return (200, sse, bytes(start + [error]), .zero, false)
         case .raw(let status, let headers, let chunks, let delay):
             return (status, headers, chunks, delay, false)
+        case .openAIToolCalls(let calls, let text):
+            return (200, sse, bytes(Self.openAIToolEvents(calls, text: text)), .zero, false)
+        case .anthropicToolCalls(let calls, let text):
+            return (200, sse, bytes(Self.anthropicToolEvents(calls, text: text)), .zero, false)
         case .gated(let response, _, _):
             return response.plan(path: path)
         }
@@ -125,7 +135,7 @@ final class FakeGate: Sendable {
     }
 }
 
-/// A request the fake server received.
+/// A request the fake server received, its body whole (``FakeModelServer/requests``).
 struct FakeRequest: Sendable {
     var method: String
     var path: String
@@ -137,8 +147,9 @@ struct FakeRequest: Sendable {
 }
 
 /// An in-process HTTP/1.1 model server on 127.0.0.1 for provider tests: it speaks the OpenAI
-/// and Anthropic streaming formats byte for byte, streams with delays, and injects faults
-/// (status codes with `retry-after`, cut streams, malformed data, error events).
+/// and Anthropic streaming formats byte for byte (text, reasoning, tool calls), streams with
+/// delays, and injects faults (status codes with `retry-after`, cut streams, malformed data,
+/// error events). ``requests`` keeps every request received, its body whole.
 ///
 /// Responses are queued with ``enqueue(_:)`` and used in order; with none queued a request to
 /// `…/chat/completions` gets an OpenAI "ok" stream and `…/messages` an Anthropic one.

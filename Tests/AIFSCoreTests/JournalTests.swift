@@ -27,7 +27,7 @@ struct JournalTests {
     static func op(_ g: inout Seeded) -> JournalOp {
         let socket = UInt64.random(in: 0...UInt64.max, using: &g), id = UInt64.random(in: 0...UInt64.max, using: &g)
         let kind: StreamKind = Bool.random(using: &g) ? .output : .error
-        switch Int.random(in: 0..<12, using: &g) {
+        switch Int.random(in: 0..<16, using: &g) {
         case 0:
             return .queued(socket: socket, id: id, content: bytes(&g), priorityHigh: Bool.random(using: &g), recipients: text(&g),
                            uid: UInt32.random(in: 0...UInt32.max, using: &g), time: Double.random(in: -1e9...1e12, using: &g),
@@ -52,6 +52,13 @@ struct JournalTests {
                                        nextMessageID: id, wire: text(&g)))
         case 9: return .trimmed(socket: socket, count: Int.random(in: 0...Int.max, using: &g))
         case 10: return .contextCleared(socket: socket)
+        case 11:
+            return .history(socket: socket, exchange: Int.random(in: 0...Int.max, using: &g), role: text(&g),
+                            start: Int.random(in: 0...Int.max, using: &g), length: Int.random(in: 0...Int.max, using: &g))
+        case 12: return .historyCleared(socket: socket)
+        case 13:
+            return .undo(socket: socket, call: text(&g), path: text(&g), previous: Bool.random(using: &g) ? bytes(&g) : nil)
+        case 14: return .undoDeleted(socket: socket, call: text(&g))
         default: return .queueCleared(socket: socket)
         }
     }

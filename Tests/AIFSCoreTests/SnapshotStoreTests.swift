@@ -260,9 +260,16 @@ struct SnapshotStoreTests {
         snapshot.interrupted = 4
         snapshot.output = RestoredStream(bytes: Array("out".utf8), failureMarks: [1, 3])
         snapshot.errors = RestoredStream(bytes: Array("err\n".utf8))
+        snapshot.history = [HistoryEntry(exchange: 1, role: .user, start: 10, length: 2), HistoryEntry(exchange: 0, role: .user, start: 40, length: 0),
+                            HistoryEntry(exchange: 1, role: .assistant, start: 60, length: 9)]
         let data = SnapshotCodec.encode(snapshot)
         let back = try SnapshotCodec.decode(data)
         #expect(back.record == snapshot.record && back.context == snapshot.context && back.interrupted == 4)
+        #expect(back.history == snapshot.history)
+        // A state of format 1 (before the history was kept) still reads, with no history.
+        let formatOne = [UInt8(1)] + data.dropFirst().dropLast(4 + 3 * 25)
+        let old = try SnapshotCodec.decode(Array(formatOne))
+        #expect(old.record == snapshot.record && old.context == snapshot.context && old.history.isEmpty && old.errors == snapshot.errors)
         #expect(back.output == snapshot.output && back.errors == snapshot.errors)
         #expect(back.queue.first?.route.storedForm == "team:77:synthesis" && back.queue.first?.headers.priorityHigh == true)
         #expect(throws: StoreError.self) { try SnapshotCodec.decode(Array(data.dropLast(3))) }

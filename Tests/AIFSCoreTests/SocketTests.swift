@@ -156,6 +156,7 @@ struct EchoProviderTests {
         func text(_ bytes: [UInt8]) { chunks.withLock { $0.append(bytes) } }
         func reasoning(_ bytes: [UInt8]) {}
         func usage(input: Int, output: Int) {}
+        func toolCall(_ call: ToolCallRequest) {}  // echo calls no tools
     }
 
     @Test("replies byte for byte in small chunks, invalid UTF-8 included")

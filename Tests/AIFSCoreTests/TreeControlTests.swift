@@ -30,6 +30,26 @@ struct TreeControlTests {
         }
     }
 
+    @Test("last-latency is - until a request ends, then its seconds; errors counts error lines, read or not")
+    func latencyAndErrors() async throws {
+        try await withTree { tree in
+            let s = try await tree.mkdir("s")
+            let before = try await tree.cat(s, .ctl)
+            #expect(Tree.value("last-latency", in: before) == "-" && Tree.value("errors", in: before) == "0")
+            #expect(try await tree.send(s, "hi") == .ok)
+            #expect(try await tree.cat(s, .output) == "hi\n")
+            let latency = Tree.value("last-latency", in: try await tree.cat(s, .ctl))
+            #expect(latency.flatMap(Double.init).map { $0 >= 0 } == true, "\(latency ?? "nil")")
+            _ = try await tree.control(s, "bogus\n")
+            _ = try await tree.control(s, "state asleep\n")
+            #expect(Tree.value("errors", in: try await tree.cat(s, .ctl)) == "2")
+            _ = try await tree.cat(s, .error)  // consumes the lines; the count stays
+            #expect(Tree.value("errors", in: try await tree.cat(s, .ctl)) == "2")
+        }
+        #expect(SocketInfo.seconds(0.000132) == "0.000132" && SocketInfo.seconds(2.5) == "2.5" && SocketInfo.seconds(3) == "3.0")
+        #expect(SocketInfo.seconds(0.0000004) == "0.0" && SocketInfo.seconds(61.25) == "61.25")
+    }
+
     @Test("a bad complete line fails its write with EINVAL, the reason in error; nothing of that write is applied")
     func badLinesFailTheWrite() async throws {
         try await withTree { tree in

@@ -14,7 +14,7 @@ struct TreeRootTests {
         try await withTree(limits: .with { $0.maxSockets = 5 }) { tree in
             try await tree.mkdir("zeta")
             try await tree.mkdir("alpha")
-            #expect(try await tree.list(Tree.root) == [".", "..", "ctl", "models", "team-chat-all", "memory", "snapshots", "zeta", "alpha"])
+            #expect(try await tree.list(Tree.root) == [".", "..", "ctl", "models", "team-chat-all", "memory", "snapshots", "tools", "metrics", "events", "cluster", "directory", "zeta", "alpha"])
             let statistics = try await tree.session.statfs().reply
             #expect(statistics == .statistics(FilesystemStatistics(files: 2, freeFiles: 3, maxNameLength: 64)))
             let root = try await tree.session.getattr(inode: Tree.root).reply.attributes
@@ -28,7 +28,7 @@ struct TreeRootTests {
         try await withTree { tree in
             try await tree.mkdir("apollo")
             #expect(try await tree.session.mkdir(parent: Tree.root, name: "apollo").reply == .error(.EEXIST))
-            for fixed in ["ctl", "models", "team-chat-all", "memory", "snapshots"] {
+            for fixed in ["ctl", "models", "team-chat-all", "memory", "snapshots", "tools", "metrics", "events", "cluster", "directory"] {
                 #expect(try await tree.session.mkdir(parent: Tree.root, name: fixed).reply == .error(.EEXIST), "\(fixed)")
             }
             #expect(tree.registry.count == 1)
@@ -64,18 +64,18 @@ struct TreeRootTests {
         }
     }
 
-    @Test("rmdir: EPERM on team-chat-all, memory, snapshots; ENOTDIR on ctl, models; ENOENT for no socket")
+    @Test("rmdir: EPERM on team-chat-all, memory, snapshots; ENOTDIR on ctl, models, tools, metrics, events, cluster, directory; ENOENT for no socket")
     func rmdirOfFixedNames() async throws {
         try await withTree { (tree: Tree) async throws in
             for directory in ["team-chat-all", "memory", "snapshots"] {
                 #expect(try await tree.session.rmdir(parent: Tree.root, name: directory).reply == .error(.EPERM), "\(directory)")
             }
-            for file in ["ctl", "models"] {
+            for file in ["ctl", "models", "tools", "metrics", "events", "cluster", "directory"] {
                 #expect(try await tree.session.rmdir(parent: Tree.root, name: file).reply == .error(.ENOTDIR), "\(file)")
             }
             #expect(try await tree.session.rmdir(parent: Tree.root, name: "nosuch").reply == .error(.ENOENT))
             // Still all there.
-            #expect(try await tree.list(Tree.root) == [".", "..", "ctl", "models", "team-chat-all", "memory", "snapshots"])
+            #expect(try await tree.list(Tree.root) == [".", "..", "ctl", "models", "team-chat-all", "memory", "snapshots", "tools", "metrics", "events", "cluster", "directory"])
         }
     }
 
@@ -114,7 +114,7 @@ struct TreeRootTests {
             for directory in ["s", "team-chat-all", "memory", "snapshots"] {
                 #expect(try await tree.session.unlink(parent: Tree.root, name: directory).reply == .error(.EISDIR), "\(directory)")
             }
-            for file in ["ctl", "models"] {
+            for file in ["ctl", "models", "tools", "metrics", "events", "cluster", "directory"] {
                 #expect(try await tree.session.unlink(parent: Tree.root, name: file).reply == .error(.EPERM), "\(file)")
             }
             #expect(try await tree.session.unlink(parent: Tree.root, name: "nosuch").reply == .error(.ENOENT))
@@ -131,7 +131,7 @@ struct TreeRootTests {
                 try await tree.session.rename(parent: parent, name: name, newParent: newParent, newName: newName, flags: flags).reply
             }
             // The source is a fixed entry, or not directly in /ai.
-            for fixed in ["ctl", "models", "team-chat-all", "memory", "snapshots"] {
+            for fixed in ["ctl", "models", "team-chat-all", "memory", "snapshots", "tools", "metrics", "events", "cluster", "directory"] {
                 #expect(try await rename(Tree.root, fixed, to: "x") == .error(.EPERM), "\(fixed)")
             }
             #expect(try await rename(tree.inode(a), "input", to: "x") == .error(.EPERM))
@@ -167,13 +167,13 @@ struct TreeRootTests {
             for parent in [tree.inode(s, .ctl), InodeScheme.inode(team: .ctl)] {
                 #expect(try await tree.session.create(parent: parent, name: "foo").reply == .error(.ENOTDIR), "parent \(parent)")
             }
-            #expect(try await tree.list(tree.inode(s)).count == 9, ". .. and the seven files only")
+            #expect(try await tree.list(tree.inode(s)).count == 11, ". .., the eight files and pending/ only")
             guard case .create(let entry, _, _) = try await tree.session.create(parent: tree.inode(s), name: "foo").reply else {
                 Issue.record("create in a socket directory makes a scratch file")
                 return
             }
             #expect(entry.attributes.permissions == 0o600 && ScratchFiles.contains(entry.attributes.inode))
-            #expect(try await tree.list(tree.inode(s)).count == 10, "the scratch file is listed")
+            #expect(try await tree.list(tree.inode(s)).count == 12, "the scratch file is listed")
         }
     }
 

@@ -9,13 +9,16 @@ import Glibc
 /// directory `/ai/NAME/`"), in-process.
 @Suite("tree: a socket's directory", .timeLimit(.minutes(1)))
 struct TreeSocketDirectoryTests {
-    @Test("a socket lists its seven files; other names ENOENT; below a file ENOTDIR; only scratch files are made inside; its files cannot be removed or renamed")
+    @Test("a socket lists its eight files and pending/; other names ENOENT; below a file ENOTDIR; only scratch files are made inside; its files cannot be removed or renamed")
     func namesInASocket() async throws {
         try await withTree { tree in
             let s = try await tree.mkdir("s")
             let dir = tree.inode(s)
-            #expect(try await tree.list(dir) == [".", "..", "input", "output", "error", "ctl", "prompt", "transcript", "chat"])
-            for file in SocketFile.allCases {
+            #expect(try await tree.list(dir) == [".", "..", "input", "output", "error", "ctl", "prompt", "transcript", "chat", "context", "pending"])
+            for file in SocketFile.allCases where file.isAgentFile {
+                #expect(try await tree.lookup(dir, file.name) == .error(.ENOENT), "only an agent socket has \(file.name)")
+            }
+            for file in SocketFile.allCases where !file.isAgentFile {
                 #expect(try await tree.lookup(dir, file.name).entry?.attributes.inode == tree.inode(s, file))
                 #expect(try await tree.lookup(tree.inode(s, file), "x") == .error(.ENOTDIR), "\(file.name)/x")
             }
@@ -33,7 +36,10 @@ struct TreeSocketDirectoryTests {
                 #expect(try await tree.session.unlink(parent: dir, name: file.name).reply == .ok, "\(file.name)")
             }
             #expect(try await tree.session.unlink(parent: dir, name: "nope").reply == .error(.ENOENT))
-            #expect(try await tree.list(dir).count == 9, "still there")
+            #expect(try await tree.list(dir).count == 11, "still there")
+            // pending/ "goes" without effect too (rm -r goes on), and is still there.
+            #expect(try await tree.session.rmdir(parent: dir, name: "pending").reply == .ok)
+            #expect(try await tree.lookup(dir, "pending").entry?.attributes.kind == .directory)
             #expect(try await tree.session.rename(parent: dir, name: "prompt", newParent: dir, newName: "p2").reply == .error(.EPERM))
             // rm -r: the files "go", then the rmdir removes the socket.
             #expect(try await tree.session.rmdir(parent: Tree.root, name: "s").reply == .ok)
@@ -46,7 +52,7 @@ struct TreeSocketDirectoryTests {
         try await withTree { tree in
             let s = try await tree.mkdir("s")
             let expected: [SocketFile: UInt32] = [.input: 0o200, .output: 0o444, .error: 0o444, .ctl: 0o644,
-                                                  .prompt: 0o644, .transcript: 0o444, .chat: 0o644]
+                                                  .prompt: 0o644, .transcript: 0o444, .chat: 0o644, .context: 0o444]
             for (file, mode) in expected {
                 let reply = try await tree.session.getattr(inode: tree.inode(s, file)).reply
                 #expect(reply.attributes?.permissions == mode, "\(file.name)")

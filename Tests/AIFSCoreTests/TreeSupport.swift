@@ -53,7 +53,10 @@ import Glibc
 // | close input EHOSTDOWN, EAGAIN (no member took it)| TreeTeamTests.everyMemberRefuses
 // | close input 0 (every copy queued)               | TreeTeamTests.aRoundCollectsEveryReply
 // | read output EAGAIN, EINTR                       | TreeTeamTests.teamOutputNonBlockingAndInterrupted
+// | close input EINVAL (fallback: [team-chat-to-X]) | TeamModeTests.fallbackRefusals
+// | close input ENOENT (fallback: none is a socket) | TeamModeTests.fallbackRefusals
 // | write ctl EINVAL (reason in error)              | TreeTeamTests.teamControl
+// | write ctl EINVAL (mode fallback: names)         | TeamModeTests.control
 // | open EACCES (wrong direction)                   | TreeTeamTests.teamDirectory
 // | rmdir, rm -r EPERM                              | TreeTeamTests.teamDirectory
 //

@@ -77,9 +77,11 @@ kill "$tailpid"; wait "$tailpid" 2>/dev/null
 check "grep transcript" "3" "$(grep -c '^\[team-chat-from-b\]' "$M/b/transcript")"
 mv "$M/a" "$M/c"
 check "mv renames, history kept" "name: c" "$(grep '^name:' "$M/c/ctl")"
-check "ls after mv" "apollo b c ctl memory models snapshots team-chat-all" "$(ls "$M" | tr '\n' ' ' | sed 's/ $//')"
+check "ls after mv" "apollo b c cluster ctl directory events memory metrics models snapshots team-chat-all tools" "$(ls "$M" | tr '\n' ' ' | sed 's/ $//')"
 rm -r "$M/c"; rmdir "$M/b"
-check "rm -r and rmdir" "apollo ctl memory models snapshots team-chat-all" "$(ls "$M" | tr '\n' ' ' | sed 's/ $//')"
+check "rm -r and rmdir" "apollo cluster ctl directory events memory metrics models snapshots team-chat-all tools" "$(ls "$M" | tr '\n' ' ' | sed 's/ $//')"
+check "events: the mv and the removals, in order" "socket_renamed:c socket_deleted:c socket_deleted:b" \
+    "$(python3 -c 'import json,sys; e=[json.loads(l) for l in open(sys.argv[1])]; print(" ".join([x["type"]+":"+x["socket"] for x in e if x["type"] in ("socket_renamed","socket_deleted")][-3:]))' "$M/events" 2>&1)"
 check "rmdir team-chat-all is EPERM" "Operation not permitted" "$(rmdir "$M/team-chat-all" 2>&1 | sed 's/.*: //')"
 check "bad name is EINVAL" "Invalid argument" "$(mkdir "$M/bad!name" 2>&1 | sed 's/.*: //')"
 check "existing name is EEXIST" "File exists" "$(mkdir "$M/apollo" 2>&1 | sed 's/.*: //')"

@@ -22,7 +22,7 @@ check() {  # check NAME EXPECTED ACTUAL
   else failed=$((failed + 1)); echo "FAIL $1"; echo "     expected: $(printf %q "$2")"; echo "     actual:   $(printf %q "$3")"; fi
 }
 files() { ls -a "$M/p" | tr '\n' ' '; }
-ONLY=". .. chat ctl error input output prompt transcript "
+ONLY=". .. chat context ctl error input output pending prompt transcript "
 
 "$AIFS" mount "$M" -o allow_other >/dev/null || { echo "mount failed"; echo "0 passed, 1 failed"; exit 1; }   # allow_other: another user looks too
 mkdir "$M/p" && chmod 755 "$M/p"   # whatever the umask: another user may look in
@@ -65,7 +65,7 @@ check "a scratch file is 0600" "600" "$(stat -c %a "$M/p/notes.tmp")"
 check "it is listed to its owner" "1" "$(ls "$M/p" | grep -c '^notes.tmp$')"
 check "and no other user sees it" "ls: cannot access '$M/p/notes.tmp': No such file or directory" \
   "$(LC_ALL=C setpriv --reuid=65534 --regid=65534 --clear-groups ls "$M/p/notes.tmp" 2>&1)"
-check "nor in its listing (which that user can read)" "chat ctl error input output prompt transcript " \
+check "nor in its listing (which that user can read)" "chat context ctl error input output pending prompt transcript " \
   "$(setpriv --reuid=65534 --regid=65534 --clear-groups ls "$M/p" | tr '\n' ' ')"
 check "mv onto another of the socket's files is refused" "1" "$(mv "$M/p/notes.tmp" "$M/p/input" 2>/dev/null; echo $?)"
 rm "$M/p/notes.tmp"

@@ -78,19 +78,25 @@ struct CtlFuzzTests {
     static func validLine(_ r: inout SplitMix, _ dialect: Dialect) -> String {
         switch dialect {
         case .socket:
-            switch r.int(below: 11) {
+            switch r.int(below: 15) {
             case 0: return "model " + r.pick(["echo", "echo/slow", "openai/gpt-4o", "ollama/llama3.2:8b", "a/b/c"])
             case 1:
-                let key = r.pick(Setting.allCases)
+                let key = r.pick(Setting.allCases.filter { $0 != .forkedFrom })
                 let value: String
                 switch key {
+                case .autoCompact: value = String(r.int(0...100))
+                case .forkedFrom: value = "never picked"
                 case .temperature: value = number(&r, 0...2)
                 case .topP: value = number(&r, 0.001...1)
                 case .maxTokens, .contextTokens: value = number(&r, 1...10_000_000, whole: true)
                 case .timeout: value = number(&r, 0.01...86_400)
-                case .capabilities:
+                case .capabilities, .description:
                     let words = (0..<r.int(0...6)).map { _ in String(decoding: Zoo.bytes(&r, count: r.int(1...8), invalid: false), as: UTF8.self) }
                     value = r.chance(50) ? "\"" + words.joined(separator: " ") + "\"" : words.joined(separator: " ")
+                case .tools: value = r.chance(20) ? "none" : (0..<r.int(1...4)).map { _ in r.pick(["bash", "read", "write", "list", "ask", "my-tool_2"]) }.joined(separator: ",")
+                case .security: value = r.pick(SecurityMode.allCases).rawValue
+                case .workdir: value = "/" + name(&r)
+                case .maxToolRounds: value = String(r.int(1...1000))
                 }
                 return "set \(key.rawValue) \(value)"
             case 2: return "reset"
@@ -100,11 +106,27 @@ struct CtlFuzzTests {
             case 6: return "fork " + name(&r)
             case 7: return "wire " + name(&r)
             case 8: return "unwire"
+            case 9: return "fork " + name(&r) + " " + (r.chance(50) ? "#" : "") + String(r.int(0...1_000_000))
+            case 10: return "compact"
+            case 11: return "uncompact"
+            case 12:
+                let id = "\(r.int(1...1_000_000)).\(r.int(1...100))"
+                switch r.int(below: 5) {
+                case 0: return "approve " + id
+                case 1: return "approve all"
+                case 2: return "deny " + id + (r.chance(50) ? " " + name(&r) : "")
+                case 3: return "undo " + id
+                default: return r.chance(50) ? "tools " + r.pick(["bash,read", "none", "ask"]) : "security " + r.pick(SecurityMode.allCases).rawValue
+                }
             default: return "restore " + name(&r)
             }
         case .team:
             switch r.int(below: 3) {
-            case 0: return "mode " + r.pick(TeamMode.allCases).rawValue
+            case 0:
+                switch r.int(below: 5) {
+                case 0: return "mode fallback " + (0..<r.int(1...4)).map { _ in name(&r) }.joined(separator: ",")
+                default: return "mode " + r.pick(["fanout", "discuss", "race", "fallback"])
+                }
             case 1: return "moderator " + (r.chance(25) ? r.pick(["none", "-", "off"]) : name(&r))
             default: return "timeout " + number(&r, 0.01...86_400)
             }
@@ -211,10 +233,17 @@ struct CtlFuzzTests {
         case .cancel: return "cancel"
         case .state(let s): return "state\t\(s.rawValue)"
         case .headers(let on): return "headers \(on ? "on" : "off")"
-        case .fork(let n): return "fork\t\(n)"
+        case .fork(let n, nil): return "fork\t\(n)"
+        case .fork(let n, let turn?): return "fork\t\(n) \(turn)"
+        case .compact: return "compact"
+        case .uncompact: return "uncompact"
         case .wire(let n): return "wire\t\(n)"
         case .unwire: return "unwire"
         case .restore(let n): return "restore\t\(n)"
+        case .approve(nil): return "approve all"
+        case .approve(let id?): return "approve\t\(id)"
+        case .deny(let id, let reason): return "deny \(id)" + (reason.isEmpty ? "" : " \(reason)")
+        case .undo(let id): return "undo\t\(id)"
         }
     }
 
@@ -232,13 +261,27 @@ struct CtlFuzzTests {
             case .maxTokens, .contextTokens: ok = Int(value).map { $0 >= 1 && $0 <= 10_000_000 } ?? false
             case .timeout: ok = Double(value).map { $0 > 0 && $0 <= 86_400 } ?? false
             case .capabilities: ok = value.utf8.count <= 200
+            case .description: ok = value.utf8.count <= 1000
+            case .autoCompact: ok = Int(value).map { $0 >= 0 && $0 <= 100 } ?? false
+            case .forkedFrom: ok = false
+            case .tools: ok = value == "none" || value.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-" } }
+            case .security: ok = SecurityMode(rawValue: value) != nil
+            case .workdir: ok = value.hasPrefix("/")
+            case .maxToolRounds: ok = Int(value).map { $0 >= 1 && $0 <= 1000 } ?? false
             }
             tally.check(ok, "set \(key.rawValue) accepted out-of-range value \(value.debugDescription)")
-        case .fork(let n), .wire(let n):
-            tally.check(SocketName.isValid(n), "fork/wire accepted the bad socket name \(n.debugDescription)")
+        case .fork(let n, let turn):
+            tally.check(SocketName.isValid(n) && (turn ?? 0) >= 0, "fork accepted the bad socket name \(n.debugDescription) or turn \(String(describing: turn))")
+        case .wire(let n):
+            tally.check(SocketName.isValid(n), "wire accepted the bad socket name \(n.debugDescription)")
         case .restore(let n):
             tally.check(SnapshotName.problem(with: n) == nil, "restore accepted the bad snapshot name \(n.debugDescription)")
-        case .reset, .cancel, .unwire, .state, .headers:
+        case .approve(nil):
+            break
+        case .approve(let id?), .undo(let id), .deny(let id, _):
+            tally.check(id.split(separator: ".").count == 2 && id.split(separator: ".").allSatisfy { UInt64($0) != nil },
+                        "a bad tool call id was accepted: \(id.debugDescription)")
+        case .reset, .cancel, .unwire, .state, .headers, .compact, .uncompact:
             break
         }
         let rendered = render(command)
@@ -268,7 +311,7 @@ struct CtlFuzzTests {
 
     static func render(_ command: TeamCommand) -> String {
         switch command {
-        case .mode(let m): return "mode \(m.rawValue)"
+        case .mode(let m): return "mode \(m.text)"
         case .moderator(let n): return "moderator\t\(n ?? "none")"
         case .timeout(let s): return "timeout \(s)"
         }
@@ -284,6 +327,9 @@ struct CtlFuzzTests {
                     switch command {
                     case .moderator(let n?): tally.check(SocketName.isValid(n), "moderator \(n.debugDescription)")
                     case .timeout(let s): tally.check(s > 0 && s <= 86_400, "timeout \(s)")
+                    case .mode(.fallback(let names)):
+                        tally.check(!names.isEmpty && Set(names).count == names.count && names.allSatisfy(SocketName.isValid),
+                                    "fallback \(names)")
                     default: break
                     }
                     let rendered = Self.render(command)

@@ -80,6 +80,9 @@ struct SnapshotFuzzTests {
         s.interrupted = r.chance(50) ? nil : max(1, r.next())
         s.output = RestoredStream(bytes: blob(&r), failureMarks: (0..<r.int(0...3)).map { _ in count(&r) })
         s.errors = RestoredStream(bytes: blob(&r), failureMarks: (0..<r.int(0...3)).map { _ in count(&r) })
+        s.history = (0..<r.int(0...4)).map { _ in
+            HistoryEntry(exchange: count(&r), role: r.chance(50) ? .user : .assistant, start: count(&r), length: count(&r))
+        }
         return s
     }
 
@@ -91,7 +94,7 @@ struct SnapshotFuzzTests {
               scalars(ra.name) == scalars(rb.name), scalars(ra.model) == scalars(rb.model), scalars(ra.wire) == scalars(rb.wire),
               ra.settings.mapValues(scalars) == rb.settings.mapValues(scalars) else { return false }
         (ra.created, ra.lastActivity, rb.created, rb.lastActivity) = (0, 0, 0, 0)
-        return ra == rb && a.context == b.context && a.interrupted == b.interrupted && a.output == b.output && a.errors == b.errors
+        return ra == rb && a.context == b.context && a.history == b.history && a.interrupted == b.interrupted && a.output == b.output && a.errors == b.errors
             && a.queue.count == b.queue.count
             && zip(a.queue, b.queue).allSatisfy { x, y in
                 x.id == y.id && x.content == y.content && x.headers == y.headers && x.uid == y.uid && bits(x.time) == bits(y.time)

@@ -52,7 +52,7 @@ struct ChatTests {
                 echo 'fork b' > $M/a/ctl 2>/dev/null || echo "refused rc=$?"
                 cut -d' ' -f2- $M/a/error
                 """)
-            #expect(r.stdout.contains("forked\na b ctl memory models snapshots team-chat-all \ntemperature: 0.4\nBe kind.\n1\nrefused rc=1\nctl fork: socket 'b' exists\n"), "\(r)")
+            #expect(r.stdout.contains("forked\na b cluster ctl directory events memory metrics models snapshots team-chat-all tools \ntemperature: 0.4\nBe kind.\n1\nrefused rc=1\nctl fork: socket 'b' exists\n"), "\(r)")
         }
     }
 

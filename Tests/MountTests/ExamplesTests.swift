@@ -16,9 +16,15 @@ struct ExamplesTests {
         ("stream.py", "'six\\n'"),
         ("team-chat.sh", "[team-chat-from-carol] [synthesis]"),
         ("undo.sh", "--- notes is back; its transcript:\n2\n[restore] "),
+        ("long-talk.sh", "[team-chat-from-talk] #1\n[team-chat-from-talk] #2\n[team-chat-from-talk] #3\n[team-chat-from-talk] #4\n"
+            + "forked-from: talk #2\n--- what side's model gets next\n[user]\nMy name is Ada.\n[assistant]\nMy name is Ada.\n"
+            + "[user]\nI like trains.\n[assistant]\nI like trains.\n--- talk's context after compact: 3 user turns\n"
+            + "[user]\n[summary of 4 earlier turns]\n1\n--- after uncompact: 5 user turns\n"),
         ("pipeline.sh", "--- piped: editor says\nWrite a limerick about pipes.\n"),
         ("review-code.sh", "+    return a - b\n== style ==\nReview this change:\ndiff --git a/calc.py b/calc.py\n"),
         ("memory-search.sh", "-- reload OR install, then only what the dev socket saw (column 3)\ndev\tinput\ndev\treply\n-- down*: a prefix\ndev\tinput\ndev\treply\n"),
+        ("tools.sh", "This directory holds: notes.txt, plan.md\n[tool-call 1.1 list] "),
+        ("agents/run.sh", "[routed to web] hello from the example server\n[routed to poet] a line about pipes\n"),
         ("python-client.py", "What is a file descriptor?\nalice got: alice asks: what is a pipe?\nbob got: bob asks: what is a pipe?\ncarol got: carol asks: what is a pipe?\noutput holds 0 bytes\n"),
     ])
     func example(name: String, expected: String) async throws {
@@ -31,7 +37,7 @@ struct ExamplesTests {
                 """, timeout: 60)
             #expect(r.status == 0, "\(r)")
             #expect(r.stdout.contains(expected), "\(r)")
-            #expect(r.stdout.hasSuffix("ctl memory models snapshots team-chat-all "), "the example cleans up its sockets: \(r)")
+            #expect(r.stdout.hasSuffix("cluster ctl directory events memory metrics models snapshots team-chat-all tools "), "the example cleans up its sockets: \(r)")
         }
     }
 

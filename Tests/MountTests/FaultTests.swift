@@ -34,10 +34,9 @@ struct FaultTests {
             }
             trap cleanup EXIT
             server() {
-                rm -f $D/port
-                python3 "$FAKE" $D/port /dev/null ${PORT:+--port $PORT} "$@" 2>>$D/server.err & SERVER=$!
-                for i in $(seq 1 100); do [ -f $D/port ] && break; sleep 0.05; done
-                PORT=$(cat $D/port)
+                rm -f $D/port $D/ready; mkfifo $D/ready
+                python3 "$FAKE" $D/port /dev/null ${PORT:+--port $PORT} --ready $D/ready "$@" 2>>$D/server.err & SERVER=$!
+                read -r PORT < $D/ready  # once the server listens
             }
             mountit() {
                 local out
@@ -179,7 +178,7 @@ struct FaultTests {
             cut -d' ' -f2- $M/a/error | tail -1
             grep -c 'was replaced by another file' "$LOG" | sed 's/^/log: replaced /'
             $AIFS unmount $M >/dev/null; mountit || exit 1
-            echo "new store: $(ls $M | grep -v -e ctl -e models -e memory -e snapshots -e team-chat-all | tr '\n' ' ')"
+            echo "new store: $(ls $M | grep -v -e ctl -e models -e memory -e snapshots -e team-chat-all -e '^tools$' -e '^metrics$' -e '^events$' -e '^cluster$' -e '^directory$' | tr '\n' ' ')"
             $AIFS unmount $M >/dev/null
             saved=$(ls $D/store | grep 'aifs.db.saved-' | head -1); echo "saved: ${saved%%-2*}"
             STORE="$D/store/$saved" mountit || exit 1

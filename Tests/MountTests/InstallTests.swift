@@ -85,10 +85,10 @@ struct InstallTests {
         let out = r.stdout
         #expect(out.contains("install: P/prefix/bin/aifs\ninstall: /sbin/mount.fuse.aifs -> P/prefix/bin/aifs\n"), "\(r)")
         #expect(out.contains("install: P/prefix/share/man/man1/aifs.1\ninstall: P/prefix/share/man/man5/aifs.5\ninstall: P/prefix/lib/systemd/system/aifs@.service\n"), "\(r)")
-        #expect(out.contains("== mount -t fuse.aifs\nctl memory models snapshots team-chat-all \naifs fuse.aifs\n"), "\(r)")
+        #expect(out.contains("== mount -t fuse.aifs\ncluster ctl directory events memory metrics models snapshots team-chat-all tools \naifs fuse.aifs\n"), "\(r)")
         #expect(out.contains("/mnt -f -o rw --store P/store.db \nvia-mount\nunmounted\n"),
                 "mount(8) ran /sbin/mount.fuse.aifs, which became aifs mount: \(r)")
-        #expect(out.contains("== fstab\nctl memory models s snapshots team-chat-all \nunmounted\n"),
+        #expect(out.contains("== fstab\ncluster ctl directory events memory metrics models s snapshots team-chat-all tools \nunmounted\n"),
                 "the fstab line mounts the same store; mount-only options are dropped: \(r)")
         #expect(out.contains("/mnt -f -o dev,suid --store P/store.db \nagain\nunmounted\n"),
                 "fuse3's mount.fuse runs 'aifs none DIR -o dev,suid,store=…': \(r)")

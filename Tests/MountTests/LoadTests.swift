@@ -62,11 +62,11 @@ struct LoadTests {
             """, timeout: 460)
         print(quiet.stdout)
         let r = await Shell.run("""
-            D=\(dir); M=$D/mnt; C=$D/config.toml; mkdir -p $M
+            D=\(dir); M=$D/mnt; C=$D/config.toml; mkdir -p $M; mkfifo $D/ready
             python3 '\(Self.directory)/fake_model_server.py' $D/port /dev/null 0.05 --fail-rate 0.1 --cut-rate 0.05 --seed 7 \
-                2>$D/server.err & SERVER=$!
+                --ready $D/ready 2>$D/server.err & SERVER=$!
             trap '$AIFS unmount $M >/dev/null 2>&1; umount -l $M 2>/dev/null; kill $SERVER 2>/dev/null; rm -f "$LOG"; rm -rf $D' EXIT
-            for i in $(seq 1 100); do [ -f $D/port ] && break; sleep 0.05; done
+            read -r _ < $D/ready  # once the server listens
             cat > $C <<CONFIG
             [models]
             default = "fo/m"

@@ -16,10 +16,10 @@ struct ProviderMountTests {
         let dir = MountedAIFS.makeTempDirectory("aifs-prov")
         let r = await Shell.run("""
             D=\(dir); M=$D/mnt; C=$D/config.toml; REQUESTS=$D/requests.log; GATE=$D/gate; mkdir -p $M
-            python3 '\(Self.directory)/fake_model_server.py' $D/port $REQUESTS \(tokenDelay) --gate $GATE & SERVER=$!
+            mkfifo $D/ready
+            python3 '\(Self.directory)/fake_model_server.py' $D/port $REQUESTS \(tokenDelay) --gate $GATE --ready $D/ready & SERVER=$!
             trap '$AIFS unmount $M >/dev/null 2>&1; umount -l $M 2>/dev/null; kill $SERVER 2>/dev/null; rm -rf $D' EXIT
-            for i in $(seq 1 100); do [ -f $D/port ] && break; sleep 0.05; done
-            PORT=$(cat $D/port)
+            read -r PORT < $D/ready  # once the server listens
             cat > $C <<CONFIG
             \(config)
             CONFIG

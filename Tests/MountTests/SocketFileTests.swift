@@ -196,7 +196,7 @@ struct SocketFileTests {
                 echo 'state unresponsive' > $M/c/ctl; echo x > $M/c/input; echo "rc-unresponsive=$?"
                 """)
             for key in ["name", "model", "state", "created", "last-activity", "queued", "in-flight", "unread-bytes",
-                        "messages", "tokens-in", "tokens-out", "wire", "headers", "owner"] {
+                        "messages", "tokens-in", "tokens-out", "wire", "headers", "owner", "last-latency", "errors"] {
                 #expect(r.stdout.contains("\n\(key): ") || r.stdout.hasPrefix("\(key): "), "missing \(key): \(r)")
             }
             #expect(r.stdout.components(separatedBy: "rc=1").count == 4, "three refusals: \(r)")

@@ -81,7 +81,8 @@ struct TeamChatMountTests {
         // Events, not speeds: s (fo/gated) cannot finish before the gate opens, and the gate opens
         // once the reader has a's and c's blocks. Then s never answers (fo/hang): only the round's
         // timeout can end the read, and it cannot end before that timeout (measured from before
-        // the write that opens the round). 60 s bounds a failure only.
+        // the write that opens the round). The timeout is 20 s so that a and c, which must answer
+        // within it, do so on a loaded machine too; 120 s bounds a failure only.
         let r = await ProviderMountTests().script(config: Self.fakeConfig, """
             $AIFS mount $M --config $C >/dev/null || exit 1
             mkdir $M/a $M/s $M/c
@@ -102,19 +103,19 @@ struct TeamChatMountTests {
             print(" ".join(l for l in data.decode().splitlines() if l.startswith("[team-chat-from-")), "")
             PY
             echo 'model fo/hang' > $M/s/ctl
-            echo 'timeout 1' > $M/team-chat-all/ctl
+            echo 'timeout 20' > $M/team-chat-all/ctl
             start=$(date +%s%N)
             echo 'four five six seven eight nine' > $M/team-chat-all/input
-            timeout 60 cat $M/team-chat-all/output > $D/out; echo "rc=$?"
+            timeout 120 cat $M/team-chat-all/output > $D/out; echo "rc=$?"
             ms=$(( ($(date +%s%N) - start) / 1000000 ))
-            echo "not before the timeout: $(( ms >= 1000 ))"; echo "figure: the read ended after $ms ms" >&2
+            echo "not before the timeout: $(( ms >= 20000 ))"; echo "figure: the read ended after $ms ms" >&2
             grep '^\\[team-chat-from-s\\]' $D/out
             grep -c '^reply: four' $D/out
             grep -c 'cancelled: team chat round timed out' $M/s/error
             """)
         #expect(r.stdout.hasPrefix("[team-chat-from-a] [team-chat-from-c] [team-chat-from-s] \n")
                 || r.stdout.hasPrefix("[team-chat-from-c] [team-chat-from-a] [team-chat-from-s] \n"), "\(r)")
-        #expect(r.stdout.contains("rc=0\nnot before the timeout: 1\n[team-chat-from-s] [error] timed out after 1 s\n2\n1\n"), "\(r)")
+        #expect(r.stdout.contains("rc=0\nnot before the timeout: 1\n[team-chat-from-s] [error] timed out after 20 s\n2\n1\n"), "\(r)")
     }
 
     @Test("discuss: in round 2, a's request to the provider carries b's round-1 reply (checked at the fake server)")

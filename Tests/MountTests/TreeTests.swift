@@ -27,9 +27,9 @@ struct TreeTests {
             #expect(out.components(separatedBy: "Invalid argument").count - 1 == 4, "3 bad names + mv onto reserved: \(r)")
             #expect(out.contains("cannot create directory '\(m.mountpoint)/ctl': File exists"), "\(r)")
             #expect(out.contains("cannot create directory '\(m.mountpoint)/c': File exists"), "\(r)")
-            #expect(out.contains("c ctl memory models snapshots team-chat-all \n"), "\(r)")
+            #expect(out.contains("c cluster ctl directory events memory metrics models snapshots team-chat-all tools \n"), "\(r)")
             #expect(out.contains("\n1\n"), "a socket made through /ai/ctl is listed: \(r)")
-            #expect(out.contains("\nchat ctl error input output prompt transcript \n"), "\(r)")
+            #expect(out.contains("\nchat context ctl error input output pending prompt transcript \n"), "\(r)")
             #expect(out.components(separatedBy: "Operation not permitted").count - 1 >= 5, "\(r)")
         }
     }

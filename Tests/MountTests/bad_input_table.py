@@ -135,13 +135,14 @@ print("PASS" if results[-1] else "FAIL", "nothing was queued by the empty write"
 case("write to output", read_file(f"{M}/s/output", os.O_WRONLY), "EACCES")
 case("write to error", read_file(f"{M}/s/error", os.O_WRONLY), "EACCES")
 case("write to transcript", read_file(f"{M}/s/transcript", os.O_WRONLY), "EACCES")
+case("write to context", read_file(f"{M}/s/context", os.O_WRONLY), "EACCES")
 case("read from input", read_file(f"{M}/s/input"), "EACCES")
 case("open input read-write", read_file(f"{M}/s/input", os.O_RDWR), "EACCES")
 case("write to /ai/models", read_file(f"{M}/models", os.O_WRONLY), "EACCES")
 case("write to a search result", read_file(f"{M}/memory/search/x", os.O_WRONLY), "EACCES")
 case("prompt over 1 MiB", write_file(f"{M}/s/prompt", b"p" * ((1 << 20) + 1)), "EFBIG", E, "prompt over")
 for name, expect in [("input", "ok"), ("output", "EPERM"), ("error", "EPERM"), ("ctl", "ok"), ("prompt", "ok"),
-                     ("transcript", "EPERM"), ("chat", "ok")]:
+                     ("transcript", "EPERM"), ("chat", "ok"), ("context", "EPERM")]:
     case(f"truncate {name}", lambda n=name: os.truncate(f"{M}/s/{n}", 0), expect)
 case("truncate /ai/models", lambda: os.truncate(f"{M}/models", 0), "EPERM")
 case("setxattr", lambda: os.setxattr(f"{M}/s/input", "user.x", b"1"), "ENOTSUP")

@@ -10,6 +10,9 @@ public protocol ChangeApplier: AnyObject, Sendable {
     func tookOver(_ socket: SocketID)
     /// Socket ids this daemon knows (to hold leases for).
     func socketIDs() -> [SocketID]
+    /// Whether no request has streamed part of a reply that is not stored yet (a checkpoint
+    /// taken now loses nothing).
+    func isBetweenReplies() -> Bool
 }
 
 /// Work a change finishes later (a snapshot, a restore): call with the completion.
@@ -65,20 +68,41 @@ public final class Applier: ChangeApplier, @unchecked Sendable {
 
     public func socketIDs() -> [SocketID] { registryRef?.all().map(\.id) ?? [] }
 
+    public func isBetweenReplies() -> Bool { !(registryRef?.all().contains { $0.isMidReply } ?? false) }
+
     public func tookOver(_ socket: SocketID) {
-        guard let registry = registryRef else { return }
-        registry.socket(id: socket)?.takeOver()
+        guard let registry = registryRef, let taken = registry.socket(id: socket) else { return }
+        // Observed by this daemon alone (a lease it got), so it publishes it.
+        let events = registry.environment.events
+        events.record(AIEvent("owner_changed", socket: taken.info, uid: events.daemonUID, [("owner_daemon", .string(registry.environment.log.id))]),
+                      fromLog: false, publish: true)
+        taken.takeOver()
+        registry.environment.agents.reconcile(taken)
     }
 
+    /// Applies `entry` with it as this thread's change (``ChangeContext``), and records the
+    /// events it makes once its result is known (``ChangeEvents``).
     public func apply(_ entry: LoggedChange, done: @escaping @Sendable (ChangeResult) -> Void) {
         guard let registry = registryRef else { return done(.done(.EIO)) }
+        let remote = entry.origin != registry.environment.log.id
+        let events = ChangeEvents(entry, registry: registry, remote: remote)
+        ChangeContext.applying(entry, remote: remote) {
+            guard let events else { return mutate(entry, registry: registry, remote: remote, done: done) }
+            mutate(entry, registry: registry, remote: remote) { result in
+                events.derive(result)
+                done(result)
+            }
+        }
+    }
+
+    private func mutate(_ entry: LoggedChange, registry: SocketRegistry, remote: Bool, done: @escaping @Sendable (ChangeResult) -> Void) {
         let log = registry.environment.log
-        let remote = entry.origin != log.id
         switch entry.change {
         case .create(let name, let model, let uid, let gid, let mode):
             do {
                 let socket = try registry.create(name: FileName(name), model: model, uid: uid, gid: gid, mode: mode)
                 if remote { tree?.invalidateRootEntry(name) } else { log.claim(socket.id) }
+                registry.environment.agents.reconcile(socket)
                 done(.created(socket.id))
             } catch {
                 done(.done(error.errno))
@@ -87,6 +111,7 @@ public final class Applier: ChangeApplier, @unchecked Sendable {
             do {
                 let socket = try registry.remove(name: name)
                 log.release(socket.id)
+                registry.environment.agents.reconcile(socket)
                 if remote { tree?.invalidateRootEntry(name) }
                 done(.done(nil))
             } catch {
@@ -106,6 +131,7 @@ public final class Applier: ChangeApplier, @unchecked Sendable {
         case .ownership(let id, let mode, let uid, let gid):
             guard let socket = registry.socket(id: id) else { return done(.done(.ENOENT)) }
             socket.setOwnership(mode: mode, uid: uid, gid: gid)
+            registry.environment.agents.reconcile(socket)
             if remote { tree?.invalidateSocketDirectory(id) }
             done(.done(nil))
         case .submit(let id, let content, let priority, let uid, let route, let kind):
@@ -117,7 +143,11 @@ public final class Applier: ChangeApplier, @unchecked Sendable {
             guard let tree else { return done(.done(.ENOTSUP)) }
             Self.run({ () throws(Errno) -> Deferred? in
                 try tree.applySocketControl(text, socket: socket, caller: Caller(uid: uid, gid: gid))
-            }, done)
+            }, { result in
+                // `model`, `state`: the socket may have become an agent's, or stopped being one.
+                registry.environment.agents.reconcile(socket)
+                done(result)
+            })
         case .daemonControl(let text, _, _):
             guard let tree else { return done(.done(.ENOTSUP)) }
             Self.run({ () throws(Errno) -> Deferred? in try tree.applyDaemonControl(text) }, done)
@@ -152,6 +182,9 @@ public final class Applier: ChangeApplier, @unchecked Sendable {
         case .text(let id, let message, _), .reasoning(let id, let message, _), .usage(let id, let message, _, _),
              .diagnostic(let id, let message, _, _), .end(let id, let message, _), .restart(let id, let message):
             registry.socket(id: id)?.applyWork(message: message, entry.change)
+            done(.done(nil))
+        case .tool(let id, let message, let event):
+            registry.socket(id: id)?.applyTool(message: message, event)
             done(.done(nil))
         }
     }

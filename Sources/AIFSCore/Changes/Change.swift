@@ -39,11 +39,14 @@ public enum Change: Sendable, Equatable {
     case end(socket: SocketID, message: UInt64, outcome: WorkOutcome)
     /// A new owner answers the request in flight again from the start (its old owner stopped).
     case restart(socket: SocketID, message: UInt64)
+    /// A step of the agent loop of the request in flight: a tool call, its wait for
+    /// confirmation, its result, or what a `write` replaced (see ``ToolEvent``).
+    case tool(socket: SocketID, message: UInt64, event: ToolEvent)
 
     /// Work entries come from owners and are not waited for.
     var isWork: Bool {
         switch self {
-        case .text, .reasoning, .usage, .diagnostic, .end, .restart: return true
+        case .text, .reasoning, .usage, .diagnostic, .end, .restart, .tool: return true
         default: return false
         }
     }
@@ -87,8 +90,13 @@ public struct LoggedChange: Sendable, Equatable {
     /// The log itself is the durable copy (Redis): a message joins its queue at once instead
     /// of waiting for the local store's commit.
     public var isDurable: Bool
+    /// The uid of the request that posted it, when the poster said (``ChangeContext``): what
+    /// `/ai/events` names as its cause. Without one, the one of the posting thread.
+    public var uid: UInt32?
 
-    public init(origin: String, time: Double, token: UInt64 = 0, sequence: UInt64 = 0, change: Change, isDurable: Bool = false) {
+    public init(origin: String, time: Double, token: UInt64 = 0, sequence: UInt64 = 0, change: Change, isDurable: Bool = false,
+                uid: UInt32? = nil) {
+        self.uid = uid ?? ChangeContext.posterUID
         self.origin = origin
         self.time = time
         self.token = token
@@ -154,7 +162,11 @@ enum LoggedChangeCodec {
             w.u8(24); w.u64(socket); w.u64(message); w.string(kind); w.string(reason)
         case .restart(let socket, let message):
             w.u8(25); w.u64(socket); w.u64(message)
+        case .tool(let socket, let message, let event):
+            w.u8(26); w.u64(socket); w.u64(message); event.encode(into: &w)
         }
+        // Last, so a daemon that does not know it yet reads the entry without it.
+        if let uid = e.uid { w.u32(uid) }
         return w.data
     }
 
@@ -206,9 +218,11 @@ enum LoggedChangeCodec {
             let socket = try r.u64(), message = try r.u64()
             body = .end(socket: socket, message: message, outcome: WorkOutcome(storedKind: try r.string(), reason: try r.string()))
         case 25: body = .restart(socket: try r.u64(), message: try r.u64())
+        case 26: body = .tool(socket: try r.u64(), message: try r.u64(), event: try ToolEvent.decode(&r))
         default: throw StoreError("cluster entry of an unknown kind")
         }
-        return LoggedChange(origin: origin, time: time, token: token, sequence: sequence, change: body, isDurable: true)
+        let uid: UInt32? = r.isAtEnd ? nil : try r.u32()
+        return LoggedChange(origin: origin, time: time, token: token, sequence: sequence, change: body, isDurable: true, uid: uid)
     }
 }
 

@@ -53,6 +53,13 @@ public protocol ChangeLog: AnyObject, Sendable {
     func statusLines(sockets: [SocketID]) -> [String]
     /// What the daemon logs when it joins a shared log; nil for one daemon.
     var joinDescription: String? { get }
+    /// The live daemons of the shared namespace (`/ai/cluster`); nil for one daemon.
+    var members: [ClusterMember]? { get }
+    /// The version and mountpoint this daemon tells the others.
+    func announce(version: String, mountpoint: String)
+    /// Where checkpoints of the namespace are copied from when this daemon leads (the Redis
+    /// log's; docs/distributed.md).
+    func useCheckpoints(from store: any SocketStore)
     /// Starts applying (once mounted); `onApplied` gets the position applied up to, for the
     /// local replica to resume from.
     func start(onApplied: @escaping @Sendable (String) -> Void)
@@ -62,9 +69,9 @@ public protocol ChangeLog: AnyObject, Sendable {
 
 /// The log the configuration asks for: a ``RedisLog`` resuming at `position` when `redisURL` is
 /// set, a ``LocalLog`` otherwise.
-public func makeChangeLog(redisURL: String?, position: String) throws -> any ChangeLog {
+public func makeChangeLog(redisURL: String?, position: String, settings: ClusterSettings = ClusterSettings()) throws -> any ChangeLog {
     guard let redisURL else { return LocalLog() }
-    return try RedisLog(url: redisURL, position: position)
+    return try RedisLog(url: redisURL, position: position, settings: settings)
 }
 
 extension ChangeLog {
@@ -102,6 +109,9 @@ public final class LocalLog: ChangeLog {
     public var unavailableReason: String? { nil }
     public func statusLines(sockets: [SocketID]) -> [String] { [] }
     public var joinDescription: String? { nil }
+    public var members: [ClusterMember]? { nil }
+    public func announce(version: String, mountpoint: String) {}
+    public func useCheckpoints(from store: any SocketStore) {}
     public func start(onApplied: @escaping @Sendable (String) -> Void) {}
     public func stop() {}
 }

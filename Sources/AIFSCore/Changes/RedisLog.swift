@@ -26,22 +26,22 @@ public final class RedisLog: ChangeLog, @unchecked Sendable {
     /// Seconds a lease lasts without renewal.
     public static let leaseSeconds = 3.0
 
-    private let logger = Logger(label: "aifs.cluster")
+    let logger = Logger(label: "aifs.cluster")
     private weak var applierRef: (any ChangeApplier)?
     private let applierLock = NSLock()
-    private var applier: (any ChangeApplier)? {
+    var applier: (any ChangeApplier)? {
         applierLock.lock(); defer { applierLock.unlock() }
         return applierRef
     }
 
-    private struct Pending {
+    struct Pending {
         let bytes: [UInt8]
         /// A command: fails at once while Redis is down.
         let waits: Bool
         let token: UInt64
         let sequence: UInt64
     }
-    private struct State {
+    struct State {
         var outbox: [Pending] = []
         var completions: [UInt64: @Sendable (ChangeResult) -> Void] = [:]
         var nextToken: UInt64 = 1
@@ -58,20 +58,44 @@ public final class RedisLog: ChangeLog, @unchecked Sendable {
         var stopped = false
         /// The origin of the entry the tailer is applying.
         var applyingOrigin: String?
+        /// The live daemons as the keeper last read them, when, and the newest log id then.
+        var members: [ClusterMember] = []
+        var membersRead = Date.distantPast
+        var lastLogID = "0-0"
+        /// Why this daemon stopped applying: the log was trimmed past it (nil while it applies).
+        var trimmedPast: String?
+        /// Entries applied since the last checkpoint this daemon knows of (the leader writes a
+        /// new one past `[store] checkpoint_entries`), and whether one is being written.
+        var appliedSinceCheckpoint = 0
+        var checkpointing = false
+        /// Since when the keeper wants the tailer to copy the replica (nil: not wanted).
+        var checkpointWanted: Date?
+        var nextCheckpointAttempt = Date.distantPast
+        /// The last checkpoint this daemon wrote: its position and compressed size.
+        var checkpoint: (position: String, bytes: Int)?
     }
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let outboxSignal = NSCondition()
-    private let control: RedisConnection
-    private let controlQueue = DispatchQueue(label: "aifs.cluster.control")
+    let control: RedisConnection
+    let controlQueue = DispatchQueue(label: "aifs.cluster.control")
     /// Called after each entry is applied (the daemon records the position in its replica).
     private var onApplied: (@Sendable (String) -> Void)?
 
-    public init(url: String, position: String) throws {
+    /// `[store] member_timeout` and the checkpoint settings.
+    let settings: ClusterSettings
+    /// This host's name, and when this daemon started (its record in `aifs:daemons`).
+    let host: String
+    let started = WallClock.now()
+    /// The version and mountpoint this daemon runs with (``announce(version:mountpoint:)``).
+    var announced: (version: String, mountpoint: String) { announcedBox.withLock { $0 } }
+    private let announcedBox = Mutex((version: "?", mountpoint: ""))
+
+    public init(url: String, position: String, settings: ClusterSettings = ClusterSettings()) throws {
         _ = try RedisConnection.parse(url: url)
         self.url = url
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, 255)
-        id = "\(String(cString: host))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        self.settings = settings
+        host = ClusterMember.localHost
+        id = "\(host)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         control = try RedisConnection(url: url)
         state = Mutex(State(position: position))
     }
@@ -80,12 +104,29 @@ public final class RedisLog: ChangeLog, @unchecked Sendable {
         applierLock.lock(); applierRef = applier; applierLock.unlock()
     }
 
+    /// The store checkpoints are copied from, when this daemon leads (``useCheckpoints(from:)``).
+    var checkpointStore: (any SocketStore)? { checkpointStoreBox.withLock { $0 } }
+    private let checkpointStoreBox = Mutex<(any SocketStore)?>(nil)
+
+    public func useCheckpoints(from store: any SocketStore) {
+        checkpointStoreBox.withLock { $0 = store }
+    }
+
+    public func announce(version: String, mountpoint: String) {
+        announcedBox.withLock { $0 = (version, mountpoint) }
+    }
+
     /// Starts the threads; entries are applied to the attached applier from now on.
     public func start(onApplied: @escaping @Sendable (String) -> Void) {
         self.onApplied = onApplied
         Thread { [self] in writerLoop() }.start()
         Thread { [self] in tailerLoop() }.start()
-        controlQueue.async { [self] in keep() }
+        controlQueue.async { [self] in
+            // What the log holds counts toward the next checkpoint (it is trimmed behind the last one).
+            let length = (try? control.command(["XLEN", Self.logKey]))?.int ?? 0
+            state.withLock { $0.appliedSinceCheckpoint += Int(length) }
+            keep()
+        }
     }
 
     /// Stops the threads and gives up this daemon's leases, so others take over at once.
@@ -99,6 +140,7 @@ public final class RedisLog: ChangeLog, @unchecked Sendable {
             for socket in owned { _ = try? control.command(["EVAL", Self.releaseScript, "1", Self.ownerKey(socket), id]) }
             _ = try? control.command(["EVAL", Self.releaseScript, "1", Self.leaderKey, id])
             _ = try? control.command(["ZREM", Self.daemonsKey, id])
+            _ = try? control.command(["DEL", Self.memberKey(id)])
         }
     }
 
@@ -136,16 +178,22 @@ public final class RedisLog: ChangeLog, @unchecked Sendable {
 
     public func statusLines(sockets: [SocketID]) -> [String] {
         let owned = state.withLock { s in sockets.filter { s.owned.contains($0) }.count }
-        return ["cluster: \(url) daemon \(id), \(isConnected ? "connected" : "unreachable: \(lastError)")",
-                "cluster-position: \(position)",
-                "owned: \(owned)"]
+        var lines = ["cluster: \(url) daemon \(id), \(isConnected ? "connected" : "unreachable: \(lastError)")",
+                     "cluster-position: \(position)",
+                     "owned: \(owned)"]
+        if let checkpoint = state.withLock({ $0.checkpoint }) {
+            lines.append("checkpoint: \(checkpoint.position), \(checkpoint.bytes) bytes")
+        }
+        return lines
     }
 
-    private func setConnected(_ connected: Bool, _ error: String = "") {
+    func setConnected(_ connected: Bool, _ error: String = "") {
         let failed: [@Sendable (ChangeResult) -> Void] = state.withLock { s in
             let was = s.connected
+            // A daemon the log was trimmed past stays unavailable until it is mounted again.
+            let connected = connected && s.trimmedPast == nil
             s.connected = connected
-            s.lastError = error
+            s.lastError = s.trimmedPast ?? error
             guard was, !connected else { return [] }
             // Commands still waiting to be stored fail now; work waits for Redis.
             let commands = s.outbox.filter(\.waits)
@@ -200,15 +248,25 @@ public final class RedisLog: ChangeLog, @unchecked Sendable {
 
     // MARK: Tailing
 
+    /// Reads and applies the log. Each read is followed, in the same pipeline, by `GET
+    /// aifs:trimmed`: if the newest entry trimmed away lies past where this
+    /// read started and was not in what it returned, this daemon missed it — it was dropped
+    /// (silent longer than `member_timeout`) and the log trimmed behind it — and it stops
+    /// applying: its state would no longer be the namespace's (``trimmedPast``).
     private func tailerLoop() {
         let redis = try! RedisConnection(url: url, timeout: 5)
         while !state.withLock({ $0.stopped }) {
+            copyForCheckpointIfDue()
             let from = state.withLock { $0.position }
-            let reply: RedisValue
+            let reply: RedisValue, info: RedisValue
             do {
-                reply = try redis.command(["XREAD", "COUNT", "500", "BLOCK", "1000", "STREAMS", Self.logKey, from].map { Array($0.utf8) },
-                                          readTimeout: 5)
+                let replies = try redis.pipeline([
+                    ["XREAD", "COUNT", "500", "BLOCK", "1000", "STREAMS", Self.logKey, from].map { Array($0.utf8) },
+                    ["GET", Self.trimmedKey].map { Array($0.utf8) },
+                ])
+                (reply, info) = (replies[0], replies[1])
             } catch {
+                redis.close()
                 setConnected(false, (error as? RedisError)?.message ?? "\(error)")
                 usleep(200_000)
                 continue
@@ -219,13 +277,28 @@ public final class RedisLog: ChangeLog, @unchecked Sendable {
                 continue
             }
             if !isConnected { setConnected(true) }
-            for record in reply.array?.first?.array?.dropFirst().first?.array ?? [] {
+            let records = reply.array?.first?.array?.dropFirst().first?.array ?? []
+            let deleted = info.string ?? "0-0"
+            if Self.compare(deleted, from) > 0,
+               !records.contains(where: { $0.array?.first?.string == deleted }) {
+                let reason = "the log was trimmed past this daemon (it had applied up to \(from), entries up to \(deleted) are gone): "
+                    + "it was silent longer than [store] member_timeout; unmount and mount it again to catch up from the checkpoint"
+                logger.error("\(reason)")
+                state.withLock { $0.trimmedPast = reason }
+                setConnected(false, reason)
+                return
+            }
+            for record in records {
                 guard let fields = record.array, fields.count == 2, let logID = fields[0].string else { continue }
                 let values = fields[1].array ?? []
                 if values.count >= 2, let bytes = values[1].bytes {
                     applyLogged(bytes, logID: logID)
                 }
-                state.withLock { $0.position = logID }
+                state.withLock { s in
+                    s.position = logID
+                    s.appliedSinceCheckpoint += 1
+                }
+                copyForCheckpointIfDue()
             }
             releaseBarriers()
         }
@@ -312,81 +385,5 @@ public final class RedisLog: ChangeLog, @unchecked Sendable {
         }
         let (x, y) = (parts(a), parts(b))
         return x < y ? -1 : (x == y ? 0 : 1)
-    }
-
-    // MARK: Leases
-
-    public func owns(_ socket: SocketID) -> Bool { state.withLock { $0.owned.contains(socket) } }
-    public var isLeader: Bool { state.withLock { $0.leader } }
-
-    /// Claims a new socket this daemon made (so it answers it, unless another daemon already does).
-    public func claim(_ socket: SocketID) {
-        controlQueue.async { [self] in
-            if let reply = try? control.command(["SET", Self.ownerKey(socket), id, "NX", "PX", "\(Int(Self.leaseSeconds * 1000))"]),
-               reply == .status("OK") {
-                state.withLock { _ = $0.owned.insert(socket) }
-                applier?.tookOver(socket)
-            }
-        }
-    }
-
-    /// Whether the entry being applied was written by this daemon.
-    public var applyingLocalChange: Bool { state.withLock { $0.applyingOrigin == id } }
-
-    /// Claims a socket made by an entry this daemon wrote (called while applying it).
-    public func claimIfOrigin(_ socket: SocketID) {
-        if applyingLocalChange { claim(socket) }
-    }
-
-    /// Forgets a removed socket's lease.
-    public func release(_ socket: SocketID) {
-        let mine = state.withLock { $0.owned.remove(socket) != nil }
-        guard mine else { return }
-        controlQueue.async { [self] in _ = try? control.command(["EVAL", Self.releaseScript, "1", Self.ownerKey(socket), id]) }
-    }
-
-    /// Renews what it owns, takes what nobody owns: returns 1 (renewed), 2 (taken), 0 (another's).
-    static let leaseScript = """
-        local out = {}
-        for i, key in ipairs(KEYS) do
-          local owner = redis.call('GET', key)
-          if owner == ARGV[1] then
-            redis.call('PEXPIRE', key, ARGV[2]); out[i] = 1
-          elseif not owner then
-            redis.call('SET', key, ARGV[1], 'PX', ARGV[2]); out[i] = 2
-          else
-            out[i] = 0
-          end
-        end
-        return out
-        """
-    static let releaseScript = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
-
-    private func keep() {
-        guard !state.withLock({ $0.stopped }) else { return }
-        defer { controlQueue.asyncAfter(deadline: .now() + 1) { [self] in keep() } }
-        let ttl = "\(Int(Self.leaseSeconds * 1000))"
-        do {
-            _ = try control.command(["ZADD", Self.daemonsKey, "\(Int(WallClock.now() * 1000))", id])
-            let leader = try control.command(["EVAL", Self.leaseScript, "1", Self.leaderKey, id, ttl])
-            state.withLock { $0.leader = leader.array?.first?.int ?? 0 > 0 }
-            let sockets = applier?.socketIDs() ?? []
-            var taken: [SocketID] = []
-            for chunk in stride(from: 0, to: sockets.count, by: 500) {
-                let part = Array(sockets[chunk..<min(sockets.count, chunk + 500)])
-                let reply = try control.command(["EVAL", Self.leaseScript, "\(part.count)"] + part.map(Self.ownerKey) + [id, ttl])
-                let codes = reply.array?.map { $0.int ?? 0 } ?? []
-                state.withLock { s in
-                    for (socket, code) in zip(part, codes) {
-                        if code == 0 { s.owned.remove(socket) } else { s.owned.insert(socket) }
-                    }
-                }
-                taken += zip(part, codes).filter { $0.1 == 2 }.map(\.0)
-            }
-            if !isConnected { setConnected(true) }
-            for socket in taken { applier?.tookOver(socket) }
-        } catch {
-            setConnected(false, (error as? RedisError)?.message ?? "\(error)")
-        }
     }
 }

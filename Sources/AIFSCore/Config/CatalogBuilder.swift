@@ -10,6 +10,8 @@ extension ModelCatalog {
             providers[name] = makeProvider(config, loader: loader)
             if let bare = config.bareModel { defaults[name] = bare }
         }
+        // `agent/NAME`: the socket's own sandboxed program answers (``AgentProvider``).
+        if !configuration.agents.isEmpty { providers["agent"] = AgentProvider() }
         return ModelCatalog(modelIDs: configuration.modelIDs, defaultModel: configuration.defaultModel,
                             providers: providers, providerDefaults: defaults, openProviders: configuration.openProviders)
     }

@@ -74,7 +74,8 @@ struct ConfigBuilder {
         }
     }
 
-    /// Checks what only the whole can tell (the default model exists) and returns it.
+    /// Checks what only the whole can tell (the default, template and compaction models exist)
+    /// and returns it.
     func finish() throws(ConfigError) -> Configuration {
         let ids = configuration.modelIDs
         guard configuration.accepts(configuration.defaultModel) else {
@@ -85,6 +86,17 @@ struct ConfigBuilder {
             if let model = template.model, !configuration.accepts(model) {
                 throw ConfigError(key: "sockets.\(name).model", "'\(model)' is not a configured model (known: \(ids.joined(separator: ", ")))")
             }
+        }
+        if !configuration.agents.isEmpty, configuration.providers["agent"] != nil {
+            throw ConfigError(key: "providers.agent", "the name 'agent' is taken by [agents.NAME] (their models are agent/NAME)")
+        }
+        for (name, agent) in configuration.agents {
+            if let model = agent.model, !configuration.accepts(model) || model.hasPrefix("agent/") {
+                throw ConfigError(key: "agents.\(name).model", "'\(model)' is not a configured model (known: \(ids.joined(separator: ", ")))")
+            }
+        }
+        if let model = configuration.compactModel, !configuration.accepts(model) {
+            throw ConfigError(key: "sockets.compact_model", "'\(model)' is not a configured model (known: \(ids.joined(separator: ", ")))")
         }
         return configuration
     }

@@ -14,6 +14,9 @@ public struct Configuration: Sendable, Equatable {
     /// `[sockets] context_tokens`: the `context-tokens` of a socket that sets none, when its
     /// provider reports no context window (0: no limit).
     public var contextTokens = Limits.standardContextTokens
+    /// `[sockets] compact_keep` and `compact_model` (see ``Limits``).
+    public var compactKeep = 4
+    public var compactModel: String?
     /// `[store] path`, `[store] durability`.
     public var storePath: String?
     public var storeDurability: StoreOptions.Durability = .process
@@ -21,6 +24,8 @@ public struct Configuration: Sendable, Equatable {
     public var journalDelay = StoreOptions.standardJournalDelay
     /// `[memory] max_age`, `[memory] max_rows`.
     public var retention = RetentionPolicy()
+    /// `[events] max_age`, `[events] max_rows`: what `/ai/events` keeps.
+    public var events = EventRetention()
     /// `[memory] index_delay`: idle seconds before committed memories are indexed for search.
     public var memoryIndexDelay = StoreOptions.standardIndexDelay
     /// `[snapshots] interval`, `[snapshots] keep`: seconds between automatic snapshots, and how
@@ -30,8 +35,19 @@ public struct Configuration: Sendable, Equatable {
     /// `[store] backend = "redis"` with `url = "redis://HOST:PORT/DB"`: one namespace shared by
     /// every daemon on that Redis (see docs/distributed.md); nil for the embedded SQLite store.
     public var redisURL: String?
+    /// `[store] member_timeout`: how long a daemon of a Redis namespace may be silent.
+    public var cluster = ClusterSettings()
     /// `[limits]`: message, queue, socket, prompt, ctl and reply limits.
     public var limits = Limits()
+    /// `[security]`: the mode and patterns tool calls are judged by (see ``ToolPolicy``).
+    public var security = SecurityConfig()
+    /// `[agents.NAME]`: sandboxed agent programs (see ``AgentConfig``); their sockets' model is `agent/NAME`.
+    public var agents: [String: AgentConfig] = [:]
+    /// `[tools]`: the tools' default limits and the user tools, `[tools.NAME]` (see ``ToolCatalog``).
+    public var tools = ToolSettings()
+    /// `[metrics] listen`: where the HTTP listener serves `/ai/metrics` at `GET /metrics`; nil
+    /// (the default) for none. Read when the daemon starts (a `reload` does not move it).
+    public var metricsListen: ListenAddress?
 
     public init() {}
 
@@ -45,6 +61,7 @@ public struct Configuration: Sendable, Equatable {
             if provider.bareModel != nil { ids.append(name) }
             ids += provider.models.map { "\(name)/\($0)" }
         }
+        ids += agents.keys.sorted().map { "agent/\($0)" }
         return ids
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import TOMLKit
 
-/// `[sockets]`: `unresponsive_after`, `context_tokens` and one template per socket name (model, prompt, headers
+/// `[sockets]`: `unresponsive_after`, `context_tokens`, `compact_keep`, `compact_model` and one template per socket name (model, prompt, headers
 /// and the settings a socket's `ctl` takes).
 extension TableReader {
     /// `[sockets]`: `unresponsive_after`, `context_tokens`, and a template for every other key.
@@ -16,6 +16,16 @@ extension TableReader {
                 let tokens = try int(table, path, min: 0)
                 guard tokens <= 10_000_000 else { throw error(path, "must be a whole number, 0 to 10,000,000") }
                 config.contextTokens = tokens
+                continue
+            }
+            if name == "compact_keep" {
+                let keep = try int(table, path, min: 1)
+                guard keep <= 10_000 else { throw error(path, "must be a whole number, 1 to 10,000") }
+                config.compactKeep = keep
+                continue
+            }
+            if name == "compact_model" {
+                config.compactModel = try string(table, path)
                 continue
             }
             config.socketTemplates[name] = try template(name, try self.table(table, name, path: path))

@@ -27,7 +27,20 @@ extension TableReader {
                 }
                 config.storeDurability = value
             case "journal_delay": config.journalDelay = try duration(table, "store.journal_delay")
-            default: throw error("store.\(k)", "unknown key (known: path, durability, journal_delay, backend, url)")
+            case "member_timeout":
+                let seconds = try duration(table, "store.member_timeout")
+                guard ClusterSettings.memberTimeoutRange.contains(seconds) else {
+                    throw error("store.member_timeout", "\(seconds) s is not between 1 s and 1 h")
+                }
+                config.cluster.memberTimeout = seconds
+            case "checkpoint_entries":
+                let entries = try int(table, "store.checkpoint_entries", min: ClusterSettings.checkpointEntriesRange.lowerBound)
+                guard entries <= ClusterSettings.checkpointEntriesRange.upperBound else {
+                    throw error("store.checkpoint_entries", "\(entries) is more than \(ClusterSettings.checkpointEntriesRange.upperBound)")
+                }
+                config.cluster.checkpointEntries = entries
+            default:
+                throw error("store.\(k)", "unknown key (known: path, durability, journal_delay, backend, url, member_timeout, checkpoint_entries)")
             }
         }
         if sawRedisBackend {

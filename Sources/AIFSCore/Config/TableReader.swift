@@ -4,7 +4,8 @@ import TOMLKit
 /// Reads the known tables of one file into a configuration. This file holds the dispatch on
 /// the top-level tables, `[models]`, and the typed reads every table uses; the other tables are
 /// read in `TableReader+Providers.swift`, `TableReader+Sockets.swift`, `TableReader+Store.swift`
-/// (`[store]`, `[memory]`, `[snapshots]`) and `TableReader+Limits.swift`.
+/// (`[store]`, `[memory]`, `[snapshots]`), `TableReader+Limits.swift`, `TableReader+Tools.swift`
+/// (`[security]`, `[tools]`) and `TableReader+Metrics.swift` (`[metrics]`).
 struct TableReader {
     let file: String
     let lines: KeyLocator
@@ -27,9 +28,15 @@ struct TableReader {
             case "store": try readStore(self.table(root, key), into: &config)
             case "memory": try readMemory(self.table(root, key), into: &config)
             case "snapshots": try readSnapshots(self.table(root, key), into: &config)
+            case "events": try readEvents(self.table(root, key), into: &config)
             case "limits": try readLimits(self.table(root, key), into: &config)
+            case "security": try readSecurity(self.table(root, key), into: &config)
+            case "tools": try readTools(self.table(root, key), into: &config)
+            case "metrics": try readMetrics(self.table(root, key), into: &config)
+            case "agents": try readAgents(self.table(root, key), into: &config)
             default:
-                throw error(key, "unknown table (known: models, providers, sockets, store, memory, snapshots, limits)")
+                throw error(key, "unknown table (known: models, providers, sockets, store, memory, snapshots, events, limits, security, "
+                            + "tools, metrics, agents)")
             }
         }
     }

@@ -5,7 +5,8 @@ import FuseKit
 ///
 /// | command | effect |
 /// | --- | --- |
-/// | `mode fanout\|discuss` | how rounds run (see ``TeamMode``) |
+/// | `mode fanout\|discuss\|race` | how rounds run (see ``TeamMode``) |
+/// | `mode fallback A,B,C` | ask A, then B if A fails or times out, then C (names checked for syntax) |
 /// | `moderator NAME` | NAME reads every reply and its synthesis comes last |
 /// | `moderator none` | no moderator (also `-` or `off`) |
 /// | `timeout SECONDS` | how long a round waits for its members, then for the synthesis |
@@ -16,9 +17,8 @@ public enum TeamCommand: LineCommand, Equatable {
 
     /// The verbs of `team-chat-all/ctl`, as in the table above.
     public static let commands = CommandTable<TeamCommand>(listsVerbs: true, [
-        .init("mode fanout|discuss", arguments: 1) { (args: CommandArguments) throws(ControlError) in
-            guard let mode = TeamMode(rawValue: args[0]) else { throw args.misuse }
-            return .mode(mode)
+        .init("mode \(TeamMode.usage)", arguments: 1...) { (args: CommandArguments) throws(ControlError) in
+            .mode(try TeamMode.parse(args.words))
         },
         .init("moderator NAME|none", arguments: 1) { (args: CommandArguments) throws(ControlError) in
             if ["none", "-", "off"].contains(args[0]) { return .moderator(nil) }

@@ -103,14 +103,20 @@ func controlText(_ bytes: [UInt8], report: (String) -> Void) throws(Errno) -> St
 /// - A socket's `ctl` (``ControlCommand``): posted as ``Change/control(socket:text:uid:gid:)``,
 ///   whose checks need the whole tree, and waited for.
 /// - `team-chat-all/ctl` (``TeamCommand``: `mode`, `moderator`, `timeout`): posted as
-///   ``Change/teamControl(text:)`` (every daemon's team chat), not waited for.
+///   ``Change/teamControl(text:)`` (every daemon's team chat), and waited for, so a message
+///   written after the ctl write returns finds the new settings in force (with Redis the
+///   write waits for this daemon's tailer to apply it).
 final class ParsedControl<Command: LineCommand>: ControlTarget {
     let maxLine: Int
     let report: @Sendable (String) -> Void
     let post: @Sendable (_ text: String, _ caller: Caller) -> Deferred?
+    /// Refuses (`EPERM`, the reason in `error`) commands this writer may not give; nil: all.
+    let screen: (@Sendable ([Command]) -> String?)?
 
     init(maxLine: Int, report: @escaping @Sendable (String) -> Void,
+         screen: (@Sendable ([Command]) -> String?)? = nil,
          post: @escaping @Sendable (_ text: String, _ caller: Caller) -> Deferred?) {
+        self.screen = screen
         self.maxLine = maxLine
         self.report = report
         self.post = post
@@ -118,11 +124,16 @@ final class ParsedControl<Command: LineCommand>: ControlTarget {
 
     func applyControl(_ bytes: [UInt8], caller: Caller) throws(Errno) -> Deferred? {
         let text = try controlText(bytes, report: report)
+        let commands: [Command]
         do {
-            _ = try Command.parseLines(text, maxLine: maxLine)
+            commands = try Command.parseLines(text, maxLine: maxLine)
         } catch {
             report(error.reason)
             throw error.errno
+        }
+        if let screen, let reason = screen(commands) {
+            report(reason)
+            throw .EPERM
         }
         return post(text, caller)
     }
@@ -133,8 +144,9 @@ final class ParsedControl<Command: LineCommand>: ControlTarget {
 }
 
 extension ParsedControl where Command == ControlCommand {
-    static func socket(_ socket: Socket, log: any ChangeLog, maxLine: Int) -> ParsedControl {
-        ParsedControl(maxLine: maxLine, report: { socket.reportRefused(ControlError($0)) }) { text, caller in
+    static func socket(_ socket: Socket, log: any ChangeLog, maxLine: Int,
+                       screen: (@Sendable ([ControlCommand]) -> String?)? = nil) -> ParsedControl {
+        ParsedControl(maxLine: maxLine, report: { socket.reportRefused(ControlError($0)) }, screen: screen) { text, caller in
             let id = socket.id
             return { done in
                 log.post(.control(socket: id, text: text, uid: caller.uid, gid: caller.gid)) { done($0.errno) }
@@ -146,8 +158,7 @@ extension ParsedControl where Command == ControlCommand {
 extension ParsedControl where Command == TeamCommand {
     static func team(_ team: TeamChat, log: any ChangeLog, maxLine: Int) -> ParsedControl {
         ParsedControl(maxLine: maxLine, report: { team.reportError(kind: "ctl", $0) }) { text, _ in
-            log.post(.teamControl(text: text))
-            return nil
+            { done in log.post(.teamControl(text: text)) { done($0.errno) } }
         }
     }
 }

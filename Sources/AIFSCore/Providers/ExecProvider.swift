@@ -1,5 +1,6 @@
 import Foundation
 import Subprocess
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,6 +17,7 @@ import SystemPackage
 /// into `output` as it arrives. Lines on standard error go to the socket's `error`; a non-zero
 /// exit (or a signal) fails the request with its last stderr line. `cancel`, `reset`, `rmdir`,
 /// a timeout or shutdown cancel the task, and the child is killed (swift-subprocess's teardown).
+/// When the program ends, whatever it left running in its process group is killed too.
 ///
 /// Standard input, `text` (the default): the new message alone when it is the whole
 /// conversation; otherwise the conversation as blocks `System:`/`User:`/`Assistant:` separated
@@ -36,7 +38,10 @@ public struct ExecProvider: Provider {
         let argv = command.map { $0.replacingOccurrences(of: "{model}", with: request.model) }
         guard let program = argv.first, !program.isEmpty else { throw ProviderError("exec: empty command") }
         let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
-        let stdin = Self.standardInput(for: request, format: inputFormat)
+        let tools = !request.tools.isEmpty
+        let stdin = tools ? ExecToolProtocol.standardInput(for: request) : Self.standardInput(for: request, format: inputFormat)
+        let lines = tools ? ExecToolLines(sink) : nil
+        let sink: any ReplySink = lines ?? sink
         let stderrTail = StderrCollector(sink: sink, program: program)
         // The child leads a session of its own, so a teardown reaches its children too
         // (`sh -c 'a | b'`); SIGTERM first, SIGKILL 0.5 s later.
@@ -44,6 +49,13 @@ public struct ExecProvider: Provider {
         options.createSession = true
         options.teardownSequence = [.send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(500))]
         let result: ExecutionResult<Void, SequenceOutput, SequenceOutput>
+        let leader = Mutex<pid_t>(0)
+        defer {
+            // What the program left running in its group is ended and reaped (the daemon is a
+            // subreaper, see ToolRunner, so the orphans are its children).
+            let group = leader.withLock { $0 }
+            if group > 0, kill(-group, SIGKILL) == 0 { Task.detached { await ToolRunner.reapOrphans(ofGroup: group) } }
+        }
         do {
             Self.ignoreBrokenPipes
             result = try await run(
@@ -52,6 +64,7 @@ public struct ExecProvider: Provider {
                 input: .inputWriter, output: .sequence, error: .sequence
             ) { execution in
                 let group = execution.processIdentifier.value
+                leader.withLock { $0 = group }
                 try await withTaskCancellationHandler {
                     try await Self.pump(execution, stdin: stdin, into: sink, stderr: stderrTail)
                 } onCancel: {
@@ -66,6 +79,7 @@ public struct ExecProvider: Provider {
             throw ProviderError("exec \(program): \(error)")
         }
         stderrTail.finish()
+        lines?.finish()
         try Task.checkCancellation()
         guard result.terminationStatus.isSuccess else {
             let reason = stderrTail.lastLine.map { ": \($0)" } ?? ""

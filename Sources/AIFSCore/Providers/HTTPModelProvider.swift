@@ -192,10 +192,12 @@ public struct HTTPModelProvider: Provider {
         switch settings.dialect {
         case .openai:
             return OpenAIFormat.requestBody(model: request.model, system: system, turns: turns,
-                                          temperature: temperature, maxTokens: maxTokens, topP: topP)
+                                          temperature: temperature, maxTokens: maxTokens, topP: topP,
+                                          tools: request.tools, rounds: request.toolRounds)
         case .anthropic:
             return AnthropicFormat.requestBody(model: request.model, system: system, turns: turns,
-                                             maxTokens: maxTokens ?? settings.maxTokens, temperature: temperature, topP: topP)
+                                             maxTokens: maxTokens ?? settings.maxTokens, temperature: temperature, topP: topP,
+                                             tools: request.tools, rounds: request.toolRounds)
         }
     }
 

@@ -42,6 +42,14 @@ public struct ProviderRequest: Sendable {
     /// The user message being answered.
     public var message: [UInt8]
     public var settings: [Setting: String]
+    /// The tools the model may call (none: a plain request).
+    public var tools: [ToolSpec] = []
+    /// The tool rounds of this message so far: after the message, the provider sends each
+    /// round's calls and their results, in its vendor's shape.
+    public var toolRounds: [ToolRound] = []
+    /// The asking socket's inbox, where an agent socket's program reads the message
+    /// (``AgentProvider``); nil for a request that does not come from a socket.
+    var inbox: AgentInbox?
 
     public init(model: String, systemPrompt: [UInt8], history: ArraySlice<Turn>, message: [UInt8],
                 settings: [Setting: String]) {
@@ -88,6 +96,9 @@ public protocol ReplySink: Sendable {
     /// Something the user should know that is not reply text (a retry, a program's stderr
     /// line): a line `TIME KIND message` in the socket's `error`.
     func diagnostic(kind: String, _ message: String)
+    /// The model asks for a tool: one call, whole (its arguments put together), after the
+    /// reply's text and before it ends. No default: a sink that wraps another must pass it on.
+    func toolCall(_ call: ToolCallRequest)
 }
 
 extension ReplySink {

@@ -25,6 +25,12 @@ struct ReplyBatch {
         sink.diagnostic(kind: kind, text)
     }
 
+    /// A whole tool call, after what is held.
+    mutating func toolCall(_ call: ToolCallRequest) {
+        flush()
+        sink.toolCall(call)
+    }
+
     /// Forwards what is held.
     mutating func flush() {
         guard !held.isEmpty else { return }

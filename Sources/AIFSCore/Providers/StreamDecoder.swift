@@ -53,7 +53,17 @@ struct StreamDecoder {
         let streamed: StreamProgress
         var batch: ReplyBatch
         var marked = false
-        var finished = false
+        var finished = false {
+            didSet { if finished, !oldValue { flushToolCalls() } }
+        }
+        var toolCalls = ToolCallAssembler()
+
+        /// At the end of the reply, its tool calls, whole, after its text.
+        private mutating func flushToolCalls() {
+            guard !toolCalls.isEmpty else { return }
+            batch.flush()
+            for call in toolCalls.take() { batch.toolCall(call) }
+        }
 
         /// The common events take the fast path (straight from the bytes to the sink); the
         /// rest, and any the fast path is not sure of, the general decoder.
@@ -103,6 +113,10 @@ struct StreamDecoder {
                     finished = true
                 case .cut(let how):
                     batch.diagnostic(kind: "request", "the reply is cut: the model stopped at its token limit (max-tokens; \(how))")
+                case .toolCall(let index, let callID, let callName, let arguments):
+                    // Calls reach the sink only when the reply is complete, so a stream that
+                    // breaks in the middle of one may still be retried.
+                    toolCalls.add(index: index, id: callID, name: callName, arguments: arguments)
                 case .error(let message):
                     if !streamed.any, HTTPModelProvider.looksTransient(message) {
                         throw RetryableFailure(message: "error in the stream: \(redact(message))")

@@ -176,4 +176,5 @@ private final class SinkGate: ReplySink {
     func reasoning(_ bytes: [UInt8]) { if isOpen { sink.reasoning(bytes) } }
     func usage(input: Int, output: Int) { if isOpen { sink.usage(input: input, output: output) } }
     func diagnostic(kind: String, _ message: String) { if isOpen { sink.diagnostic(kind: kind, message) } }
+    func toolCall(_ call: ToolCallRequest) { if isOpen { sink.toolCall(call) } }
 }

@@ -65,6 +65,11 @@ public final class SnapshotManager: Sendable {
         }
         let ticket = SnapshotTicket(name: chosen, trigger: trigger, created: now, team: registry?.team.settings ?? TeamSettings(),
                                     keepAutomatic: environment.limits.snapshotKeep, onlySocket: onlySocket)
+        // The event says it is taken now, in order with what it holds (it is committed later).
+        let events = environment.events
+        let fields: [(String, EventValue)] = [("name", .string(chosen)), ("trigger", .string(trigger.rawValue))]
+        events.record(onlySocket.flatMap { registry?.socket(id: $0)?.info }.map { AIEvent("snapshot", socket: $0, uid: events.causeUID, fields) }
+                      ?? AIEvent("snapshot", uid: events.causeUID, time: now, fields))
         environment.store.record([.snapshotTaken(ticket),
                                   .memory(MemoryEntry(time: now, socket: "snapshots", kind: .event,
                                                       content: "snapshot \(chosen) (\(trigger.rawValue))"))]) { [self] error in
@@ -121,7 +126,8 @@ public final class SnapshotManager: Sendable {
     /// cancelled and say so in `error`.
     /// `ENOENT` (no such snapshot, or no such socket in it), `ENOTSUP`. `done` runs when the
     /// sockets are back.
-    public func restore(_ name: String, socket: Socket?, done: @escaping @Sendable (SnapshotFailure?) -> Void) {
+    public func restore(_ name: String, socket: Socket?, done answer: @escaping @Sendable (SnapshotFailure?) -> Void) {
+        let done = answer
         guard isAvailable else {
             return done(SnapshotFailure(.ENOTSUP, "snapshots need the durable store (this daemon runs with --store memory)"))
         }
@@ -132,14 +138,24 @@ public final class SnapshotManager: Sendable {
         // Named and timed here, on the caller's thread: a cluster applies this at the log entry's time.
         let beforeName = automaticName(.beforeRestore)
         let beforeTime = WallClock.now()
-        queue.async { [self] in
-            guard let registry else { return done(SnapshotFailure(.EIO, "the daemon is stopping")) }
+        let context = ChangeContext.applying
+        let finished: @Sendable (SnapshotFailure?) -> Void = { [environment] failure in
+            ChangeContext.resuming(context) {
+                let events = environment.events
+                let fields: [(String, EventValue)] = [("snapshot", .string(name)), ("reason", failure.map { .string($0.reason) } ?? .null)]
+                events.record(socket.map { AIEvent("restore", socket: $0.info, uid: events.causeUID, fields) }
+                              ?? AIEvent("restore", uid: events.causeUID, time: beforeTime, fields))
+                answer(failure)
+            }
+        }
+        queue.async { [self] in ChangeContext.resuming(context) {
+            guard let registry else { return finished(SnapshotFailure(.EIO, "the daemon is stopping")) }
             // What the restore rewrites: the one socket asked for, the one socket the snapshot
             // holds, or everything.
             let only = socket?.id ?? info.onlySocket
             let live = only.flatMap { registry.socket(id: $0) }
             if only != nil, live == nil, let name = info.sockets.first?.name, registry.socket(named: name) != nil {
-                return done(.nameTaken(name))
+                return finished(.nameTaken(name))
             }
             // Nothing to keep when the one socket it restores is not there (it comes back).
             if only == nil || live != nil {
@@ -156,10 +172,12 @@ public final class SnapshotManager: Sendable {
             let ticket = RestoreTicket(snapshot: name, scope: scope)
             environment.store.record([.snapshotRestored(ticket)]) { [self] error in
                 queue.async { [self] in
-                    finishRestore(ticket, targets: targets, interrupted: cancelled, storeError: error, done: done)
+                    ChangeContext.resuming(context) {
+                        finishRestore(ticket, targets: targets, interrupted: cancelled, storeError: error, done: finished)
+                    }
                 }
             }
-        }
+        } }
     }
 
     private func finishRestore(_ ticket: RestoreTicket, targets: [Socket], interrupted: [SocketID: UInt64],

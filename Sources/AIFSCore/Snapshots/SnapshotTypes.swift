@@ -10,6 +10,8 @@ public enum SnapshotTrigger: String, Sendable, CaseIterable {
     case beforeRestore = "before-restore"
     /// A scratch file renamed onto a socket's `prompt` (`sed -i`, an editor's save).
     case beforePrompt = "before-prompt"
+    /// A tool call that needed confirmation or matched `[security] require_confirm`.
+    case beforeTool = "before-tool"
 
     public var isAutomatic: Bool { self != .manual }
 }

@@ -107,6 +107,44 @@ struct Conversation: Sendable {
     }
 }
 
+extension Conversation {
+    /// What a compaction of the `count` oldest merged turns asks the model: those turns, and
+    /// the instruction as the last user message (merged into a trailing user turn).
+    func compactionRequest(_ count: Int, instruction: [UInt8]) -> (history: ArraySlice<Turn>, message: [UInt8]) {
+        let prefix = turns.prefix(count)
+        guard let last = prefix.last, last.role == .user else { return (prefix, instruction) }
+        return (prefix.dropLast(), last.content + Self.separator + instruction)
+    }
+
+    /// Stored turns (rows) the `count` oldest merged turns stand for.
+    func rows(ofOldest count: Int) -> Int {
+        weights[start..<(start + min(count, self.count))].reduce(0) { $0 + $1.rows }
+    }
+
+    /// The token estimate of the `count` oldest merged turns.
+    func tokens(ofOldest count: Int) -> Int {
+        weights[start..<(start + min(count, self.count))].reduce(0) { $0 + $1.tokens }
+    }
+
+    /// How many of the oldest merged turns, at most `count`, fit in `budget` tokens.
+    func oldest(_ count: Int, fitting budget: Int) -> Int {
+        var used = 0
+        for (n, weight) in weights[start..<(start + min(count, self.count))].enumerated() {
+            used += weight.tokens
+            if used > budget { return n }
+        }
+        return min(count, self.count)
+    }
+
+    /// The `count` oldest merged turns replaced by `summary`: the turns as the store now holds
+    /// them (a new conversation, each one a row).
+    mutating func replaceOldest(_ count: Int, with summary: Turn) -> [Turn] {
+        let rows = [summary] + turns.dropFirst(count)
+        self = Conversation(rows)
+        return rows
+    }
+}
+
 extension Conversation: Equatable {
     static func == (a: Conversation, b: Conversation) -> Bool { a.turns == b.turns }
 }

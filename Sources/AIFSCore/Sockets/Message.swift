@@ -10,6 +10,9 @@ public struct InputMessage: Sendable {
     public var time: Double
     /// Where its reply goes: `output` (or down the wire), a `chat` descriptor, or the team chat.
     public var route: ReplyRoute
+    /// Where its exact bytes are in the socket's transcript (set when it is accepted; not kept
+    /// by the store, so nil for a message queued before a restart).
+    var transcriptSpan: Range<Int>?
 
     public init(id: UInt64, content: [UInt8], headers: MessageHeaders, uid: UInt32, time: Double, route: ReplyRoute = .output) {
         self.id = id

@@ -4,10 +4,12 @@
 ///   moment the request starts, the input of the socket it is wired to.
 /// - `chat`: the private stream of one open `chat` descriptor (never stored).
 /// - `team`: `team-chat-all/output`, as one whole block once the reply is complete.
+/// - `compaction`: nobody's: the reply is the summary of a compaction (never queued or stored).
 public enum ReplyRoute: Sendable {
     case output
     case chat(ChatStream)
     case team(TeamTicket)
+    case compaction
 
     /// The reply lands in `output` (or follows the wire): what `output` readers wait for.
     var isOutput: Bool {

@@ -1,3 +1,16 @@
+/// What `fork` copies into the new socket (see ``Socket/forkState(through:)``).
+struct ForkCopy: Sendable {
+    var model: String
+    var settings: [Setting: String]
+    var prompt: [UInt8]
+    var headers: Bool
+    var context: [Turn]
+    /// The history's turns with their exchange numbers (0: a discussion note).
+    var history: [(Int, Turn)]
+    /// The exchange it was forked at.
+    var turn: Int
+}
+
 /// `ctl` commands: checked all first, then applied, all or nothing.
 extension Socket {
     /// Applies ctl commands, all or nothing: every command is checked before any is applied.
@@ -8,6 +21,7 @@ extension Socket {
             if case .model(let model) = command, !catalog.contains(model) {
                 throw SocketError(.EINVAL, "unknown model '\(model.prefix(100))' (see /ai/models)")
             }
+            try checkToolCommand(command)
         }
         for command in commands { apply(command) }
     }
@@ -22,24 +36,45 @@ extension Socket {
         }
     }
 
-    /// What a fork copies: model, settings, prompt, headers and the conversation context.
-    func forkState() -> (model: String, settings: [Setting: String], prompt: [UInt8], headers: Bool, context: [Turn]) {
-        state.withLock { s in (s.model, s.settings, s.prompt, s.headers, Array(s.context.turns)) }
+    /// What a fork copies: model, settings, prompt, headers, and the conversation: without
+    /// `turn`, the context as it stands (trimmed or compacted) and the whole history; with it,
+    /// exchanges 1 to `turn` as they were said, as both.
+    func forkState(through turn: Int?) -> ForkCopy {
+        state.withLock { s in
+            let entries = turn.map { s.history.entries(through: $0) } ?? s.history.entries[...]
+            let history = entries.compactMap { entry in
+                History.turns([entry], in: s.transcript).first.map { (entry.exchange, $0) }
+            }
+            let context = turn == nil ? Array(s.context.turns) : history.map(\.1)
+            var settings = s.settings
+            settings[.forkedFrom] = "\(s.name) #\(turn ?? s.history.exchanges)"
+            return ForkCopy(model: s.model, settings: settings, prompt: s.prompt, headers: s.headers, context: context,
+                            history: history, turn: turn ?? s.history.exchanges)
+        }
     }
 
-    /// Takes a fork's copy (a new socket, before anyone uses it), recording it.
-    func adoptFork(from source: String, _ copy: (model: String, settings: [Setting: String], prompt: [UInt8], headers: Bool, context: [Turn])) {
+    /// Takes a fork's copy (a new socket, before anyone uses it), recording it. The copied
+    /// turns are written into this socket's own transcript (`[team-chat-to-NAME] [fork] #N` and
+    /// `[team-chat-from-NAME] [fork] #N`), which is where its history finds them.
+    func adoptFork(from source: String, _ copy: ForkCopy) {
         state.withLock { s in
             s.model = copy.model
             s.settings = copy.settings
             s.prompt = copy.prompt
             s.headers = copy.headers
             s.context = Conversation(copy.context)
-            let entry = transcriptEntry(header: "[fork] \(WallClock.iso8601(WallClock.now()))",
-                                        body: Array("forked from \(source) with \(copy.context.count) turns of context".utf8))
+            let exchanges = Set(copy.history.map(\.0).filter { $0 > 0 }).count
+            var events: [StoreEvent] = [.socketSaved(recordLocked(s)), .contextAppended(id, copy.context)]
+            let entry = transcriptEntry(header: "[fork] \(WallClock.iso8601(WallClock.now())) from=\(source) turn=\(copy.turn)",
+                                        body: Array(("forked from \(source) at #\(copy.turn): \(exchanges) exchange\(exchanges == 1 ? "" : "s"), "
+                                                     + "\(copy.context.count) turns of context").utf8))
             appendTranscriptLocked(&s, entry, record: false)
-            recordLocked(s, [.socketSaved(recordLocked(s)), .contextAppended(id, copy.context), .transcriptAppended(id, entry),
-                             memoryEvent(s, .event, "socket forked from \(source)")])
+            events.append(.transcriptAppended(id, entry))
+            let (written, entries) = writeTurnsLocked(&s, copy.history, tag: "fork")
+            events += written
+            s.history.append(entries)
+            events += [.historyAppended(id, entries), memoryEvent(s, .event, "socket forked from \(source) at #\(copy.turn)")]
+            recordLocked(s, events)
         }
     }
 
@@ -67,18 +102,29 @@ extension Socket {
                     endCurrentLocked(&s, .cancelled("cancelled by ctl"))
                     next = startNextLocked(&s)
                 }
+            case .compact:
+                s.compactPending = true
+                next = startNextLocked(&s)
+            case .uncompact:
+                uncompactLocked(&s)
+                next = startNextLocked(&s)
             case .fork, .wire, .unwire, .restore:
                 break  // the registry does these (SocketRegistry.fork, .wire, .unwire)
+            case .approve, .deny, .undo:
+                events += applyToolCommandLocked(&s, command)
             case .reset:
                 let dropped = s.queue.count
                 dropQueueLocked(&s, reason: "reset")
                 if s.current != nil { endCurrentLocked(&s, .cancelled("reset")) }
                 s.output.removeAll()
                 s.context.removeAll()
+                s.history.removeAll()
+                s.compactPending = false
+                s.autoCompactTried = false
                 let entry = transcriptEntry(header: "[reset] \(WallClock.iso8601(WallClock.now()))",
                                             body: Array("queue (\(dropped)), unread output and context cleared".utf8))
                 appendTranscriptLocked(&s, entry, record: false)
-                events += [.queueCleared(id), .contextCleared(id), .streamRead(id, .output, s.output.cursor),
+                events += [.queueCleared(id), .contextCleared(id), .historyCleared(id), .streamRead(id, .output, s.output.cursor),
                            .transcriptAppended(id, entry),
                            memoryEvent(s, .event, "reset: queue (\(dropped)), unread output and context cleared")]
                 deliverLocked(&s)

@@ -112,12 +112,15 @@ extension Socket {
         let immediate = done == nil || environment.store.acknowledgesAtOnce
         let outcome: (refusal: Errno?, next: Work?) = state.withLock { s in
             if let refusal = admitLocked(&s, from: origin.kind) { return (refusal, nil) }
-            let message = InputMessage(id: s.nextMessageID, content: content, headers: headers, uid: uid,
+            var message = InputMessage(id: s.nextMessageID, content: content, headers: headers, uid: uid,
                                        time: WallClock.now(), route: route)
             s.nextMessageID += 1
             s.messages += 1
             s.lastActivity = message.time
-            let entry = transcriptEntry(header: origin.transcriptHeader(socket: s.name, message), body: message.content)
+            let header = origin.transcriptHeader(socket: s.name, message)
+            let bodyStart = s.transcript.count + header.utf8.count + 1
+            message.transcriptSpan = bodyStart..<(bodyStart + content.count)
+            let entry = transcriptEntry(header: header, body: message.content)
             appendTranscriptLocked(&s, entry, record: false)
             var events: [StoreEvent] = []
             if route.chat == nil { events.append(.messageQueued(id, message)) }
@@ -133,7 +136,7 @@ extension Socket {
             }
             s.committing += 1
             if route.isOutput { s.committingOutput += 1 }
-            environment.store.record(events) { [self] error in
+            environment.store.record(events) { [self, message] error in
                 committed(message, error: error)
                 done?(error)
             }
@@ -169,7 +172,7 @@ extension Socket {
         } else {
             s.queue.append(message)
         }
-        environment.counters.messageQueued()
+        environment.counters.messageQueued(bytes: message.content.count)
     }
 
     /// Drops every queued message: chat readers get end of file, team rounds hear `reason`.
@@ -197,29 +200,43 @@ extension Socket {
                 deliverLocked(&s)
                 return nil
             }
-            enqueueLocked(&s, message)
+            if let round = message.route.team?.round, let reason = s.cancelledWhileCommitting.removeValue(forKey: round) {
+                cancelQueuedLocked(&s, message, reason: reason)
+            } else {
+                enqueueLocked(&s, message)
+            }
+            if s.committing == 0 { s.cancelledWhileCommitting.removeAll() }
             return startNextLocked(&s)
         }
         launch(next)
     }
 
-    /// The team chat gave up on `round` (timeout): its message here is cancelled, in flight or
-    /// queued, and says so in `error` and the transcript.
+    /// The team chat gave up on `round` (a timeout, a lost race, a fallback moving on): its
+    /// message here is cancelled, in flight, queued or still being committed, and says so in
+    /// `error` and the transcript.
     func cancelTeamMessage(round: UInt64, reason: String) {
         let next: Work? = state.withLock { s in
             if let work = s.current, work.message.route.team?.round == round {
                 endCurrentLocked(&s, .cancelled(reason))
                 return startNextLocked(&s)
             }
-            guard let index = s.queue.firstIndex(where: { $0.route.team?.round == round }) else { return nil }
-            let message = s.queue.remove(at: index)
-            addErrorLocked(&s, "request", "message \(message.id) cancelled: \(reason)")
-            let entry = transcriptEntry(header: "[cancelled] \(WallClock.iso8601(WallClock.now())) id=\(message.id)", body: Array(reason.utf8))
-            appendTranscriptLocked(&s, entry, record: false)
-            recordLocked(s, [.transcriptAppended(id, entry), .requestEnded(id, messageID: message.id)])
+            guard let index = s.queue.firstIndex(where: { $0.route.team?.round == round }) else {
+                if s.committing > 0 { s.cancelledWhileCommitting[round] = reason }
+                return nil
+            }
+            cancelQueuedLocked(&s, s.queue.remove(at: index), reason: reason)
             return nil
         }
         launch(next)
+    }
+
+    /// A queued message that will not run: said in `error` and the transcript, and removed
+    /// from the store's queue.
+    private func cancelQueuedLocked(_ s: inout State, _ message: InputMessage, reason: String) {
+        addErrorLocked(&s, "request", "message \(message.id) cancelled: \(reason)")
+        let entry = transcriptEntry(header: "[cancelled] \(WallClock.iso8601(WallClock.now())) id=\(message.id)", body: Array(reason.utf8))
+        appendTranscriptLocked(&s, entry, record: false)
+        recordLocked(s, [.transcriptAppended(id, entry), .requestEnded(id, messageID: message.id)])
     }
 }
 

@@ -30,6 +30,8 @@ extension Socket {
     /// Adds a `TIME KIND message` line to `error`, and records it (stream and memory).
     func addErrorLocked(_ s: inout State, _ kind: String, _ message: String) {
         let (start, bytes) = s.errors.add(Self.errorLine(kind, message))
+        s.errorLines += 1
+        errorEventLocked(s, kind: kind, message)
         recordLocked(s, [
             .streamAppended(id, .error, start: start, bytes: bytes, failureAfter: false),
             memoryEvent(s, .error, message, ["kind": kind]),
@@ -60,8 +62,8 @@ extension Socket {
         case .chat(let chat):
             chat.append(bytes)
             return
-        case .team:
-            return  // the team chat prints the whole reply once it is complete
+        case .team, .compaction:
+            return  // the team chat prints the whole reply once it is complete; a summary goes to no reader
         case .output:
             if work.forwardTo != nil { return }  // goes down the wire once complete
         }

@@ -111,9 +111,12 @@ extension Socket {
             guard !s.closed else { return }
             let turn = Turn(role: .user, content: text)
             s.context.append(turn)
-            let entry = transcriptEntry(header: "[discussion] \(WallClock.iso8601(WallClock.now())) round=\(round)", body: text)
+            let header = "[discussion] \(WallClock.iso8601(WallClock.now())) round=\(round)"
+            let bodyStart = s.transcript.count + header.utf8.count + 1
+            let entry = transcriptEntry(header: header, body: text)
             appendTranscriptLocked(&s, entry, record: false)
-            recordLocked(s, [.contextAppended(id, [turn]), .transcriptAppended(id, entry)])
+            let note = s.history.appendNote(bodyStart..<(bodyStart + text.count))
+            recordLocked(s, [.contextAppended(id, [turn]), .transcriptAppended(id, entry), .historyAppended(id, [note])])
         }
     }
 
@@ -148,7 +151,7 @@ extension Socket {
             guard !s.closed else { return nil }
             var inFlight: UInt64?
             if let work = s.current {
-                inFlight = work.message.id
+                if work.compaction == nil { inFlight = work.message.id }  // a compaction is said in error itself
                 endCurrentLocked(&s, .cancelled(reason))
             }
             dropQueueLocked(&s, reason: reason)

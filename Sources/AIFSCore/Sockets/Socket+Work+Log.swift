@@ -18,6 +18,8 @@ extension Socket {
             state.withLock { s in
                 guard s.current === work else { return }
                 work.reply = []
+                // The new owner asks the model again: the old owner's waiting calls are gone.
+                dropPendingLocked(&s, message: message)
                 addErrorLocked(&s, "owner", "message \(message) is answered again from the start by a new owner")
             }
         default:
@@ -25,15 +27,23 @@ extension Socket {
         }
     }
 
+    /// Whether the request in flight has streamed part of its reply: that part lives only in
+    /// memory until the request ends, so a checkpoint is not taken while any socket has one.
+    var isMidReply: Bool {
+        state.withLock { s in s.current.map { !$0.reply.isEmpty } ?? false }
+    }
+
     /// This daemon now owns the socket: answer the request in flight (its old owner stopped,
     /// so it starts again from the beginning) and then the queue.
     func takeOver() {
-        let work: Work? = state.withLock { s in
+        let taken: (Work, Bool)? = state.withLock { s in
             guard let work = s.current, !work.launched, !s.closed else { return nil }
-            return work
+            return (work, s.pendingCalls.contains { $0.message == work.message.id })
         }
-        guard let work else { return }
-        if !work.reply.isEmpty || work.outputStart != nil {
+        guard let (work, waitingCalls) = taken else { return }
+        // Also when the old owner's calls still wait in pending/ (nothing streamed yet): the
+        // restart drops them on every daemon.
+        if !work.reply.isEmpty || work.outputStart != nil || waitingCalls {
             environment.log.post(.restart(socket: id, message: work.message.id))
         }
         launch(work)
@@ -69,6 +79,12 @@ struct WorkPoster: ReplySink {
     func diagnostic(kind: String, _ text: String) {
         post(.diagnostic(socket: socket.id, message: message, kind: kind, text: text))
     }
+    /// A call outside the agent loop (the socket offered no tools): said in `error`, not run.
+    func toolCall(_ call: ToolCallRequest) {
+        diagnostic(kind: "tool", "the model called '\(call.name.prefix(64))', but this socket has no tools enabled (tools NAME,NAME in ctl)")
+    }
+    /// A step of the agent loop.
+    func tool(_ event: ToolEvent) { post(.tool(socket: socket.id, message: message, event: event)) }
     /// The end of the request.
     func end(_ outcome: WorkOutcome) { post(.end(socket: socket.id, message: message, outcome: outcome)) }
 }

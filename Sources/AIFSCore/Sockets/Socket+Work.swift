@@ -4,11 +4,19 @@ extension Socket {
     /// Takes the next queued message as the work in flight, if idle. Launch what it returns
     /// after releasing the lock.
     func startNextLocked(_ s: inout State) -> Work? {
-        guard s.current == nil, !s.closed, !s.queue.isEmpty else { return nil }
+        guard s.current == nil, !s.closed else { return nil }
+        if let compaction = dueCompactionLocked(&s) {
+            s.current = compaction
+            requestStartedLocked(s, compaction)
+            return compaction
+        }
+        guard !s.queue.isEmpty else { return nil }
         let message = s.queue.removeFirst()
+        s.autoCompactTried = false
         // A reply for `output` follows the wire in force when its request starts.
         let work = Work(message: message, forwardTo: message.route.isOutput ? s.wire : nil)
         s.current = work
+        requestStartedLocked(s, work)
         if message.chat == nil { recordLocked(s, [.requestStarted(id, messageID: message.id)]) }
         // Here rather than when the provider is called, so that every daemon of a cluster trims
         // the same turns at the same point.
@@ -27,6 +35,7 @@ extension Socket {
         let started = state.withLock { _ -> Bool in
             guard !work.launched else { return false }
             work.launched = true
+            work.launchedAt = DaemonCounters.monotonicSeconds()
             return true
         }
         guard started else { return }
@@ -67,7 +76,7 @@ extension Socket {
     private func resolve(_ work: Work) -> Resolved? {
         state.withLock { s in
             guard s.current === work else { return nil }
-            return environment.catalog().resolve(s.model)
+            return environment.catalog().resolve(work.compaction == nil ? s.model : compactionModelLocked(s))
         }
     }
 
@@ -90,10 +99,16 @@ extension Socket {
             guard s.current === work else { return nil }
             // The context is merged as it grows (a discussion note joins the next message), so
             // roles alternate as the APIs require; the request shares its storage.
-            let (history, message) = s.context.request(for: work.message.content)
+            let (history, message) = work.compaction.map { s.context.compactionRequest($0.turns, instruction: work.message.content) }
+                ?? s.context.request(for: work.message.content)
             let timeout = s.settings[.timeout].flatMap(Double.init)
-            return (ProviderRequest(model: resolved.model, systemPrompt: s.prompt, history: history, message: message,
-                                    settings: s.settings), timeout)
+            var request = ProviderRequest(model: resolved.model, systemPrompt: s.prompt, history: history, message: message,
+                                          settings: s.settings)
+            request.inbox = agentInbox
+            if work.compaction == nil {
+                request.tools = enabledToolsLocked(s).map { ToolSpec(name: $0.name, description: $0.description, parameters: $0.parameters) }
+            }
+            return (request, timeout)
         }
     }
 
@@ -102,27 +117,23 @@ extension Socket {
         guard let resolved = resolved ?? resolve(work) else { return .failed("model is not configured") }
         guard let (request, timeout) = prepare(work, resolved) else { return .cancelled("request ended") }
         let provider = resolved.provider
+        if !request.tools.isEmpty { return await respondWithTools(work, provider, request, timeout: timeout) }
         let sink = WorkPoster(log: environment.log, socket: self, work: work)
         do {
-            if let timeout {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await provider.respond(to: request, into: sink) }
-                    group.addTask {
-                        try await CancellableSleep.sleep(seconds: timeout)  // frees its timer when cancelled
-                        throw ProviderError("timed out after \(timeout)s")
-                    }
-                    try await group.next()
-                    group.cancelAll()
-                }
-            } else {
-                try await provider.respond(to: request, into: sink)
-            }
+            try await Self.ask(provider, request, into: sink, timeout: timeout)
             return .completed
         } catch is CancellationError {
             return .cancelled("request cancelled")
         } catch {
             return .failed("\(error)")
         }
+    }
+
+    /// The socket's context limit: its own `context-tokens` (`own`), else the default
+    /// (``SocketEnvironment/defaultContextTokens(model:)``); nil for none.
+    func contextLimitLocked(_ s: State) -> (limit: Int?, own: Bool) {
+        if let own = s.settings[.contextTokens].flatMap(Int.init) { return (own, true) }
+        return (environment.defaultContextTokens(model: s.model), false)
     }
 
     /// Drops the oldest turns (a user turn with its reply) until the context, the system prompt
@@ -132,19 +143,19 @@ extension Socket {
     /// estimated as UTF-8 bytes / 4; the context keeps its total, so this costs the same
     /// however long the history is.
     func trimContextLocked(_ s: inout State, adding message: [UInt8]) {
-        let own = s.settings[.contextTokens].flatMap(Int.init)
-        guard let limit = own ?? environment.defaultContextTokens(model: s.model) else { return }
+        let (limit, own) = contextLimitLocked(s)
+        guard let limit else { return }
         let fixed = Conversation.tokens(s.prompt.count) + Conversation.tokens(message.count)
         var dropped = 0
         while fixed + s.context.tokens > limit, !s.context.isEmpty { dropped += s.context.dropOldest() }
         guard dropped > 0 else { return }
         recordLocked(s, [.contextTrimmed(id, count: dropped)])
-        if own == nil {
+        if !own {
             guard !s.trimmedByDefault else { return }
             s.trimmedByDefault = true
         }
         addErrorLocked(&s, "context", "dropped the \(dropped) oldest turns to fit context-tokens \(limit)"
-                       + (own == nil ? " (the default, [sockets] context_tokens; said once)" : "")
+                       + (own ? "" : " (the default, [sockets] context_tokens; said once)")
                        + " (\(s.context.rows) turns kept, about \(fixed + s.context.tokens) tokens with the system prompt "
                        + "and the new message)")
     }
@@ -162,12 +173,19 @@ extension Socket {
             writeReplyHeaderLocked(&s, work)
             appendOutputLocked(&s, work, kept)
             work.reply.append(contentsOf: kept)
+            if work.firstTextTime == nil, !kept.isEmpty { work.firstTextTime = WallClock.now() }
+            if work.launched, !kept.isEmpty {
+                if work.firstTextAt == nil { work.firstTextAt = DaemonCounters.monotonicSeconds() }
+                environment.counters.replyStreamed(bytes: kept.count)
+            }
             guard bytes.count > room else {
                 deliverLocked(&s)
                 return nil
             }
             work.cut = true
-            addErrorLocked(&s, "request", "message \(work.message.id): reply cut at \(limit) bytes ([limits] reply_bytes)")
+            addErrorLocked(&s, work.compaction == nil ? "request" : "context",
+                           (work.compaction == nil ? "message \(work.message.id): reply" : "compact: the summary")
+                           + " cut at \(limit) bytes ([limits] reply_bytes)")
             endCurrentLocked(&s, .completed)
             return startNextLocked(&s)
         }
@@ -191,6 +209,9 @@ extension Socket {
             guard s.current === work else { return }
             s.tokensIn += input
             s.tokensOut += output
+            work.tokensIn += input
+            work.tokensOut += output
+            if work.launched { environment.counters.addTokens(input: input, output: output) }
         }
     }
 
@@ -224,9 +245,17 @@ extension Socket {
     func endCurrentLocked(_ s: inout State, _ outcome: Outcome) {
         guard let work = s.current else { return }
         s.current = nil
+        defer { requestEndedLocked(s, work, outcome) }
         work.cancelled = true
         work.task?.cancel()
-        if work.launched { environment.counters.requestEnded() }
+        let ended = DaemonCounters.monotonicSeconds()
+        if work.launched {
+            environment.counters.requestEnded(outcome, seconds: ended - work.launchedAt,
+                                              firstText: work.firstTextAt.map { $0 - work.launchedAt })
+        }
+        s.lastLatency = ended - (work.launched ? work.launchedAt : work.startedAt)
+        dropPendingLocked(&s, message: work.message.id)
+        if let compaction = work.compaction { return endCompactionLocked(&s, work, compaction, outcome) }
         let now = WallClock.now()
         s.lastActivity = now
         let messageID = work.message.id
@@ -240,10 +269,24 @@ extension Socket {
             let turns = [Turn(role: .user, content: work.message.content), Turn(role: .assistant, content: work.reply)]
             s.context.append(contentsOf: turns)
             events.append(.contextAppended(id, turns))
-            let entry = transcriptEntry(header: "[team-chat-from-\(s.name)] \(WallClock.iso8601(now)) id=\(messageID)" + (work.cut ? " [cut]" : ""),
-                                        body: work.reply)
+            // The question's place in the transcript: kept when it was accepted, else (queued
+            // before a restart) found again. The reply's is where its entry's body starts.
+            let question = work.message.transcriptSpan
+                ?? History.locate(content: work.message.content, messageID: messageID, in: s.transcript)
+            let number = question == nil ? "" : " #\(s.history.nextExchange)"
+            let header = "[team-chat-from-\(s.name)] \(WallClock.iso8601(now))\(number) id=\(messageID)" + (work.cut ? " [cut]" : "")
+            let replyStart = s.transcript.count + header.utf8.count + 1
+            let entry = transcriptEntry(header: header, body: work.reply)
             appendTranscriptLocked(&s, entry, record: false)
             events.append(.transcriptAppended(id, entry))
+            if let question {
+                events.append(.historyAppended(id, s.history.appendExchange(question: question,
+                                                                            reply: replyStart..<(replyStart + work.reply.count))))
+            } else {
+                recordLocked(s, events)
+                events = []
+                rebaseHistoryLocked(&s, because: "message \(messageID) was not found in the transcript")
+            }
             events.append(memoryEvent(s, .reply, String(decoding: work.reply, as: UTF8.self),
                                       ["message": "\(messageID)", "model": s.model]))
         case .failed(let reason):
@@ -268,8 +311,11 @@ extension Socket {
             events.append(.transcriptAppended(id, entry))
         }
         switch work.message.route {
+        case .compaction:
+            break  // ended above (endCompactionLocked)
         case .chat(let chat):
-            chat.finish(failed: failed)  // cancelled: end of file after what was sent
+            // Cancelled: end of file after what was sent; an `ask` waiting on it is told it failed.
+            chat.finish(failed: failed || (!chat.askedBy.isEmpty && outcome != .completed))
         case .team(let ticket):
             let result: TeamOutcome
             switch outcome {

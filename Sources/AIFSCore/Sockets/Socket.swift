@@ -19,7 +19,7 @@ public struct SocketError: Error, ErrnoConvertible, CustomStringConvertible {
 extension SocketInfo {
     /// The `key: value` text of `ctl` (`docs/file-protocol.md`, "`ctl` (per socket)"): the fixed
     /// keys, then each setting that is set. Without `live` (a snapshot's copy) the keys that only
-    /// mean something now (`in-flight`) are left out.
+    /// mean something now (`in-flight`, `last-latency`, `errors`) are left out.
     func controlText(live: Bool) -> String {
         var lines = [
             "name: \(name)",
@@ -39,10 +39,23 @@ extension SocketInfo {
             "headers: \(headers ? "on" : "off")",
             "owner: \(uid):\(gid)",
         ]
+        if live {
+            lines.append("last-latency: \(lastLatency.map(Self.seconds) ?? "-")")
+            lines.append("errors: \(errorLines)")
+        }
         for setting in Setting.allCases {
             if let value = settings[setting] { lines.append("\(setting.rawValue): \(value)") }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Seconds to the microsecond, in plain decimals (`0.000132`, `2.5`): what `last-latency` shows.
+    static func seconds(_ value: Double) -> String {
+        let micros = Int((max(0, value) * 1_000_000).rounded())
+        var fraction = String(micros % 1_000_000)
+        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
+        while fraction.count > 1, fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(micros / 1_000_000).\(fraction)"
     }
 }
 
@@ -70,6 +83,10 @@ public struct SocketInfo: Sendable {
     public var transcriptModified: Double
     /// The socket this one is wired to (`wire NAME`), if any.
     public var wire: String?
+    /// Seconds the last request that ended took, as this daemon saw it (nil before the first).
+    public var lastLatency: Double? = nil
+    /// Lines written to `error` since this daemon made or loaded the socket (read or not).
+    public var errorLines = 0
 }
 
 /// One AI socket: its settings, conversation, queue, the request in flight and the streams
@@ -92,6 +109,8 @@ public final class Socket: @unchecked Sendable {
     public let id: SocketID
     let environment: SocketEnvironment
     let state: Mutex<State>
+    /// Where its agent program reads each message and replies (a socket whose model is `agent/NAME`).
+    let agentInbox = AgentInbox()
 
     /// The request in flight. Only the socket's lock touches it.
     final class Work: @unchecked Sendable {
@@ -108,11 +127,27 @@ public final class Socket: @unchecked Sendable {
         var cut = false
         /// A provider task was started for it here (with the Redis backend, only on the owner).
         var launched = false
+        /// When it was launched here, and when its first reply text came (monotonic seconds,
+        /// ``DaemonCounters/monotonicSeconds()``), for `/ai/metrics`.
+        var launchedAt = 0.0
+        /// When it left the queue here (monotonic seconds): where `last-latency` counts from
+        /// on a daemon that follows the request instead of running it.
+        let startedAt = DaemonCounters.monotonicSeconds()
+        var firstTextAt: Double?
+        /// Wall-clock times (the change's time with the Redis backend) of its start here and
+        /// of its first reply text, and the tokens it reported, for `/ai/events`.
+        let startedWallTime = WallClock.now()
+        var firstTextTime: Double?
+        var tokensIn = 0
+        var tokensOut = 0
         /// The socket this reply goes to instead of `output` (the wire in force when it started).
         let forwardTo: Socket?
-        init(message: InputMessage, forwardTo: Socket?) {
+        /// Set for a compaction: the model writes a summary of the oldest turns (see ``Compaction``).
+        let compaction: Compaction?
+        init(message: InputMessage, forwardTo: Socket?, compaction: Compaction? = nil) {
             self.message = message
             self.forwardTo = forwardTo
+            self.compaction = compaction
         }
     }
 
@@ -132,13 +167,24 @@ public final class Socket: @unchecked Sendable {
         var gid: UInt32
         var mode: UInt32
         var prompt: [UInt8] = []
-        /// The conversation so far (merged, with its token estimate).
+        /// The conversation so far (merged, with its token estimate): what the model sees.
         var context = Conversation()
+        /// Every turn since the last reset, as places in `transcript` (``History``).
+        var history = History()
+        /// A compaction asked for (`compact`) and not begun: it runs before the next message.
+        var compactPending = false
+        /// Compactions run (their ids: ``Socket/compactionIDs`` on, apart from message ids).
+        var compactions: UInt64 = 0
+        /// `auto-compact` compacted (or tried to) before the message at the head of the queue.
+        var autoCompactTried = false
         var queue: [InputMessage] = []
         /// Messages accepted but not yet committed by the store (they count against the limit).
         var committing = 0
         /// Of those, the ones whose reply will land in `output` (or go down the wire).
         var committingOutput = 0
+        /// Team rounds that gave up on this socket while its copy was still being committed:
+        /// round → reason. The copy is cancelled when its commit lands, never started.
+        var cancelledWhileCommitting: [UInt64: String] = [:]
         /// The socket this one's replies go to (`wire NAME`), and its name as last known.
         var wire: Socket?
         var wireName: String?
@@ -161,10 +207,21 @@ public final class Socket: @unchecked Sendable {
         var nextMessageID: UInt64 = 1
         /// Failed requests in a row (a success resets it); at the limit the socket becomes unresponsive.
         var consecutiveFailures = 0
+        /// Seconds the last request that ended took (`last-latency` in `ctl`); not stored.
+        var lastLatency: Double?
+        /// Lines written to `error` since this daemon made or loaded the socket (`errors` in `ctl`).
+        var errorLines = 0
         /// The default `context-tokens` has trimmed the context (said once in `error`).
         var trimmedByDefault = false
         /// Removed or shut down: no more work, and nothing more is recorded.
         var closed = false
+        /// Tool calls waiting for `approve`/`deny` (`pending/`), oldest first.
+        var pendingCalls: [PendingCall] = []
+        var pendingNumber: UInt32 = 0
+        /// On the owner: where its agent loop waits for each pending call's decision.
+        var toolDecisions: [String: ToolDecision] = [:]
+        /// What `write` calls replaced, by call id, for `undo ID`.
+        var undoRecords: [String: UndoRecord] = [:]
 
         /// The messages `[limits] queue` counts: queued, being committed, and the one in flight.
         var unanswered: Int { queue.count + committing + (current == nil ? 0 : 1) }
@@ -203,6 +260,8 @@ public final class Socket: @unchecked Sendable {
         s.headers = r.headers
         s.prompt = r.prompt
         s.context = Conversation(snapshot.context)
+        s.history = History(snapshot.history)
+        s.undoRecords = snapshot.undoRecords
         s.queue = snapshot.queue
         s.output = OutputBuffer(restoring: snapshot.output)
         s.errors = ErrorLog(restoring: snapshot.errors)
@@ -212,6 +271,11 @@ public final class Socket: @unchecked Sendable {
         s.tokensOut = r.tokensOut
         s.nextMessageID = max(r.nextMessageID, (snapshot.queue.map(\.id).max() ?? 0) + 1)
         state = Mutex(s)
+        state.withLock { s in
+            guard !s.history.covers(s.context, in: s.transcript) else { return }
+            rebaseHistoryLocked(&s, because: "the stored history does not hold this context's turns (a store from before "
+                                + "aifs kept one, or a snapshot of another transcript)")
+        }
         if let interrupted = snapshot.interrupted {
             state.withLock { s in
                 addErrorLocked(&s, "restart", "message \(interrupted) was in flight when the daemon stopped; "
@@ -235,15 +299,23 @@ public final class Socket: @unchecked Sendable {
                        inFlight: s.current != nil, unreadBytes: s.output.unreadCount, messages: s.messages,
                        tokensIn: s.tokensIn, tokensOut: s.tokensOut, uid: s.uid, gid: s.gid, mode: s.mode,
                        promptSize: s.prompt.count, transcriptSize: s.transcript.count,
-                       transcriptModified: s.transcriptModified, wire: s.wireName)
+                       transcriptModified: s.transcriptModified, wire: s.wireName, lastLatency: s.lastLatency,
+                       errorLines: s.errorLines)
         }
     }
 
     public var name: String { state.withLock { $0.name } }
+    /// Messages waiting in the queue and reads of `output` parked until there is something to
+    /// answer (for `/ai/metrics`), under one lock.
+    public var waiting: (queued: Int, parkedReaders: Int) { state.withLock { ($0.queue.count, $0.readers.parkedCount) } }
     public var life: SocketState { state.withLock { $0.life } }
 
     /// The `key: value` text of `ctl`.
-    public func controlText() -> String { info.controlText(live: true) }
+    public func controlText() -> String {
+        let text = info.controlText(live: true)
+        guard let agent = agentName else { return text }
+        return text + environment.agents.statusLines(of: id, agent: agent).joined(separator: "\n") + "\n"
+    }
 
 
     // MARK: Lifecycle
@@ -276,6 +348,7 @@ public final class Socket: @unchecked Sendable {
             s.closed = true
             deliverLocked(&s)
         }
+        agentInbox.end(failing: nil)
     }
 
     /// The daemon is stopping: stop work and fail every parked read with `EIO`. The request in
@@ -288,14 +361,26 @@ public final class Socket: @unchecked Sendable {
                 work.task?.cancel()
                 work.message.chat?.finish(failed: true)
                 s.current = nil
-                if work.launched { environment.counters.requestEnded() }
+                if work.launched { environment.counters.requestEnded(nil) }
             }
             for message in s.queue { message.chat?.finish(failed: true) }
             s.readers.fail(.EIO)
         }
+        agentInbox.end(failing: .EIO)
     }
 
     static func errorLine(_ kind: String, _ message: String) -> String {
         "\(WallClock.iso8601(WallClock.now())) \(kind) \(message)"
+    }
+}
+
+extension Socket {
+    /// Whether its model is an agent's (`agent/NAME`): its own sandboxed program answers.
+    public var isAgent: Bool { agentName != nil }
+    /// The `[agents.NAME]` its model names, if it is an agent socket.
+    public var agentName: String? {
+        let model = state.withLock { $0.model }
+        guard model.hasPrefix("agent/") else { return nil }
+        return String(model.dropFirst(6))
     }
 }

@@ -5,6 +5,8 @@ import Synchronization
 public final class SocketEnvironment: Sendable {
     public let store: any SocketStore
     public let counters = DaemonCounters()
+    /// `/ai/events` (``EventLog``), bounded by `[events]`.
+    public let events = EventLog()
     /// Where deadlines are scheduled (team-chat round timeouts): real time, or a test's own.
     public let timers: any TimerScheduler
     /// The pipeline graph of `wire NAME`.
@@ -14,7 +16,10 @@ public final class SocketEnvironment: Sendable {
     /// puts the one its configuration asks for in force (``makeChangeLog(redisURL:position:)``).
     public var log: any ChangeLog { logBox.withLock { $0 } }
     /// Set before the registry is made (it attaches its applier to the log in force).
-    public func use(log: any ChangeLog) { logBox.withLock { $0 = log } }
+    public func use(log: any ChangeLog) {
+        logBox.withLock { $0 = log }
+        events.daemon = log.id
+    }
     /// At most `[limits] waiting_per_uid` requests of one uid wait for the store at once.
     public let admission: UIDAdmission
     /// `chat` descriptors waiting for their message to be applied.
@@ -24,6 +29,17 @@ public final class SocketEnvironment: Sendable {
     private let templatesBox = Mutex<[String: SocketTemplate]>([:])
     private let reloaderBox = Mutex<(@Sendable () throws -> LoadedConfiguration)?>(nil)
     private let configStatusBox = Mutex("built-in defaults")
+    private let toolsBox = Mutex(ToolSetup())
+    /// Finds the other sockets by name (for the `ask` tool); set by the registry.
+    let directory = SocketDirectory()
+    /// Which socket waits on an ask to which (the `ask` tool refuses cycles).
+    let asks = AskGraph()
+    /// The sandboxed programs of agent sockets (`[agents.NAME]`).
+    public let agents = AgentSupervisor()
+
+    /// The tools, security settings and policy in force.
+    public var toolSetup: ToolSetup { toolsBox.withLock { $0 } }
+    public func use(tools: ToolSetup) { toolsBox.withLock { $0 = tools } }
 
     public init(store: any SocketStore, catalog: ModelCatalog, limits: Limits = Limits(),
                 timers: any TimerScheduler = DispatchTimers()) {
@@ -54,14 +70,19 @@ public final class SocketEnvironment: Sendable {
         catalogBox.withLock { $0 = catalog }
         catalog.whenListed {}
         templatesBox.withLock { $0 = loaded.configuration.socketTemplates }
+        agents.use(loaded.configuration.agents)
         limitsBox.withLock {
             $0 = loaded.configuration.limits
             $0.unresponsiveAfter = loaded.configuration.unresponsiveAfter
             $0.contextTokens = loaded.configuration.contextTokens
+            $0.compactKeep = loaded.configuration.compactKeep
+            $0.compactModel = loaded.configuration.compactModel
             $0.snapshotInterval = loaded.configuration.snapshotInterval
             $0.snapshotKeep = loaded.configuration.snapshotKeep
         }
         admission.limit = loaded.configuration.limits.maxWaitingPerUID
+        events.retention = loaded.configuration.events
+        use(tools: ToolSetup(settings: loaded.configuration.tools, security: loaded.configuration.security))
         let files = loaded.files.isEmpty ? "built-in defaults" : loaded.files.joined(separator: ", ")
         configStatusBox.withLock { $0 = files }
     }
@@ -77,6 +98,7 @@ public final class SocketEnvironment: Sendable {
         do {
             let loaded = try reloader()
             apply(loaded, catalog: .from(loaded.configuration))
+            events.record(AIEvent("reload", uid: events.causeUID, [("files", .string(configStatus))]))
         } catch {
             configStatusBox.withLock { $0 = "reload failed, previous configuration kept: \(error)" }
             throw SocketError(.EINVAL, "\(error)")
@@ -113,6 +135,10 @@ public struct Limits: Sendable, Equatable {
     /// The default of ``contextTokens``: 131,072 tokens (512 KiB of text at 4 bytes a token),
     /// the context window of the common hosted models.
     public static let standardContextTokens = 131_072
+    /// Merged turns a compaction keeps verbatim, the newest (`[sockets] compact_keep`).
+    public var compactKeep = 4
+    /// The model that writes compaction summaries (`[sockets] compact_model`); nil: the socket's own.
+    public var compactModel: String?
     /// Seconds between automatic snapshots (`[snapshots] interval`).
     public var snapshotInterval: Double = 3600
     /// Automatic snapshots kept (`[snapshots] keep`); manual ones never expire.
@@ -120,20 +146,9 @@ public struct Limits: Sendable, Equatable {
     public init() {}
 }
 
-/// Daemon-wide totals for `/ai/ctl`.
-public final class DaemonCounters: Sendable {
-    private struct Values {
-        var inFlight = 0
-        var requests = 0
-        var messages = 0
-    }
-    private let values = Mutex(Values())
-
-    func requestStarted() { values.withLock { $0.inFlight += 1; $0.requests += 1 } }
-    func requestEnded() { values.withLock { $0.inFlight -= 1 } }
-    func messageQueued() { values.withLock { $0.messages += 1 } }
-
-    public var inFlight: Int { values.withLock { $0.inFlight } }
-    public var requests: Int { values.withLock { $0.requests } }
-    public var messages: Int { values.withLock { $0.messages } }
+/// The registry as the sockets see it: a weak way back to find another socket by name.
+final class SocketDirectory: @unchecked Sendable {
+    private let lock = Mutex<(@Sendable (String) -> Socket?)?>(nil)
+    func set(_ find: @escaping @Sendable (String) -> Socket?) { lock.withLock { $0 = find } }
+    func socket(named name: String) -> Socket? { lock.withLock { $0 }?(name) }
 }

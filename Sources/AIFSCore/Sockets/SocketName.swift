@@ -3,7 +3,7 @@ import FuseKit
 /// The rules for a socket's name: 1–64 bytes of `[A-Za-z0-9._-]`, not starting with `.`, and not
 /// one of the names the root directory reserves.
 public enum SocketName {
-    public static let reserved: Set<String> = ["ctl", "models", "memory", "snapshots", "team-chat-all"]
+    public static let reserved: Set<String> = ["ctl", "models", "memory", "snapshots", "team-chat-all", "tools", "metrics", "events", "cluster", "directory"]
     public static let maxLength = 64
 
     /// Why `name` cannot name a socket, or nil if it can.

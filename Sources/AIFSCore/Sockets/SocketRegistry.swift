@@ -22,6 +22,7 @@ public final class SocketRegistry: Sendable {
         team = TeamChat(environment: environment)
         applier.bind(self)
         team.attach(self)
+        environment.directory.set { [weak self] in self?.socket(named: $0) }
     }
 
     /// The sockets the store brought back, each answering its queue again.
@@ -29,6 +30,7 @@ public final class SocketRegistry: Sendable {
         self.environment = environment
         team = TeamChat(environment: environment, restoring: contents.team)
         applier.bind(self)
+        environment.directory.set { [weak self] in self?.socket(named: $0) }
         var restored: [Socket] = []
         state.withLock { s in
             s.nextID = max(contents.nextSocketID, InodeScheme.firstSocketID)
@@ -77,7 +79,8 @@ public final class SocketRegistry: Sendable {
         let name = name.string!
         let catalog = environment.catalog()
         let template = environment.template(named: name)
-        let model = model ?? template?.model ?? catalog.defaultModel
+        // `mkdir /ai/NAME` where `[agents.NAME]` is configured makes NAME's agent socket.
+        let model = model ?? template?.model ?? environment.agents.config(named: name)?.modelID ?? catalog.defaultModel
         guard catalog.contains(model) else { throw SocketError(.EINVAL, "unknown model '\(model)'") }
         let limit = environment.limits.maxSockets
         let result: Result<Socket, SocketError> = state.withLock { s in
@@ -98,8 +101,8 @@ public final class SocketRegistry: Sendable {
     /// `fork NAME`: a new socket with a copy of `source`'s model, settings, prompt, headers and
     /// context (not its queue, output or transcript). `EINVAL` with the reason, as ctl refusals are.
     @discardableResult
-    public func fork(_ source: Socket, to name: String, uid: UInt32, gid: UInt32) throws(SocketError) -> Socket {
-        let copy = source.forkState()
+    public func fork(_ source: Socket, to name: String, turn: Int? = nil, uid: UInt32, gid: UInt32) throws(SocketError) -> Socket {
+        let copy = source.forkState(through: turn)
         let target: Socket
         do {
             target = try create(name: FileName(name), model: copy.model, uid: uid, gid: gid, mode: source.info.mode)
@@ -226,12 +229,14 @@ public final class SocketRegistry: Sendable {
             socket.bindRestoredTeamMessages(to: team)
             socket.resume()
         }
+        for socket in old + fresh { environment.agents.reconcile(socket) }
         team.startRestoredRounds()
         return (names, fresh)
     }
 
     /// Stops every socket (daemon shutdown).
     public func shutdownAll() {
+        environment.agents.stopAll()
         team.shutdown()
         for socket in all() { socket.shutdown() }
         applier.unbind()

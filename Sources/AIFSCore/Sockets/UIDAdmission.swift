@@ -59,9 +59,11 @@ public final class UIDAdmission: Sendable {
     public func post(_ change: Change, as uid: UInt32, to log: any ChangeLog,
                      done: @escaping @Sendable (ChangeResult) -> Void) {
         enter(uid) { leave in
-            log.post(change) { result in
-                done(result)
-                leave()
+            ChangeContext.posting(as: uid) {
+                log.post(change) { result in
+                    done(result)
+                    leave()
+                }
             }
         }
     }

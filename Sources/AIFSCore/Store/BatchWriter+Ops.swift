@@ -47,6 +47,21 @@ extension BatchWriter {
         case .contextCleared(let socket):
             touched.insert(socket)
             try raw.execute("DELETE FROM context WHERE socket = ?", Int64(socket))
+        case .history(let socket, let exchange, let role, let start, let length):
+            touched.insert(socket)
+            try raw.execute("INSERT INTO history (socket, exchange, role, start, length) VALUES (?, ?, ?, ?, ?)",
+                            Int64(socket), Int64(exchange), role, Int64(start), Int64(length))
+        case .historyCleared(let socket):
+            touched.insert(socket)
+            try raw.execute("DELETE FROM history WHERE socket = ?", Int64(socket))
+        case .undo(let socket, let call, let path, let previous):
+            // Not in snapshots: the socket's version (what a snapshot reuses its state by) stays.
+            try raw.execute("""
+                INSERT INTO undo (socket, call, path, existed, content) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(socket, call) DO UPDATE SET path = excluded.path, existed = excluded.existed, content = excluded.content
+                """, Int64(socket), call, path, previous != nil, previous ?? [])
+        case .undoDeleted(let socket, let call):
+            try raw.execute("DELETE FROM undo WHERE socket = ? AND call = ?", Int64(socket), call)
         case .queueCleared(let socket):
             touched.insert(socket)
             queued = queued.filter { $0.key.socket != socket }

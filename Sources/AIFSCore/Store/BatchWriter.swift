@@ -114,7 +114,8 @@ struct BatchWriter {
                 ticket.finish(.failure(failure))
             }
         case .messageQueued, .requestStarted, .requestEnded, .transcriptAppended, .contextAppended, .streamAppended,
-             .streamRead, .memory, .socketSaved, .contextTrimmed, .contextCleared, .queueCleared:
+             .streamRead, .memory, .socketSaved, .contextTrimmed, .contextCleared, .queueCleared, .historyAppended, .historyCleared,
+             .undoSaved:
             break  // ops, above
         }
     }

@@ -4,8 +4,8 @@ import Foundation
 /// tables, and what the ``Journal`` keeps until it does.
 ///
 /// Only the events of a socket's messages have an op (queued, started, ended, transcript,
-/// context appended, trimmed or cleared, queue cleared, a stream chunk, a read cursor, a
-/// memory, a socket's record). Everything else — a new or removed socket, the team chat,
+/// context appended, trimmed or cleared, history appended or cleared, queue cleared, a stream chunk, a read cursor, a
+/// memory, a socket's record, an undo record saved or deleted). Everything else — a new or removed socket, the team chat,
 /// snapshots, the cluster position, a search — is applied directly, after the journal.
 enum JournalOp: Equatable {
     case queued(socket: SocketID, id: UInt64, content: [UInt8], priorityHigh: Bool, recipients: String, uid: UInt32,
@@ -21,6 +21,12 @@ enum JournalOp: Equatable {
     case trimmed(socket: SocketID, count: Int)
     case contextCleared(socket: SocketID)
     case queueCleared(socket: SocketID)
+    case history(socket: SocketID, exchange: Int, role: String, start: Int, length: Int)
+    case historyCleared(socket: SocketID)
+    /// An undo record saved (replacing one of the same call); `previous` nil: no file existed.
+    case undo(socket: SocketID, call: String, path: String, previous: [UInt8]?)
+    /// An undo record deleted (undone).
+    case undoDeleted(socket: SocketID, call: String)
 
     /// The ops of an event, or nil if it has none (it is applied directly).
     static func ops(_ event: StoreEvent, now: Double) -> [JournalOp]? {
@@ -44,6 +50,12 @@ enum JournalOp: Equatable {
         case .contextTrimmed(let socket, let count): return [.trimmed(socket: socket, count: count)]
         case .contextCleared(let socket): return [.contextCleared(socket: socket)]
         case .queueCleared(let socket): return [.queueCleared(socket: socket)]
+        case .historyAppended(let socket, let entries):
+            return entries.map { .history(socket: socket, exchange: $0.exchange, role: $0.role.rawValue, start: $0.start, length: $0.length) }
+        case .historyCleared(let socket): return [.historyCleared(socket: socket)]
+        case .undoSaved(let socket, let call, let record?):
+            return [.undo(socket: socket, call: call, path: record.path, previous: record.previous)]
+        case .undoSaved(let socket, let call, nil): return [.undoDeleted(socket: socket, call: call)]
         case .socketCreated, .socketRemoved, .teamSaved,
              .teamStreamAppended, .teamStreamRead, .snapshotTaken, .snapshotDeleted, .snapshotRestored, .clusterPosition:
             return nil
@@ -114,6 +126,12 @@ enum JournalCodec {
             case .trimmed(let socket, let count): w.tag(10); w.int(socket); w.int(UInt64(count))
             case .contextCleared(let socket): w.tag(11); w.int(socket)
             case .queueCleared(let socket): w.tag(12); w.int(socket)
+            case .history(let socket, let exchange, let role, let start, let length):
+                w.tag(13); w.int(socket); w.int(UInt64(exchange)); w.text(role); w.int(UInt64(start)); w.int(UInt64(length))
+            case .historyCleared(let socket): w.tag(14); w.int(socket)
+            case .undo(let socket, let call, let path, let previous):
+                w.tag(15); w.int(socket); w.text(call); w.text(path); w.bool(previous != nil); w.bytes(previous ?? [])
+            case .undoDeleted(let socket, let call): w.tag(16); w.int(socket); w.text(call)
             }
         }
         return w.out
@@ -152,6 +170,14 @@ enum JournalCodec {
             case 10: ops.append(.trimmed(socket: try r.int(), count: Int(truncatingIfNeeded: try r.int())))
             case 11: ops.append(.contextCleared(socket: try r.int()))
             case 12: ops.append(.queueCleared(socket: try r.int()))
+            case 13:
+                ops.append(.history(socket: try r.int(), exchange: Int(truncatingIfNeeded: try r.int()), role: try r.text(),
+                                    start: Int(truncatingIfNeeded: try r.int()), length: Int(truncatingIfNeeded: try r.int())))
+            case 14: ops.append(.historyCleared(socket: try r.int()))
+            case 15:
+                let (socket, call, path, existed, content) = (try r.int(), try r.text(), try r.text(), try r.bool(), try r.bytes())
+                ops.append(.undo(socket: socket, call: call, path: path, previous: existed ? content : nil))
+            case 16: ops.append(.undoDeleted(socket: try r.int(), call: try r.text()))
             case let tag:
                 throw Corrupt(description: "unknown op \(tag) at byte \(r.offset - 1)")
             }

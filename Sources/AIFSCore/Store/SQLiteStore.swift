@@ -77,6 +77,14 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
 
     public var location: String { options.path }
 
+    /// The database and its `-wal`, as they stand (one `stat` each).
+    public var fileBytes: Int {
+        [options.path, options.path + "-wal"].reduce(0) { total, path in
+            var info = stat()
+            return stat(path, &info) == 0 ? total + Int(info.st_size) : total
+        }
+    }
+
     /// Opens (creating if needed) the database at `options.path`: directory `0700`, files `0600`,
     /// WAL mode, migrations applied in order.
     public init(options: StoreOptions) throws {
@@ -227,6 +235,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     private func write(_ batch: EventQueue.Batch) {
         var failed = Set<Int>()
         var failure: Errno?, cause: (any Error)?
+        let writeStarted = DaemonCounters.monotonicSeconds()
         do {
             if batch.groups.count == 1 || batch.reportsAsItGoes {
                 try commit(batch, isolatingGroups: batch.groups.count > 1, failed: &failed)
@@ -262,7 +271,9 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         } else {
             kept.backoff.succeeded()
         }
+        let seconds = DaemonCounters.monotonicSeconds() - writeStarted
         counters.withLock { c in
+            c.commitSeconds.observe(seconds)
             c.groups += batch.groups.count - keeping + dropped
             c.transactions += 1
             c.failedGroups += refused + dropped

@@ -2,10 +2,11 @@ import Foundation
 
 /// The compact binary form a snapshot keeps a socket's state in (everything but the
 /// transcript, which is kept as shared segments): the record, the context, the queue and the
-/// unread streams. Little-endian fixed-width integers and length-prefixed bytes; a leading
-/// format number so that a later layout can still read this one.
+/// unread streams, and (format 2) the conversation's history. Little-endian fixed-width
+/// integers and length-prefixed bytes; a leading format number so that a later layout can still
+/// read this one (format 1 has no history).
 enum SnapshotCodec {
-    static let format: UInt8 = 1
+    static let format: UInt8 = 2
 
     static func encode(_ s: SocketSnapshot) -> [UInt8] {
         var w = BinaryWriter()
@@ -31,12 +32,18 @@ enum SnapshotCodec {
             w.u32(UInt32(stream.failureMarks.count))
             for mark in stream.failureMarks { w.u64(UInt64(mark)) }
         }
+        w.u32(UInt32(s.history.count))
+        for entry in s.history {
+            w.u64(UInt64(truncatingIfNeeded: entry.exchange)); w.bool(entry.role == .assistant)
+            w.u64(UInt64(truncatingIfNeeded: entry.start)); w.u64(UInt64(truncatingIfNeeded: entry.length))
+        }
         return w.data
     }
 
     static func decode(_ data: [UInt8]) throws -> SocketSnapshot {
         var r = BinaryReader(data)
-        guard try r.u8() == format else { throw StoreError("snapshot state in an unknown format") }
+        let version = try r.u8()
+        guard version == 1 || version == format else { throw StoreError("snapshot state in an unknown format") }
         let id = try r.u64(), name = try r.string(), model = try r.string()
         let life = SocketState(rawValue: try r.string()) ?? .active
         let headers = try r.bool()
@@ -74,6 +81,12 @@ enum SnapshotCodec {
         }
         snapshot.output = streams[0]
         snapshot.errors = streams[1]
+        if version >= 2 {
+            for _ in 0..<(try r.u32()) {
+                let exchange = try r.int(), assistant = try r.bool(), start = try r.int(), length = try r.int()
+                snapshot.history.append(HistoryEntry(exchange: exchange, role: assistant ? .assistant : .user, start: start, length: length))
+            }
+        }
         return snapshot
     }
 }
@@ -95,6 +108,8 @@ struct BinaryReader {
     private let data: [UInt8]
     private var index = 0
     init(_ data: [UInt8]) { self.data = data }
+    /// Whether every byte has been read.
+    var isAtEnd: Bool { index >= data.count }
 
     private mutating func take(_ count: Int) throws -> ArraySlice<UInt8> {
         guard count >= 0, data.count - index >= count else { throw StoreError("snapshot state is truncated") }

@@ -257,7 +257,7 @@ struct SnapshotStore {
                 record.mode = current.mode
             }
             record.nextMessageID = max(record.nextMessageID, current.nextMessageID)
-            for table in ["context", "message", "stream_chunk", "stream_cursor"] {
+            for table in ["context", "history", "message", "stream_chunk", "stream_cursor"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE socket = ?", arguments: [target])
             }
             try db.execute(sql: """
@@ -280,6 +280,19 @@ struct SnapshotStore {
         for turn in saved.context {
             try db.execute(sql: "INSERT INTO context (socket, role, content) VALUES (?, ?, ?)",
                            arguments: [target, turn.role.rawValue, Data(turn.content)])
+        }
+        // The history's places are in the transcript the snapshot was taken of: put back whole (a
+        // deleted socket), or kept in place if its rows are still there. Another transcript (a
+        // socket made since under the name, or removed and restored since) has other bytes
+        // there: then no history, and the socket starts it again from its context when loaded.
+        let lastSeq = try Int64.fetchOne(db, sql: "SELECT last_seq FROM socket_state WHERE id = ?", arguments: [state]) ?? 0
+        let rowsKept = try Int.fetchOne(db, sql: "SELECT 1 FROM transcript WHERE socket = ? AND seq = ?", arguments: [target, lastSeq]) != nil
+        let intact = live == nil || lastSeq == 0 || rowsKept
+        if saved.record.id == SocketID(target), intact {
+            for entry in saved.history {
+                try db.execute(sql: "INSERT INTO history (socket, exchange, role, start, length) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [target, entry.exchange, entry.role.rawValue, entry.start, entry.length])
+            }
         }
         for message in saved.queue {
             try db.execute(sql: """

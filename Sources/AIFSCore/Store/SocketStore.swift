@@ -31,6 +31,8 @@ public protocol SocketStore: Sendable {
     var location: String { get }
     /// Write counters for `/ai/ctl`.
     var statistics: StoreStatistics { get }
+    /// Bytes the store's files use on disk (`/ai/metrics`).
+    var fileBytes: Int { get }
 
     // Snapshots (the writer takes and restores them: see `StoreEvent.snapshotTaken`).
 
@@ -44,6 +46,17 @@ public protocol SocketStore: Sendable {
     func loadSockets(_ ids: [SocketID]) throws -> [SocketSnapshot]
     /// Bytes the snapshots use (states and transcript segments).
     func snapshotStorageBytes() -> Int?
+
+    /// Writes a consistent copy of everything recorded so far, as a database a daemon of the
+    /// same namespace can start from, to `path` (the Redis log's checkpoint). Blocks until the
+    /// copy is made: not on the loop thread or Swift's pool.
+    func writeCheckpoint(to path: String) throws
+}
+
+extension SocketStore {
+    public func writeCheckpoint(to path: String) throws {
+        throw StoreError("\(location) keeps no database to make a checkpoint of")
+    }
 }
 
 /// How the store's writes went: groups of events recorded and the transactions that carried
@@ -54,12 +67,16 @@ public struct StoreStatistics: Sendable, Equatable {
     public var failedGroups = 0
     /// Groups handed to the store and not yet committed or refused (the writer's backlog).
     public var backlog = 0
+    /// Seconds each batch's transaction took, failed ones too (`/ai/metrics`; empty for `--store memory`).
+    public var commitSeconds = Histogram(bounds: Histogram.commitBounds)
     public init() {}
 }
 
 extension SocketStore {
     public func record(_ event: StoreEvent) { record([event]) }
     public var acknowledgesAtOnce: Bool { false }
+    /// Bytes the store's files use on disk (`/ai/metrics`); 0 for a store that keeps none.
+    public var fileBytes: Int { 0 }
 }
 
 /// What the store holds at mount.

@@ -26,6 +26,10 @@ public enum StoreEvent: Sendable {
     case contextCleared(SocketID)
     /// The oldest `count` turns of the context are dropped (`context-tokens`).
     case contextTrimmed(SocketID, count: Int)
+    /// Turns appended to the conversation's whole history (places in the transcript).
+    case historyAppended(SocketID, [HistoryEntry])
+    /// The history is emptied (`reset`).
+    case historyCleared(SocketID)
     /// Bytes appended to `output` or `error` at absolute position `start`; with `failureAfter`,
     /// a failure mark (`EIO` once) follows them.
     case streamAppended(SocketID, StreamKind, start: Int, bytes: [UInt8], failureAfter: Bool)
@@ -33,6 +37,8 @@ public enum StoreEvent: Sendable {
     case streamRead(SocketID, StreamKind, StreamCursor)
     /// One entry for memory search.
     case memory(MemoryEntry)
+    /// What a `write` tool call replaced, kept for `undo ID` (nil: the record goes, undone).
+    case undoSaved(SocketID, callID: String, record: UndoRecord?)
     /// The team chat's settings (`team-chat-all/ctl`): newest wins.
     case teamSaved(TeamSettings)
     /// Bytes appended to `team-chat-all/output` or `error` at absolute position `start`.
@@ -95,6 +101,12 @@ public struct SocketRecord: Sendable, Equatable {
 public struct SocketSnapshot: Sendable {
     public var record: SocketRecord
     public var context: [Turn] = []
+    /// The conversation's whole history since its last reset (see ``History``).
+    public var history: [HistoryEntry] = []
+    /// What its `write` tool calls replaced, by call id (`undo ID`), as the store keeps them
+    /// (``StoreEvent/undoSaved(_:callID:record:)``). Brought back by `load` and `loadSockets`;
+    /// not in snapshots (a restored socket has the records its live rows had, or none).
+    public var undoRecords: [String: UndoRecord] = [:]
     /// Queued messages in the order they are answered; `interrupted` is the one that was in
     /// flight when the daemon stopped (its partial reply was not kept).
     public var queue: [InputMessage] = []

@@ -22,7 +22,8 @@ struct StoreLoader {
 
     /// One socket as it stands. With `tidy`, its streams are rewritten in the database to start
     /// at position 0 (at mount, and when a restored socket is brought back); without it nothing
-    /// is written and the transcript is not read (a snapshot keeps it apart).
+    /// is written and neither the transcript (a snapshot keeps it apart) nor the undo records
+    /// (a snapshot does not keep them) are read.
     func snapshot(_ row: Row, tidy: Bool) throws -> SocketSnapshot {
         let record = Self.record(row)
         let id = Int64(record.id)
@@ -30,6 +31,10 @@ struct StoreLoader {
         snapshot.context = try Row.fetchAll(db, sql: "SELECT role, content FROM context WHERE socket = ? ORDER BY seq",
                                             arguments: [id]).map { row in
             Turn(role: Turn.Role(rawValue: row["role"]) ?? .user, content: [UInt8](row["content"] as Data))
+        }
+        snapshot.history = try Row.fetchAll(db, sql: "SELECT exchange, role, start, length FROM history WHERE socket = ? ORDER BY seq",
+                                            arguments: [id]).map { row in
+            HistoryEntry(exchange: row["exchange"], role: Turn.Role(rawValue: row["role"]) ?? .user, start: row["start"], length: row["length"])
         }
         var started: [InputMessage] = []
         var urgent: [InputMessage] = []
@@ -63,9 +68,20 @@ struct StoreLoader {
         }
         snapshot.transcript = transcript
         snapshot.transcriptModified = modified
+        snapshot.undoRecords = try undoRecords(socket: id)
         snapshot.output = try restoreStream(socket: id, kind: .output)
         snapshot.errors = try restoreStream(socket: id, kind: .error)
         return snapshot
+    }
+
+    /// The socket's undo records by call id (not read for a snapshot: they are not in one).
+    private func undoRecords(socket: Int64) throws -> [String: UndoRecord] {
+        var records: [String: UndoRecord] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT call, path, existed, content FROM undo WHERE socket = ?", arguments: [socket]) {
+            let content = [UInt8](row["content"] as Data? ?? Data())
+            records[row["call"]] = UndoRecord(path: row["path"], previous: row["existed"] as Bool ? content : nil)
+        }
+        return records
     }
 
     /// The unread part of a stream, rewritten in the database to start at position 0.

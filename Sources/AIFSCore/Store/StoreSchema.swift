@@ -226,6 +226,36 @@ enum StoreSchema {
                 ALTER TABLE snapshot ADD COLUMN socket INTEGER;
                 """)
         }
+        migrator.registerMigration("v9: conversation history") { db in
+            try db.execute(sql: """
+                -- Every turn of a socket's conversation since its last reset, as places in its
+                -- transcript (History): what `uncompact` and `fork NAME TURN` read.
+                CREATE TABLE history (
+                    seq INTEGER PRIMARY KEY,
+                    socket INTEGER NOT NULL REFERENCES socket(id) ON DELETE CASCADE,
+                    exchange INTEGER NOT NULL,                -- #N; 0 for a discussion note
+                    role TEXT NOT NULL,
+                    start INTEGER NOT NULL,                   -- byte offset in the transcript
+                    length INTEGER NOT NULL
+                );
+                CREATE INDEX history_socket ON history(socket, seq);
+                """)
+        }
+        migrator.registerMigration("v10: undo records") { db in
+            try db.execute(sql: """
+                -- What a `write` tool call replaced, kept for `undo ID` (UndoRecord): the file and
+                -- its content before. Not cleared by `reset` (it is about files, not the
+                -- conversation) and not in snapshots; goes with its socket.
+                CREATE TABLE undo (
+                    socket INTEGER NOT NULL REFERENCES socket(id) ON DELETE CASCADE,
+                    call TEXT NOT NULL,                       -- the tool call's id, e.g. 3.1
+                    path TEXT NOT NULL,
+                    existed INTEGER NOT NULL,                 -- 0: no file before (content empty)
+                    content BLOB NOT NULL,
+                    PRIMARY KEY (socket, call)
+                );
+                """)
+        }
         return migrator
     }
 }

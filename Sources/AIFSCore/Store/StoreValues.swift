@@ -45,7 +45,8 @@ extension StoreEvent {
         case .socketCreated(let r), .socketSaved(let r): return r.id
         case .messageQueued(let id, _), .requestStarted(let id, _), .requestEnded(let id, _), .queueCleared(let id),
              .transcriptAppended(let id, _), .contextAppended(let id, _), .contextCleared(let id), .contextTrimmed(let id, _),
-             .streamAppended(let id, _, _, _, _), .streamRead(let id, _, _):
+             .streamAppended(let id, _, _, _, _), .streamRead(let id, _, _), .historyAppended(let id, _), .historyCleared(let id),
+             .undoSaved(let id, _, _):
             return id
         case .socketRemoved, .memory, .teamSaved, .teamStreamAppended, .teamStreamRead, .snapshotTaken, .snapshotDeleted,
              .snapshotRestored, .clusterPosition:

@@ -80,6 +80,9 @@ extension StoreEvent {
         case .messageQueued(_, let message): return 64 + message.content.count
         case .transcriptAppended(_, let bytes): return 64 + bytes.count
         case .contextAppended(_, let turns): return turns.reduce(64) { $0 + 16 + $1.content.count }
+        case .historyAppended(_, let entries): return 64 + 40 * entries.count
+        case .undoSaved(_, let call, let record):
+            return 64 + call.utf8.count + (record.map { $0.path.utf8.count + ($0.previous?.count ?? 0) } ?? 0)
         case .streamAppended(_, _, _, let bytes, _), .teamStreamAppended(_, _, let bytes): return 64 + bytes.count
         case .memory(let entry): return 128 + entry.content.utf8.count
         case .socketCreated(let record), .socketSaved(let record): return 256 + record.prompt.count

@@ -12,27 +12,57 @@ public final class ChatStream: Sendable {
         /// The reply is complete (or will never come): reads at the end get end of file.
         var finished = false
         var readers = ReaderQueue()
+        /// An `ask` stream keeps the whole reply for ``reply()`` (nobody reads it).
+        var kept: [UInt8] = []
+        var failed = false
+        var waiter: CheckedContinuation<(bytes: [UInt8], failed: Bool), Never>?
     }
     private let state = Mutex(State())
+    /// For a stream the `ask` tool waits on: the sockets whose asks led to this message, so
+    /// that an ask back into one of them is refused (a cycle would wait for itself).
+    let askedBy: [SocketID]
 
-    public init() {}
+    public init() { askedBy = [] }
+
+    init(askedBy: [SocketID]) { self.askedBy = askedBy }
 
     func append(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
+        let keeps = !askedBy.isEmpty
         state.withLock { s in
+            if keeps {
+                s.kept.append(contentsOf: bytes)
+                return
+            }
             s.buffer.append(bytes)
             Self.deliverLocked(&s)
         }
     }
 
+    /// The whole reply and whether it failed, once it has ended (an `ask` stream's).
+    func reply() async -> (bytes: [UInt8], failed: Bool) {
+        await withCheckedContinuation { continuation in
+            let now: (bytes: [UInt8], failed: Bool)? = state.withLock { s in
+                if s.finished { return (s.kept, s.failed) }
+                s.waiter = continuation
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
     /// Ends the reply; with `failed`, a read gets `EIO` once after the bytes so far.
     func finish(failed: Bool = false) {
-        state.withLock { s in
-            guard !s.finished else { return }
+        let waiter: (CheckedContinuation<(bytes: [UInt8], failed: Bool), Never>, [UInt8])? = state.withLock { s in
+            guard !s.finished else { return nil }
             if failed { s.buffer.appendFailure() }
             s.finished = true
+            s.failed = failed
             Self.deliverLocked(&s)
+            defer { s.waiter = nil }
+            return s.waiter.map { ($0, s.kept) }
         }
+        if let (continuation, kept) = waiter { continuation.resume(returning: (kept, failed)) }
     }
 
     /// Answers a read: bytes now, `EIO` once after a failure, `EAGAIN` (non-blocking) or parked

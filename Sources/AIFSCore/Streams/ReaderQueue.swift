@@ -25,6 +25,8 @@ struct ReaderQueue {
     private var parked: [Parked] = []
     private var pollHandles: [ObjectIdentifier: PollHandle] = [:]
 
+    /// Reads parked and not yet answered (for `/ai/metrics`).
+    var parkedCount: Int { parked.count { $0.pending.isWaiting } }
     /// Whether any read is parked.
     var hasParked: Bool { !parked.isEmpty }
     /// Whether any poller waits to be woken.

@@ -12,7 +12,9 @@ import Synchronization
 /// `timeout` gets one line `[team-chat-from-NAME] [error] reason` instead. With a `moderator`,
 /// once every member is done the moderator is asked for a synthesis of all replies, printed
 /// last as `[team-chat-from-NAME] [synthesis]`. In `discuss` mode, when the round ends, every
-/// member's context also gets the other members' replies, attributed.
+/// member's context also gets the other members' replies, attributed. In `race` mode the first
+/// complete answer ends the round and the other members are cancelled (TeamChat+Race.swift);
+/// in `fallback A,B,C` mode one member is asked at a time (TeamChat+Fallback.swift).
 ///
 /// `output` reads like a socket's: consumed, blocking while any round is open, end of file
 /// when none is. Replies are also in each member's transcript and context, never in its own
@@ -20,7 +22,8 @@ import Synchronization
 ///
 /// Locking: the team's lock is a leaf. Sockets report to it under their own lock
 /// (``memberFinished(_:socket:name:_:)``); it never calls a socket while holding it, and the
-/// work a report starts (a synthesis, the discussion notes) runs later on its own queue.
+/// work a report starts (a synthesis, the discussion notes, cancelling a race's losers, asking
+/// a fallback's next member) runs later on its own queue, as changes posted to the log.
 public final class TeamChat: Sendable {
     let environment: SocketEnvironment
     private let registryBox = Mutex<WeakRegistry>(WeakRegistry())
@@ -54,6 +57,11 @@ public final class TeamChat: Sendable {
         let mode: TeamMode
         let moderator: String?
         let timeout: Double
+        /// `fallback`: the members still to ask, and how.
+        var fallback: FallbackPlan?
+        /// Counts the member timeouts armed (one per member asked in `fallback`), so that a
+        /// timeout armed for an earlier member does nothing.
+        var step = 0
         var isComplete: Bool { members.allSatisfy(\.done) }
     }
 
@@ -78,9 +86,11 @@ public final class TeamChat: Sendable {
         registryBox.withLock { $0.value = registry }
     }
 
-    private var registry: SocketRegistry? { registryBox.withLock { $0.value } }
+    var registry: SocketRegistry? { registryBox.withLock { $0.value } }
 
     public var settings: TeamSettings { state.withLock { $0.settings } }
+    /// Reads of `team-chat-all/output` parked until there is something to answer.
+    public var parkedReaders: Int { state.withLock { $0.readers.parkedCount } }
 
     // MARK: Sending
 
@@ -92,14 +102,19 @@ public final class TeamChat: Sendable {
     ///
     /// With several users (`allow_other`), a broadcast reaches only the sockets the writer may
     /// write to, and a directed send to a socket they may not write to fails with `EACCES`.
+    /// A `race` round is sent like this too; a `fallback` round asks one member at a time
+    /// (``sendFallback(_:names:headers:caller:settings:registry:done:)``).
     public func send(_ bytes: [UInt8], caller: Caller, done: @escaping @Sendable (Errno?) -> Void) {
-        let uid = caller.uid
         guard let registry else { return done(.EIO) }
         let (headers, content) = MessageHeaders.parse(bytes, recipients: true)
         let broadcast = headers.recipients.isEmpty
         if content.isEmpty {
             reportError(kind: "team", "the message has headers but no content; message not sent")
             return done(.EINVAL)
+        }
+        let settings = self.settings
+        if case .fallback(let names) = settings.mode {
+            return sendFallback(content, names: names, headers: headers, caller: caller, settings: settings, registry: registry, done: done)
         }
         var targets: [Socket] = []
         if broadcast {
@@ -120,38 +135,48 @@ public final class TeamChat: Sendable {
             }
             let denied = targets.filter { !$0.allows(.write, caller) }.map(\.name)
             if !denied.isEmpty {
-                reportError(kind: "team", "uid \(uid) may not write to \(denied.joined(separator: ", ")); message not sent")
+                reportError(kind: "team", "uid \(caller.uid) may not write to \(denied.joined(separator: ", ")); message not sent")
                 return done(.EACCES)
             }
         }
         let names = targets.map(\.name)
-        let round: Round = state.withLock { s in
-            let id = max(s.lastRoundID + 1, UInt64(WallClock.now() * 1_000_000))
-            s.lastRoundID = id
-            let round = Round(id: id, question: content,
-                              members: zip(targets, names).map { Member(socket: $0.id, name: $1, synthesis: false) },
-                              phase: .members, mode: s.settings.mode, moderator: s.settings.moderator, timeout: s.settings.timeout)
-            s.rounds[id] = round
-            return round
-        }
-        environment.store.record([.memory(MemoryEntry(
-            time: WallClock.now(), socket: "team-chat-all", kind: .input, content: String(decoding: content, as: UTF8.self),
-            metadata: ["round": "\(round.id)", "uid": "\(uid)", "to": broadcast ? "broadcast" : names.joined(separator: " ")]))])
+        let round = openRound(content, settings: settings, members: zip(targets, names).map { Member(socket: $0.id, name: $1, synthesis: false) })
+        recordQuestion(round, uid: caller.uid, to: broadcast ? "broadcast" : names.joined(separator: " "))
         let tally = Tally(expected: targets.count, done: done)
         for (socket, name) in zip(targets, names) {
             let ticket = TeamTicket(round: round.id, synthesis: false, team: self)
-            handOver(content, to: socket, priorityHigh: headers.priorityHigh, uid: uid, ticket: ticket, broadcast: broadcast) { [self] error in
+            handOver(content, to: socket, priorityHigh: headers.priorityHigh, uid: caller.uid, ticket: ticket, broadcast: broadcast) { [self] error in
                 if let error { memberFinished(ticket, socket: socket.id, name: name, .failed(Self.refusal(error))) }
                 tally.arrive(error)
             }
         }
-        scheduleTimeout(round: round.id, phase: .members, after: round.timeout)
+        scheduleTimeout(round: round.id, phase: .members, step: 0, after: round.timeout)
+    }
+
+    /// Opens a round with the settings in force when its message came: its mode, timeout, and
+    /// the moderator if the mode asks one.
+    func openRound(_ content: [UInt8], settings: TeamSettings, members: [Member], fallback: FallbackPlan? = nil) -> Round {
+        state.withLock { s in
+            let id = max(s.lastRoundID + 1, UInt64(WallClock.now() * 1_000_000))
+            s.lastRoundID = id
+            let round = Round(id: id, question: content, members: members, phase: .members, mode: settings.mode,
+                              moderator: settings.mode.asksModerator ? settings.moderator : nil, timeout: settings.timeout, fallback: fallback)
+            s.rounds[id] = round
+            return round
+        }
+    }
+
+    /// The round's message in memory: one `input` entry for the whole round.
+    func recordQuestion(_ round: Round, uid: UInt32, to: String) {
+        environment.store.record([.memory(MemoryEntry(
+            time: WallClock.now(), socket: "team-chat-all", kind: .input, content: String(decoding: round.question, as: UTF8.self),
+            metadata: ["round": "\(round.id)", "uid": "\(uid)", "to": to]))])
     }
 
     /// Gives one member its copy, as a change: the member's owner answers it, and its reply
     /// comes back here when the end of that request is applied.
-    private func handOver(_ content: [UInt8], to socket: Socket, priorityHigh: Bool, uid: UInt32, ticket: TeamTicket, broadcast: Bool,
-                          done: @escaping @Sendable (Errno?) -> Void) {
+    func handOver(_ content: [UInt8], to socket: Socket, priorityHigh: Bool, uid: UInt32, ticket: TeamTicket, broadcast: Bool,
+                  done: @escaping @Sendable (Errno?) -> Void) {
         let kind: MessageKind = ticket.synthesis ? .synthesis : (broadcast ? .broadcast : .team)
         environment.log.post(.submit(socket: socket.id, content: content, priorityHigh: priorityHigh, uid: uid,
                                      route: .team(round: ticket.round, synthesis: ticket.synthesis), kind: kind)) { result in
@@ -173,31 +198,49 @@ public final class TeamChat: Sendable {
 
     /// A member's request ended. Called by the socket, possibly under its own lock: only the
     /// team's lock is taken here, and anything that follows runs later on the team's queue.
+    /// In `race` the first reply cancels the others; in `fallback` anything but a reply asks
+    /// the next member.
     func memberFinished(_ ticket: TeamTicket, socket: SocketID, name: String, _ outcome: TeamOutcome) {
-        let followUp: FollowUp? = state.withLock { s in
+        let followUps: [FollowUp] = state.withLock { s in
             guard var round = s.rounds[ticket.round],
                   let index = round.members.firstIndex(where: { $0.socket == socket && $0.synthesis == ticket.synthesis && !$0.done })
-            else { return nil }
+            else { return [] }
             round.members[index].done = true
             round.members[index].name = name
             if case .reply(let reply) = outcome { round.members[index].reply = reply }
             appendLocked(&s, Self.block(name: name, synthesis: ticket.synthesis, outcome))
             s.rounds[round.id] = round
-            let followUp = round.isComplete ? advanceLocked(&s, round.id) : nil
+            var followUps: [FollowUp] = []
+            if round.phase == .members, !ticket.synthesis {
+                switch (round.mode, outcome) {
+                case (.race, .reply):
+                    followUps += raceWonLocked(&s, round.id, winner: name)
+                case (.fallback, .failed), (.fallback, .cancelled):
+                    deliverLocked(&s)
+                    return [.fallback(round: round.id)]
+                default:
+                    break
+                }
+            }
+            if s.rounds[round.id]?.isComplete == true, let next = advanceLocked(&s, round.id) { followUps.append(next) }
             deliverLocked(&s)
-            return followUp
+            return followUps
         }
-        if let followUp { queue.async { [self] in run(followUp) } }
+        for followUp in followUps { queue.async { [self] in run(followUp) } }
     }
 
     /// What a round needs once its phase is complete, done outside every lock.
     enum FollowUp {
         case synthesize(round: UInt64, moderator: String, prompt: [UInt8], timeout: Double)
         case discuss(round: UInt64, notes: [(socket: SocketID, text: [UInt8])])
+        /// Members the round no longer waits for: their requests are cancelled (as changes).
+        case cancel(round: UInt64, sockets: [SocketID], reason: String)
+        /// `fallback`: ask the next member.
+        case fallback(round: UInt64)
     }
 
     /// The round's current phase is complete: start the synthesis, or close the round.
-    private func advanceLocked(_ s: inout State, _ id: UInt64) -> FollowUp? {
+    func advanceLocked(_ s: inout State, _ id: UInt64) -> FollowUp? {
         guard var round = s.rounds[id] else { return nil }
         if round.phase == .members, let moderator = round.moderator {
             round.phase = .synthesis
@@ -209,7 +252,7 @@ public final class TeamChat: Sendable {
         return .discuss(round: id, notes: Self.discussionNotes(round))
     }
 
-    private func run(_ followUp: FollowUp) {
+    func run(_ followUp: FollowUp) {
         switch followUp {
         case .synthesize(let id, let moderator, let prompt, let timeout):
             let socket = registry?.socket(named: moderator)
@@ -233,24 +276,32 @@ public final class TeamChat: Sendable {
             handOver(prompt, to: socket, priorityHigh: false, uid: 0, ticket: ticket, broadcast: false) { [self] error in
                 if let error { memberFinished(ticket, socket: socket.id, name: moderator, .failed(Self.refusal(error))) }
             }
-            scheduleTimeout(round: id, phase: .synthesis, after: timeout)
+            scheduleTimeout(round: id, phase: .synthesis, step: 0, after: timeout)
         case .discuss(let id, let notes):
             guard registry != nil else { return }
             for note in notes {
                 environment.log.post(.discussion(socket: note.socket, text: note.text, round: id))
             }
+        case .cancel(let id, let sockets, let reason):
+            for socket in sockets {
+                environment.log.post(.teamCancel(socket: socket, round: id, reason: reason))
+            }
+        case .fallback(let id):
+            askNext(round: id)
         }
     }
 
-    private func scheduleTimeout(round id: UInt64, phase: Phase, after seconds: Double) {
-        environment.timers.schedule(after: seconds, on: queue) { [self] in expire(round: id, phase: phase, after: seconds) }
+    /// Arms the deadline of a round's phase; `step` tells one `fallback` member's from the next.
+    func scheduleTimeout(round id: UInt64, phase: Phase, step: Int, after seconds: Double) {
+        environment.timers.schedule(after: seconds, on: queue) { [self] in expire(round: id, phase: phase, step: step, after: seconds) }
     }
 
-    /// The round's timeout passed: every member still working is reported and cancelled.
-    private func expire(round id: UInt64, phase: Phase, after seconds: Double) {
+    /// The round's timeout passed: every member still working is reported and cancelled. In
+    /// `fallback` the next member is asked then.
+    private func expire(round id: UInt64, phase: Phase, step: Int, after seconds: Double) {
         let reason = "timed out after \(Self.seconds(seconds)) s"
-        let outcome: (cancel: [SocketID], followUp: FollowUp?) = state.withLock { s in
-            guard var round = s.rounds[id], round.phase == phase else { return ([], nil) }
+        let followUps: [FollowUp] = state.withLock { s in
+            guard var round = s.rounds[id], round.phase == phase, round.step == step else { return [] }
             var cancel: [SocketID] = []
             for index in round.members.indices where !round.members[index].done {
                 round.members[index].done = true
@@ -258,68 +309,17 @@ public final class TeamChat: Sendable {
                 appendLocked(&s, Self.block(name: round.members[index].name, synthesis: round.members[index].synthesis, .failed(reason)))
             }
             s.rounds[id] = round
-            let followUp = advanceLocked(&s, id)
-            deliverLocked(&s)
-            return (cancel, followUp)
-        }
-        for socket in outcome.cancel {
-            environment.log.post(.teamCancel(socket: socket, round: id, reason: "team chat round \(reason)"))
-        }
-        if let followUp = outcome.followUp { run(followUp) }
-    }
-
-    // MARK: Restore
-
-    /// A team message found in a socket's queue at restart: its round is reopened (collecting
-    /// only) and the ticket is bound to this team chat.
-    func restoredTicket(_ ticket: TeamTicket, socket: SocketID, name: String) -> TeamTicket {
-        state.withLock { s in
-            var round = s.rounds[ticket.round] ?? Round(id: ticket.round, question: [], members: [], phase: .restored,
-                                                        mode: s.settings.mode, moderator: nil, timeout: s.settings.timeout)
-            round.members.append(Member(socket: socket, name: name, synthesis: ticket.synthesis))
-            s.rounds[ticket.round] = round
-            s.lastRoundID = max(s.lastRoundID, ticket.round)
-        }
-        return TeamTicket(round: ticket.round, synthesis: ticket.synthesis, team: self)
-    }
-
-    /// Starts the timeouts of rounds reopened at restart.
-    func startRestoredRounds() {
-        let rounds = state.withLock { s in s.rounds.values.filter { $0.phase == .restored }.map { ($0.id, $0.timeout) } }
-        for (id, timeout) in rounds { scheduleTimeout(round: id, phase: .restored, after: timeout) }
-    }
-
-    // MARK: ctl
-
-    /// The `key: value` text of `team-chat-all/ctl`.
-    public func controlText() -> String {
-        let members = registry?.all().filter { $0.life == .active }.map(\.name) ?? []
-        return state.withLock { s in
-            [
-                "mode: \(s.settings.mode.rawValue)",
-                "moderator: \(s.settings.moderator ?? "-")",
-                "timeout: \(Self.seconds(s.settings.timeout))",
-                "members: \(members.isEmpty ? "-" : members.joined(separator: " "))",
-                "rounds-open: \(s.rounds.count)",
-                "unread-bytes: \(s.output.unreadCount)",
-            ].joined(separator: "\n") + "\n"
-        }
-    }
-
-    /// Applies ctl commands (already parsed, so all or nothing); recorded.
-    public func apply(_ commands: [TeamCommand]) {
-        state.withLock { s in
-            for command in commands {
-                switch command {
-                case .mode(let mode): s.settings.mode = mode
-                case .moderator(let name): s.settings.moderator = name
-                case .timeout(let seconds): s.settings.timeout = seconds
-                }
+            var followUps: [FollowUp] = [.cancel(round: id, sockets: cancel, reason: "team chat round \(reason)")]
+            if case .fallback = round.mode, round.phase == .members {
+                followUps.append(.fallback(round: id))
+            } else if let next = advanceLocked(&s, id) {
+                followUps.append(next)
             }
-            environment.store.record([.teamSaved(s.settings)])
+            deliverLocked(&s)
+            return followUps
         }
+        for followUp in followUps { run(followUp) }
     }
-
 }
 
 /// Counts the members' acknowledgements of one team message and answers its writer once all

@@ -10,14 +10,28 @@ extension AIFileSystem: TreeChangeApplier {
         do {
             let commands = try ControlCommand.parseLines(text, maxLine: environment.limits.maxControlLine)
             // A fork is checked before anything is applied (all or nothing), made after.
-            let forks = commands.compactMap { if case .fork(let name) = $0 { return name } else { return nil } }
-            for name in forks where registry.socket(named: name) != nil || RootEntry(rawValue: name) != nil {
+            let forks = commands.compactMap { if case .fork(let name, let turn) = $0 { return (name, turn) } else { return nil } }
+            for (name, _) in forks where registry.socket(named: name) != nil || RootEntry(rawValue: name) != nil {
                 throw ControlError("fork: socket '\(name)' exists")
+            }
+            if Set(forks.map(\.0)).count < forks.count { throw ControlError("fork: one name twice in one write") }
+            if forks.contains(where: { $0.1 != nil }), commands.contains(.reset) {
+                throw ControlError("fork NAME TURN and reset in one write: the turns would be gone; write them apart")
+            }
+            let exchanges = socket.exchangeCount
+            for (_, turn) in forks {
+                guard let turn, turn > exchanges else { continue }
+                throw ControlError("fork: there is no exchange #\(turn): \(socket.name) has \(exchanges) since its last reset")
             }
             // Only the owner (or root, or the daemon's user) may reset or restore a socket.
             for command in commands where !socket.isOwned(by: caller, daemonUID: identity.uid) {
                 if command == .reset { throw SocketError(.EPERM, "reset: only the socket's owner or root may reset it") }
                 if case .restore = command { throw SocketError(.EPERM, "restore: only the socket's owner or root may restore it") }
+                // Tools run as the owner: only the owner says which, how guarded, where, and
+                // which waiting call runs (docs/security.md, "Tools").
+                if let verb = command.ownerOnlyToolVerb {
+                    throw SocketError(.EPERM, "\(verb): only the socket's owner or root may change its tools or decide its calls")
+                }
             }
             // A wire is checked before anything is applied too (ENOENT, ELOOP, and EACCES when
             // the caller may not write to the target's input), made after.
@@ -48,15 +62,22 @@ extension AIFileSystem: TreeChangeApplier {
                 default: break
                 }
             }
-            for name in forks {
-                let copy = try registry.fork(socket, to: name, uid: caller.uid, gid: caller.gid)
+            for (name, turn) in forks {
+                let copy = try registry.fork(socket, to: name, turn: turn, uid: caller.uid, gid: caller.gid)
                 invalidator?.invalidateEntry(parent: InodeScheme.root, name: name)
                 log.claimIfOrigin(copy.id)
             }
+            // `undo ID` puts the file back on the owner; the write is answered once it is back.
+            let undo = socket.undoWork(for: commands)
             guard let name = restores.first else {
-                guard let snapshot else { return nil }
-                return { done in snapshot.whenStored { done(nil) } }
+                switch (snapshot, undo) {
+                case (nil, nil): return nil
+                case (let snapshot?, nil): return { done in snapshot.whenStored { done(nil) } }
+                case (nil, let undo?): return undo
+                case (let snapshot?, let undo?): return { done in undo { error in snapshot.whenStored { done(error) } } }
+                }
             }
+            undo?({ _ in })  // beside a restore, which answers the write
             // A restore is stored after the snapshot (the store keeps order): its end is enough.
             return { [self] done in
                 snapshots.restore(name, socket: socket) { failure in

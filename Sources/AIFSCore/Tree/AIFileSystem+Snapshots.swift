@@ -151,7 +151,14 @@ extension AIFileSystem {
 /// JSON string literals, escaped as RFC 8259 requires.
 enum JSONText {
     static func string(_ value: String) -> String {
-        var out = "\""
+        var out = ""
+        append(value, to: &out)
+        return out
+    }
+
+    /// Appends `value` as a JSON string literal (no copy of it is made first).
+    static func append(_ value: String, to out: inout String) {
+        out += "\""
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -165,6 +172,6 @@ enum JSONText {
             default: out.unicodeScalars.append(scalar)
             }
         }
-        return out + "\""
+        out += "\""
     }
 }

@@ -35,7 +35,7 @@ public protocol KernelCacheInvalidator: AnyObject, Sendable {
 
 extension FuseSession: KernelCacheInvalidator {}
 
-/// The aifs tree as a FUSE filesystem: `/ai/{ctl,models,team-chat-all,memory,snapshots}` and one
+/// The aifs tree as a FUSE filesystem: `/ai/{ctl,models,team-chat-all,memory,snapshots,tools,metrics,events,cluster,directory}` and one
 /// directory per socket with `input output error ctl prompt transcript chat`.
 ///
 /// It only dispatches. Names and attributes come from the node an inode stands for (``Node``);
@@ -56,6 +56,8 @@ public final class AIFileSystem: FileSystem {
     public static let searchLimit = 100
     private let invalidatorBox = Mutex<KernelCacheInvalidatorRef?>(nil)
     let daemonError = Mutex<String?>(nil)
+    /// Where `[metrics] listen` serves `/metrics` once bound (the `metrics-listen:` line of `/ai/ctl`).
+    let metricsEndpoint = Mutex<String?>(nil)
 
     /// Seconds the kernel may cache names and stable attributes.
     static let entryTimeout = 1.0
@@ -98,7 +100,7 @@ public final class AIFileSystem: FileSystem {
         switch parentNode {
         case .root:
             if let fixed = RootEntry(rawValue: text), let child = node(fixed.inode) {
-                return request.reply(entry: entry(child))
+                return request.reply(entry: entry(child, caller: Caller(uid: request.context.uid, gid: request.context.gid)))
             }
             guard let socket = registry.socket(named: text) else { return request.reply(error: .ENOENT) }
             request.reply(entry: entry(.socketDirectory(socket)))
@@ -106,7 +108,10 @@ public final class AIFileSystem: FileSystem {
             guard text == "search" else { return request.reply(error: .ENOENT) }
             request.reply(entry: entry(.memorySearch))
         case .socketDirectory(let socket):
-            if let file = SocketFile(name: text) { return request.reply(entry: entry(.socketFile(socket, file))) }
+            if let file = SocketFile(name: text), !file.isAgentFile || socket.isAgent {
+                return request.reply(entry: entry(.socketFile(socket, file)))
+            }
+            if text == "pending" { return request.reply(entry: entry(.pendingDirectory(socket))) }
             let caller = Caller(uid: request.context.uid, gid: request.context.gid)
             guard let file = scratch.file(socket: socket.id, name: text, caller: caller) else { return request.reply(error: .ENOENT) }
             request.reply(entry: entry(.scratch(file, socket)))
@@ -127,14 +132,18 @@ public final class AIFileSystem: FileSystem {
                 return request.reply(error: .ENOENT)
             }
             request.reply(entry: entry(.snapshot(info, child)))
-        case .daemonControl, .models, .socketFile, .searchResult, .teamFile, .scratch:
+        case .pendingDirectory(let socket):
+            guard let child = lookupPending(socket, text) else { return request.reply(error: .ENOENT) }
+            request.reply(entry: entry(child))
+        case .daemonControl, .models, .metrics, .events, .cluster, .directory, .socketFile, .searchResult, .teamFile, .scratch, .tools, .pendingCall:
             request.reply(error: .ENOTDIR)
         }
     }
 
     public func getattr(_ request: consuming Request, inode: Inode) {
         guard let node = node(inode) else { return request.reply(error: .ENOENT) }
-        request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
+        request.reply(attributes: attributes(node, caller: Caller(uid: request.context.uid, gid: request.context.gid)),
+                      timeout: attributeTimeout(node))
     }
 
     // MARK: Directories
@@ -151,9 +160,10 @@ public final class AIFileSystem: FileSystem {
             }
         case .socketDirectory(let socket):
             entries.append(DirectoryEntry(name: "..", inode: InodeScheme.root, kind: .directory))
-            for file in SocketFile.allCases {
+            for file in SocketFile.allCases where !file.isAgentFile || socket.isAgent {
                 entries.append(DirectoryEntry(name: file.name, inode: InodeScheme.inode(socket: socket.id, file: file), kind: .regular))
             }
+            entries.append(DirectoryEntry(name: "pending", inode: PendingNodes.directory(socket.id), kind: .directory))
             for file in scratch.files(socket: socket.id, caller: Caller(uid: request.context.uid, gid: request.context.gid)) {
                 entries.append(DirectoryEntry(name: file.name, inode: file.inode, kind: .regular))
             }
@@ -175,7 +185,9 @@ public final class AIFileSystem: FileSystem {
         case .snapshot(let info, let node):
             guard let listing = snapshotListing(info, node, inode: inode) else { return request.reply(error: .ENOTDIR) }
             entries = listing
-        case .daemonControl, .models, .socketFile, .searchResult, .teamFile, .scratch:
+        case .pendingDirectory(let socket):
+            entries += pendingEntries(socket)
+        case .daemonControl, .models, .metrics, .events, .cluster, .directory, .socketFile, .searchResult, .teamFile, .scratch, .tools, .pendingCall:
             return request.reply(error: .ENOTDIR)
         }
         request.reply(open: DirectoryListing(entries: entries))
@@ -195,7 +207,8 @@ public final class AIFileSystem: FileSystem {
         let window = listing.entries.count - start > 0 ? min(listing.entries.count, start + size / 64 + 1) : start
         var entries: [(entry: DirectoryEntry, attributes: Entry?)] = listing.entries.map { ($0, nil) }
         for index in start..<window where entries[index].entry.name != "." && entries[index].entry.name != ".." {
-            entries[index].attributes = node(entries[index].entry.inode).map(entry)
+            let caller = Caller(uid: request.context.uid, gid: request.context.gid)
+            entries[index].attributes = node(entries[index].entry.inode).map { entry($0, caller: caller) }
         }
         request.reply(directoryPlus: entries, offset: start, maxSize: size)
     }
@@ -242,7 +255,9 @@ public final class AIFileSystem: FileSystem {
             case .error:
                 request.reply(open: ErrorFile(source: socket), options: [.directIO, .nonSeekable])
             case .ctl:
-                let target = ParsedControl.socket(socket, log: log, maxLine: limits.maxControlLine)
+                // An agent's own processes may not create sockets through it (fork).
+                let screen = environment.agents.isAgentProcess(request.context.pid) ? AgentSupervisor.refuseSocketCreation : nil
+                let target = ParsedControl.socket(socket, log: log, maxLine: limits.maxControlLine, screen: screen)
                 request.reply(open: ControlFile(target: target, text: socket.controlText(), caller: caller, limit: limits.maxControlBytes),
                               options: [.directIO])
             case .prompt:
@@ -250,9 +265,13 @@ public final class AIFileSystem: FileSystem {
                               options: [.directIO])
             case .transcript:
                 request.reply(open: TranscriptFile(socket: socket))
+            case .context:
+                request.reply(open: TextFile(socket.contextText()), options: [.directIO])
             case .chat:
                 do { try socket.checkAcceptsInput() } catch { return request.reply(error: error.errno) }
                 request.reply(open: ChatFile(socket: socket, uid: caller.uid, limit: limits.maxMessageBytes), options: [.directIO, .nonSeekable])
+            case .inbox, .outbox, .brain, .network:
+                openAgentFile(request, socket, file, caller: caller)
             }
         case .scratch(let file, _):
             if info.isTruncate && wantsWrite {
@@ -276,7 +295,26 @@ public final class AIFileSystem: FileSystem {
                 request.reply(open: ControlFile(target: target, text: team.controlText(), caller: caller, limit: limits.maxControlBytes),
                               options: [.directIO])
             }
-        case .root, .teamChat, .memory, .memorySearch, .snapshots, .socketDirectory:
+        case .metrics:
+            guard !wantsWrite else { return request.reply(error: .EACCES) }
+            request.reply(open: TextFile(text: metricsText()), options: [.directIO])
+        case .cluster:
+            guard !wantsWrite else { return request.reply(error: .EACCES) }
+            request.reply(open: TextFile(text: clusterText()), options: [.directIO])
+        case .directory:
+            guard !wantsWrite else { return request.reply(error: .EACCES) }
+            request.reply(open: TextFile(AgentDirectory.text(sockets: registry.all(), agents: environment.agents, caller: caller)),
+                          options: [.directIO])
+        case .events:
+            guard !wantsWrite else { return request.reply(error: .EACCES) }
+            request.reply(open: EventsFile(events: environment.events, caller: caller), options: [.directIO])
+        case .tools:
+            guard !wantsWrite else { return request.reply(error: .EACCES) }
+            request.reply(open: TextFile(environment.toolSetup.listing), options: [.directIO])
+        case .pendingCall(_, let call):
+            guard !wantsWrite else { return request.reply(error: .EACCES) }
+            request.reply(open: TextFile(text: call.text), options: [.directIO])
+        case .root, .teamChat, .memory, .memorySearch, .snapshots, .socketDirectory, .pendingDirectory:
             request.reply(error: .EISDIR)
         }
     }

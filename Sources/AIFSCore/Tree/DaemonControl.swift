@@ -16,11 +16,14 @@ final class DaemonControl: ControlTarget {
         let text = try controlText(bytes) { fs.noteDaemonError($0) }
         let commands = try fs.parseDaemonControl(text)
         if commands.contains(.reload) {
-            do {
-                try fs.environment.reload()
-            } catch {
-                fs.noteDaemonError("reload: \(error.reason)")
-                throw error.errno
+            // The caller's reload (the uid of its event).
+            var failure: SocketError?
+            ChangeContext.posting(as: caller.uid) {
+                do throws(SocketError) { try fs.environment.reload() } catch { failure = error }
+            }
+            if let failure {
+                fs.noteDaemonError("reload: \(failure.reason)")
+                throw failure.errno
             }
         }
         guard commands.contains(where: { $0 != .reload }) else { return nil }
@@ -119,6 +122,7 @@ extension AIFileSystem {
             "default-model: \(environment.catalog().defaultModel)",
             "config: \(environment.configStatus)",
         ]
+        if let endpoint = metricsEndpoint.withLock({ $0 }) { lines.append("metrics-listen: \(endpoint)") }
         lines += log.statusLines(sockets: sockets.map(\.id))
         if snapshots.isAvailable { lines.append("snapshots: \(snapshots.list().count)") }
         if let error = daemonError.withLock({ $0 }) { lines.append("error: \(error)") }

@@ -14,6 +14,18 @@ public enum InodeScheme {
     public static let snapshots: Inode = 7
     /// `team-chat-all/{input,output,error,ctl}`: 8–11 (see ``TeamFile``).
     public static func inode(team file: TeamFile) -> Inode { 7 + file.rawValue }
+    /// `/ai/tools`: every tool with its schema.
+    public static let tools: Inode = 12
+    /// `/ai/metrics`: the Prometheus text of the daemon's counters and gauges.
+    public static let metrics: Inode = 13
+    /// `/ai/events`: the daemon's events, one JSON line each (``EventLog``).
+    public static let events: Inode = 14
+    /// `/ai/cluster`: the daemons of the namespace, one JSON object per line.
+    public static let cluster: Inode = 15
+    /// `/ai/directory`: every socket the reader may see, as JSON (``AgentDirectory``). Above
+    /// every socket inode, below the pending calls (1 << 59), scratch files (1 << 60),
+    /// snapshots (1 << 61) and search results (1 << 62).
+    public static let directory: Inode = 1 << 58
     /// Socket ids start here; `1 << 4 = 16` is above every fixed inode.
     public static let firstSocketID: SocketID = 1
 
@@ -35,9 +47,22 @@ public enum InodeScheme {
 /// (acme's `Dirtab`).
 public enum SocketFile: UInt64, CaseIterable, Sendable, NamedFile {
     case input = 1, output, error, ctl, prompt, transcript, chat
+    /// What the model gets next: the system prompt and the context, turn by turn (read-only).
+    case context
+    /// The body files of an agent socket (model `agent/NAME`; see `docs/agents.md`): the
+    /// message to answer, its reply, the agent's model, its network gateway. 9–12 (`pending/`
+    /// uses 0xF).
+    case inbox = 9, outbox, brain, network
 
-    public var readable: Bool { self != .input }
-    public var writable: Bool { self == .input || self == .ctl || self == .prompt || self == .chat }
+    public var readable: Bool { self != .input && self != .outbox }
+    public var writable: Bool {
+        switch self {
+        case .input, .ctl, .prompt, .chat, .outbox, .brain, .network: return true
+        case .output, .error, .transcript, .context, .inbox: return false
+        }
+    }
+    /// Only an agent socket has it.
+    public var isAgentFile: Bool { rawValue >= SocketFile.inbox.rawValue }
 
     /// Permission bits follow the socket directory's: its read bits on readable files, its
     /// write bits on writable ones.
@@ -53,10 +78,15 @@ public enum SocketFile: UInt64, CaseIterable, Sendable, NamedFile {
 enum RootEntry: String, CaseIterable {
     case ctl, models
     case teamChat = "team-chat-all"
-    case memory, snapshots
+    case memory, snapshots, tools, metrics, events, cluster, directory
 
     var inode: Inode {
         switch self {
+        case .events: return InodeScheme.events
+        case .tools: return InodeScheme.tools
+        case .metrics: return InodeScheme.metrics
+        case .cluster: return InodeScheme.cluster
+        case .directory: return InodeScheme.directory
         case .ctl: return InodeScheme.daemonControl
         case .models: return InodeScheme.models
         case .teamChat: return InodeScheme.teamChat
@@ -65,7 +95,12 @@ enum RootEntry: String, CaseIterable {
         }
     }
 
-    var kind: NodeKind { self == .ctl || self == .models ? .regular : .directory }
+    var kind: NodeKind {
+        switch self {
+        case .ctl, .models, .tools, .metrics, .events, .cluster, .directory: return .regular
+        case .teamChat, .memory, .snapshots: return .directory
+        }
+    }
 }
 
 /// The files of `team-chat-all/` (one table for lookup, readdir, modes and open).

@@ -68,7 +68,11 @@ extension AIFileSystem {
             scratch.removeAll(socket: socket.id)
             answer(request, posting: .remove(name: text), after: .beforeRmdir, of: socket.id)
         case .socketDirectory:
+            // `pending/` "goes" without effect (as a snapshot's inner directories), so rm -r goes on.
+            if text == "pending" { return request.replyOK() }
             request.reply(error: SocketFile(name: text) != nil ? .ENOTDIR : .ENOENT)
+        case .pendingDirectory:
+            request.reply(error: .ENOTDIR)
         case .memory:
             request.reply(error: text == "search" ? .EPERM : .ENOENT)
         case .memorySearch:
@@ -85,7 +89,7 @@ extension AIFileSystem {
             case .sockets, .socket: request.replyOK()
             default: request.reply(error: .ENOTDIR)
             }
-        case .daemonControl, .models, .socketFile, .searchResult, .teamFile, .scratch:
+        case .daemonControl, .models, .metrics, .events, .cluster, .directory, .socketFile, .searchResult, .teamFile, .scratch, .tools, .pendingCall:
             request.reply(error: .ENOTDIR)
         }
     }
@@ -115,6 +119,9 @@ extension AIFileSystem {
             if TeamFile(name: text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
         case .memorySearch:
             request.reply(error: .EPERM)  // search results cannot be deleted
+        case .pendingDirectory(let socket):
+            // A waiting call is decided by approve/deny, not unlink; as in a socket, rm -r goes on.
+            if lookupPending(socket, text) != nil { request.replyOK() } else { request.reply(error: .ENOENT) }
         case .root:
             if let fixed = RootEntry(rawValue: text) { return request.reply(error: fixed.kind == .directory ? .EISDIR : .EPERM) }
             request.reply(error: registry.socket(named: text) != nil ? .EISDIR : .ENOENT)
@@ -167,7 +174,7 @@ extension AIFileSystem {
             if ownershipChange { return request.reply(error: .EPERM) }
             guard let size = changes.size else { break }
             switch file {
-            case .input, .ctl, .chat:
+            case .input, .ctl, .chat, .outbox, .brain, .network:
                 // O_TRUNC-style truncation of a write-only stream means nothing; a length does not.
                 if size != 0 { return request.reply(error: .EINVAL) }
             case .prompt:
@@ -182,11 +189,13 @@ extension AIFileSystem {
                 } else {
                     return answerAttributes(request, node, posting: .prompt(socket: socket.id, bytes: socket.prompt.resized(to: size)))
                 }
-            case .output, .error, .transcript:
+            case .output, .error, .transcript, .context, .inbox:
                 return request.reply(error: .EPERM)
             }
         case .snapshot:
             return request.reply(error: .EROFS)
+        case .tools, .pendingDirectory, .pendingCall:
+            return request.reply(error: .EPERM)  // read-only: what the daemon shows
         case .scratch(let file, _):
             return setScratchAttributes(request, file, changes)
         case .teamFile(let file):
@@ -196,7 +205,7 @@ extension AIFileSystem {
         case .daemonControl:
             if ownershipChange { return request.reply(error: .EPERM) }
             if let size = changes.size, size != 0 { return request.reply(error: .EINVAL) }
-        case .root, .teamChat, .memory, .memorySearch, .snapshots, .models, .searchResult:
+        case .root, .teamChat, .memory, .memorySearch, .snapshots, .models, .metrics, .events, .cluster, .directory, .searchResult:
             if ownershipChange || changes.size != nil { return request.reply(error: .EPERM) }
         }
         request.reply(attributes: attributes(node), timeout: attributeTimeout(node))
@@ -211,7 +220,7 @@ extension AIFileSystem {
         let uid = request.context.uid
         let pending = PendingRequest(request, interruptible: false)
         // Both inside the caller's place at the gate: the snapshot is the costly part.
-        environment.admission.enter(uid) { [self] leave in
+        environment.admission.enter(uid) { [self] leave in ChangeContext.posting(as: uid) {
             let snapshot = SnapshotWait()
             if snapshots.isAvailable {
                 log.post(.snapshot(name: snapshots.automaticName(trigger), trigger: trigger, socket: socket)) { _ in snapshot.stored() }
@@ -226,7 +235,7 @@ extension AIFileSystem {
                     if let error = result.errno { request.reply(error: error) } else { request.replyOK() }
                 }
             }
-        }
+        } }
     }
 
     /// Posts `change` and answers OK, or the errno, once it is applied here.

@@ -9,6 +9,14 @@ extension AIFileSystem {
         case root
         case daemonControl
         case models
+        /// `/ai/metrics` (``MetricsText``).
+        case metrics
+        /// `/ai/events` (``EventLog``, ``EventsFile``).
+        case events
+        /// `/ai/cluster` (``ClusterMember``).
+        case cluster
+        /// `/ai/directory` (``AgentDirectory``).
+        case directory
         case teamChat
         case teamFile(TeamFile)
         case memory
@@ -20,6 +28,10 @@ extension AIFileSystem {
         case snapshot(SnapshotInfo, SnapshotNode)
         /// A scratch file in a socket directory (``ScratchFiles``).
         case scratch(ScratchFiles.File, Socket)
+        /// `/ai/tools`, a socket's `pending/` and a call waiting in it (``PendingNodes``).
+        case tools
+        case pendingDirectory(Socket)
+        case pendingCall(Socket, PendingCall)
     }
 
     func node(_ inode: Inode) -> Node? {
@@ -27,10 +39,16 @@ extension AIFileSystem {
         case InodeScheme.root: return .root
         case InodeScheme.daemonControl: return .daemonControl
         case InodeScheme.models: return .models
+        case InodeScheme.metrics: return .metrics
+        case InodeScheme.cluster: return .cluster
+        case InodeScheme.directory: return .directory
+        case InodeScheme.events: return .events
         case InodeScheme.teamChat: return .teamChat
         case InodeScheme.memory: return .memory
         case InodeScheme.memorySearch: return .memorySearch
         case InodeScheme.snapshots: return .snapshots
+        case InodeScheme.tools: return .tools
+        case _ where PendingNodes.isDirectory(inode) || PendingNodes.containsCall(inode): return pendingNode(inode)
         case _ where TeamFile(inode: inode) != nil: return .teamFile(TeamFile(inode: inode)!)
         case _ where SnapshotNode.contains(inode):
             guard let (id, node) = SnapshotNode.decode(inode), let info = snapshots.snapshot(id: id) else { return nil }
@@ -49,7 +67,9 @@ extension AIFileSystem {
         }
     }
 
-    func attributes(_ node: Node) -> FileAttributes {
+    /// `caller` decides the size and time of `/ai/events` (each reader has a view of its own;
+    /// without a caller, the daemon's user's).
+    func attributes(_ node: Node, caller: Caller? = nil) -> FileAttributes {
         let owner = (identity.uid, identity.gid)
         let started = identity.started
         func fixed(_ inode: Inode, _ kind: NodeKind, _ permissions: UInt32, size: Int = 0) -> FileAttributes {
@@ -57,10 +77,21 @@ extension AIFileSystem {
                            uid: owner.0, gid: owner.1, size: UInt64(size),
                            accessTime: started, modificationTime: started, changeTime: started)
         }
+        if let attributes = toolAttributes(node) { return attributes }
         switch node {
+        case .tools, .pendingDirectory, .pendingCall: fatalError("answered by toolAttributes")
         case .root: return fixed(InodeScheme.root, .directory, identity.multiUser ? 0o1777 : 0o755)
         case .daemonControl: return fixed(InodeScheme.daemonControl, .regular, 0o644, size: daemonControlText().utf8.count)
         case .models: return fixed(InodeScheme.models, .regular, 0o444, size: modelsText().utf8.count)
+        // Size 0: the text is made at open (direct I/O reads it whole); a stat renders nothing.
+        case .metrics: return fixed(InodeScheme.metrics, .regular, 0o444)
+        case .cluster: return fixed(InodeScheme.cluster, .regular, 0o444)
+        case .directory: return fixed(InodeScheme.directory, .regular, 0o444)
+        case .events:
+            let (size, modified) = environment.events.size(for: caller ?? Caller(uid: owner.0, gid: owner.1))
+            return FileAttributes(inode: InodeScheme.events, kind: .regular, permissions: 0o444, linkCount: 1,
+                                  uid: owner.0, gid: owner.1, size: UInt64(size),
+                                  accessTime: modified, modificationTime: modified, changeTime: modified)
         case .teamChat: return fixed(InodeScheme.teamChat, .directory, 0o755)
         case .teamFile(let file):
             // The team chat's settings are the daemon's: only its user (or root) changes them.
@@ -93,6 +124,7 @@ extension AIFileSystem {
                 modified = i.transcriptModified
             case .prompt: size = i.promptSize
             case .ctl: size = socket.controlText().utf8.count
+            case .context: size = socket.contextSize
             default: break
             }
             return FileAttributes(inode: InodeScheme.inode(socket: socket.id, file: file), kind: .regular,
@@ -105,15 +137,19 @@ extension AIFileSystem {
     func attributeTimeout(_ node: Node) -> Double {
         switch node {
         case .socketFile(_, let file): return file.attributeTimeout
-        case .daemonControl, .models, .searchResult, .teamFile, .scratch: return 0
+        case .daemonControl, .models, .metrics, .events, .cluster, .directory, .searchResult, .teamFile, .scratch, .tools, .pendingDirectory,
+             .pendingCall:
+            return 0
         default: return Self.entryTimeout
         }
     }
 
-    func entry(_ node: Node) -> Entry {
+    func entry(_ node: Node, caller: Caller? = nil) -> Entry {
+        if case .events = node { return Entry(attributes: attributes(node, caller: caller), entryTimeout: Self.entryTimeout, attributeTimeout: 0) }
         // A search result is never cached: every open runs the query again.
         if case .searchResult = node { return Entry(attributes: attributes(node), entryTimeout: 0, attributeTimeout: 0) }
         if case .scratch = node { return Entry(attributes: attributes(node), entryTimeout: 0, attributeTimeout: 0) }
+        if case .pendingCall = node { return Entry(attributes: attributes(node), entryTimeout: 0, attributeTimeout: 0) }
         return Entry(attributes: attributes(node), entryTimeout: Self.entryTimeout, attributeTimeout: attributeTimeout(node))
     }
 

@@ -27,6 +27,11 @@ public enum OpenAIFormat {
                 deltas.append(.reasoning(reasoning))
             }
             if let content = delta["content"] as? String, !content.isEmpty { deltas.append(.text(content)) }
+            for call in delta["tool_calls"] as? [[String: Any]] ?? [] {
+                let function = call["function"] as? [String: Any]
+                deltas.append(.toolCall(index: call["index"] as? Int ?? 0, id: call["id"] as? String, name: function?["name"] as? String,
+                                        arguments: function?["arguments"] as? String ?? ""))
+            }
         }
         if let choices = object["choices"] as? [[String: Any]], choices.first?["finish_reason"] as? String == "length" {
             deltas.append(.cut("finish_reason length"))
@@ -38,14 +43,30 @@ public enum OpenAIFormat {
         return deltas
     }
 
-    /// `{"model", "messages": [system?, turns…], "stream": true, "stream_options": {"include_usage": true}, …}`.
+    /// `{"model", "messages": [system?, turns…, tool rounds…], "stream": true, "stream_options": {"include_usage": true}, "tools"?, …}`.
+    ///
+    /// Each tool round is an assistant message with `tool_calls` (`{id, type: "function",
+    /// function: {name, arguments}}`, the arguments as the model wrote them), then one
+    /// `role: "tool"` message per call with its `tool_call_id`.
     public static func requestBody(model: String, system: String, turns: [(role: String, content: String)],
-                                   temperature: Double?, maxTokens: Int?, topP: Double?) -> [UInt8] {
+                                   temperature: Double?, maxTokens: Int?, topP: Double?,
+                                   tools: [ToolSpec] = [], rounds: [ToolRound] = []) -> [UInt8] {
         var messages: [[String: Any]] = []
         if !system.isEmpty { messages.append(["role": "system", "content": system]) }
         for turn in turns { messages.append(["role": turn.role, "content": turn.content]) }
+        for round in rounds {
+            let calls: [[String: Any]] = round.calls.map {
+                ["id": $0.id, "type": "function", "function": ["name": $0.name, "arguments": $0.arguments]]
+            }
+            messages.append(["role": "assistant", "content": round.text.isEmpty ? NSNull() : round.text as Any, "tool_calls": calls])
+            for result in round.results { messages.append(["role": "tool", "tool_call_id": result.id, "content": result.content]) }
+        }
         var body: [String: Any] = ["model": model, "messages": messages, "stream": true,
                                    "stream_options": ["include_usage": true]]
+        if !tools.isEmpty {
+            body["tools"] = tools.map { ["type": "function", "function": ["name": $0.name, "description": $0.description,
+                                                                          "parameters": $0.schemaObject]] }
+        }
         if let temperature { body["temperature"] = temperature }
         if let maxTokens { body["max_tokens"] = maxTokens }
         if let topP { body["top_p"] = topP }

@@ -10,6 +10,10 @@ public enum StreamDelta: Equatable, Sendable {
     case cut(String)
     /// The server reported an error inside the stream.
     case error(String)
+    /// A fragment of a tool call: the call at `index` (OpenAI's `tool_calls[].index`,
+    /// Anthropic's content block), its id and name when this fragment gives them, and a piece
+    /// of its arguments' JSON text.
+    case toolCall(index: Int, id: String?, name: String?, arguments: String)
 
     /// A token count as the server sent it, if it is one: a whole number from 0 to 2^32, else 0.
     /// A socket adds these up; a negative one made its totals negative, which trapped when a
