@@ -5,9 +5,10 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The foreground daemon: builds the filesystem, mounts it, serves until SIGTERM/SIGINT (via
-/// swift-service-lifecycle) or an outside unmount, then stops cleanly: every parked reader gets
-/// `EIO`, the mount is removed, the pid file deleted.
+/// The foreground daemon: builds the filesystem, mounts it, serves until SIGTERM, SIGINT or
+/// SIGHUP (``StopSignals``, caught from its first moment) or an outside unmount, then stops
+/// cleanly: every parked reader gets `EIO`, the mount is removed, the store closed, the pid file
+/// deleted.
 struct Daemon {
     let mountpoint: String
     let options: [String]
@@ -23,6 +24,14 @@ struct Daemon {
         }
         let logger = Logger(label: "aifs")
         FuseLog.logger = Logger(label: "aifs.fusekit")
+        // A stop asked from now on is kept until the daemon can act on it; the pid file that
+        // `aifs unmount` signals exists from now on too, so once `aifs mount` returns, an
+        // unmount always finds the daemon and waits for it to close its store.
+        StopSignals.install()
+        try? RuntimePaths.ensureDirectory()
+        let pidFile = RuntimePaths.pidFile(for: mountpoint)
+        try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
 
         // With the Redis backend, a replica the trimmed log no longer reaches starts from the
         // namespace's checkpoint (docs/distributed.md).
@@ -90,17 +99,13 @@ struct Daemon {
         let eventChannel = configuration.configuration.redisURL.map { RedisEventChannel(url: $0, events: environment.events) }
         eventChannel?.start()
 
-        try? RuntimePaths.ensureDirectory()
-        let pidFile = RuntimePaths.pidFile(for: mountpoint)
-        try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: pidFile) }
         logger.info("mounted", metadata: ["mountpoint": "\(mountpoint)", "pid": "\(getpid())"])
 
         let service = MountService(session: session)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint, .sighup],
             logger: logger))
+        StopSignals.onFirst { Task { await group.triggerGracefulShutdown() } }
         try await group.run()
         await metricsListener?.stop()
         await MountService.onThread {
