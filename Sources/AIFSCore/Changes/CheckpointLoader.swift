@@ -70,14 +70,19 @@ public enum CheckpointLoader {
         }) ?? "0-0"
     }
 
-    /// Writes the database next to the replica, then puts it in its place (the old files go).
-    private static func install(_ database: [UInt8], at path: String) throws {
+    /// Makes the database from the checkpoint's ``TableDump`` next to the replica, then puts it
+    /// in its place (the old files go).
+    static func install(_ dump: [UInt8], at path: String) throws {
         try SQLiteStore.prepareDirectory((path as NSString).deletingLastPathComponent)
         let loading = path + ".loading"
         let oldMask = umask(0o077)
         defer { umask(oldMask) }
-        guard FileManager.default.createFile(atPath: loading, contents: Data(database)) else {
-            throw StoreError("cannot write the checkpoint to \(loading): \(String(cString: strerror(errno)))")
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(loading + suffix) }
+        do {
+            try TableDump.decode(dump, to: loading)
+        } catch {
+            for suffix in ["", "-wal", "-shm", "-journal"] { unlink(loading + suffix) }
+            throw StoreError("cannot make the replica from the checkpoint at \(loading): \(error)")
         }
         let fd = open(loading, O_RDONLY)
         if fd >= 0 { fsync(fd); close(fd) }

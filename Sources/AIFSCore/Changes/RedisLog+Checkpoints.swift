@@ -65,8 +65,15 @@ extension RedisLog {
         return redis.call('XTRIM', KEYS[1], 'MINID', bound)
         """
 
+    /// Keeper ticks (seconds) without a new entry after which the leader checkpoints what it
+    /// applied since the last checkpoint, if that is at least a tenth of `checkpoint_entries`:
+    /// once a burst ends, the log is trimmed to (almost) nothing instead of keeping up to
+    /// `checkpoint_entries` entries until the next burst, so a namespace at rest holds little
+    /// more than its compressed checkpoint.
+    static let quietTicksBeforeCheckpoint = 5
+
     /// The leader's part of a keeper tick: trim, and ask the tailer for a checkpoint when one
-    /// is due.
+    /// is due: past `checkpoint_entries`, or after a burst once the log is quiet.
     func keepLogBounded() throws {
         guard isLeader else { return }
         let trimmed = try control.command(["EVAL", Self.trimScript, "5", Self.logKey, Self.checkpointKey, Self.daemonsKey, Self.joiningKey,
@@ -75,7 +82,11 @@ extension RedisLog {
         if let count = trimmed.int, count > 0 { logger.debug("trimmed \(count) log entries") }
         guard checkpointStore != nil else { return }
         state.withLock { s in
-            guard !s.checkpointing, s.trimmedPast == nil, s.appliedSinceCheckpoint >= settings.checkpointEntries,
+            s.quietTicks = s.appliedSinceCheckpoint == s.appliedAtLastTick ? s.quietTicks + 1 : 0
+            s.appliedAtLastTick = s.appliedSinceCheckpoint
+            let quietAfterBurst = s.quietTicks >= Self.quietTicksBeforeCheckpoint
+                && s.appliedSinceCheckpoint >= max(1, settings.checkpointEntries / 10)
+            guard !s.checkpointing, s.trimmedPast == nil, s.appliedSinceCheckpoint >= settings.checkpointEntries || quietAfterBurst,
                   Date() >= s.nextCheckpointAttempt else { return }
             s.checkpointing = true
             s.checkpointWanted = Date()
@@ -122,12 +133,12 @@ extension RedisLog {
         }
     }
 
-    /// Compacts and compresses the copy and stores it (on a thread of its own: it takes seconds
-    /// for a large replica).
+    /// Compacts the copy, writes it as a ``TableDump``, compresses that and stores it (on a
+    /// thread of its own: it takes seconds for a large replica).
     private func storeCheckpoint(_ temp: String, counted: Int, began: Date) {
         do {
             let position = try SQLiteStore.compactCheckpoint(at: temp)
-            let raw = [UInt8](try Data(contentsOf: URL(fileURLWithPath: temp)))
+            let raw = try TableDump.encode(databaseAt: temp)
             let packed = try CheckpointCodec.compress(raw)
             let redis = try RedisConnection(url: url, timeout: 60)
             defer { redis.close() }

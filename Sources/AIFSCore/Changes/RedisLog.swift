@@ -71,6 +71,10 @@ public final class RedisLog: ChangeLog, @unchecked Sendable {
         /// Since when the keeper wants the tailer to copy the replica (nil: not wanted).
         var checkpointWanted: Date?
         var nextCheckpointAttempt = Date.distantPast
+        /// The keeper's view of a quiet log: `appliedSinceCheckpoint` at its last tick, and for
+        /// how many ticks in a row it has not moved (``RedisLog/keepLogBounded()``).
+        var appliedAtLastTick = 0
+        var quietTicks = 0
         /// The last checkpoint this daemon wrote: its position and compressed size.
         var checkpoint: (position: String, bytes: Int)?
     }
