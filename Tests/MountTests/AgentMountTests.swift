@@ -12,7 +12,8 @@ struct AgentMountTests {
     /// agent_probe.py (brain `fake/m1`, network to the server only, `extra` configuration);
     /// and a web server counting its requests in `$DIR/hits` (`$HPORT`); defines `as_nobody`,
     /// `ask` (input → output as nobody) and `$STORE`; runs `body`; cleans up.
-    static func script(_ body: String, extra: String = "", timeout: Double = 180) async -> Shell.Result {
+    /// `before` runs before the configuration is written (it may set `$CLEANUP`, run at exit).
+    static func script(_ body: String, extra: String = "", before: String = "", timeout: Double = 180) async -> Shell.Result {
         let dir = MountedAIFS.makeTempDirectory("aifs-agent")
         chmod(dir, 0o755)
         let r = await Shell.run("""
@@ -22,7 +23,7 @@ struct AgentMountTests {
             cp '\(Shell.directory)/agent_probe.py' $DIR/agent_probe.py; chmod 644 $DIR/agent_probe.py
             mkfifo $DIR/ready
             python3 '\(Shell.directory)/fake_model_server.py' $DIR/port $DIR/requests.log 0 --ready $DIR/ready & SERVER=$!
-            trap '$AIFS unmount $M >/dev/null 2>&1; umount -l $M 2>/dev/null; kill $SERVER $WEB 2>/dev/null' EXIT; WEB=
+            trap '$AIFS unmount $M >/dev/null 2>&1; umount -l $M 2>/dev/null; kill $SERVER $WEB 2>/dev/null; eval "${CLEANUP:-}"' EXIT; WEB=
             read -r PORT < $DIR/ready
             python3 -c 'import http.server, sys
             class Counter(http.server.BaseHTTPRequestHandler):
@@ -36,6 +37,7 @@ struct AgentMountTests {
             open(sys.argv[1] + ".tmp", "w").write(str(server.server_port)); __import__("os").rename(sys.argv[1] + ".tmp", sys.argv[1])
             server.serve_forever()' $DIR/hport $DIR/hits & WEB=$!
             until [ -s $DIR/hport ]; do sleep 0.05; done; HPORT=$(cat $DIR/hport); touch $DIR/hits
+            \(before)
             cat > $DIR/config.toml <<CONFIG
             [providers.fake]
             kind = "openai"

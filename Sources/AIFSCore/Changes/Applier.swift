@@ -8,6 +8,9 @@ public protocol ChangeApplier: AnyObject, Sendable {
     func apply(_ entry: LoggedChange, done: @escaping @Sendable (ChangeResult) -> Void)
     /// This daemon now owns `socket` (its lease was free): start answering it.
     func tookOver(_ socket: SocketID)
+    /// Another daemon owns `socket` now (this one's lease lapsed, say while Redis was out of
+    /// reach): stop what only the owner runs, the socket's agent program.
+    func lostOwnership(_ socket: SocketID)
     /// Socket ids this daemon knows (to hold leases for).
     func socketIDs() -> [SocketID]
     /// Whether no request has streamed part of a reply that is not stored yet (a checkpoint
@@ -78,6 +81,11 @@ public final class Applier: ChangeApplier, @unchecked Sendable {
                       fromLog: false, publish: true)
         taken.takeOver()
         registry.environment.agents.reconcile(taken)
+    }
+
+    public func lostOwnership(_ socket: SocketID) {
+        guard let registry = registryRef, let lost = registry.socket(id: socket) else { return }
+        registry.environment.agents.reconcile(lost)
     }
 
     /// Applies `entry` with it as this thread's change (``ChangeContext``), and records the

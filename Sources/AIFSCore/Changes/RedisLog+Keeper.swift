@@ -152,19 +152,24 @@ extension RedisLog {
             state.withLock { $0.leader = leader.array?.first?.int ?? 0 > 0 }
             try heartbeat()
             let sockets = applier?.socketIDs() ?? []
-            var taken: [SocketID] = []
+            var taken: [SocketID] = [], lost: [SocketID] = []
             for chunk in stride(from: 0, to: sockets.count, by: 500) {
                 let part = Array(sockets[chunk..<min(sockets.count, chunk + 500)])
                 let reply = try control.command(["EVAL", Self.leaseScript, "\(part.count)"] + part.map(Self.ownerKey) + [id, ttl])
                 let codes = reply.array?.map { $0.int ?? 0 } ?? []
                 state.withLock { s in
                     for (socket, code) in zip(part, codes) {
-                        if code == 0 { s.owned.remove(socket) } else { s.owned.insert(socket) }
+                        if code == 0 {
+                            if s.owned.remove(socket) != nil { lost.append(socket) }
+                        } else {
+                            s.owned.insert(socket)
+                        }
                     }
                 }
                 taken += zip(part, codes).filter { $0.1 == 2 }.map(\.0)
             }
             if !isConnected { setConnected(true) }
+            for socket in lost { applier?.lostOwnership(socket) }
             for socket in taken { applier?.tookOver(socket) }
         } catch {
             return setConnected(false, (error as? RedisError)?.message ?? "\(error)")
@@ -191,6 +196,7 @@ extension RedisLog {
             return owned
         }
         for socket in owned { _ = try? control.command(["EVAL", Self.releaseScript, "1", Self.ownerKey(socket), id]) }
+        for socket in owned { applier?.lostOwnership(socket) }
         _ = try? control.command(["EVAL", Self.releaseScript, "1", Self.leaderKey, id])
         _ = try? control.command(["ZREM", Self.daemonsKey, id])
         _ = try? control.command(["DEL", Self.memberKey(id)])
