@@ -194,6 +194,9 @@ public final class Applier: ChangeApplier, @unchecked Sendable {
         case .tool(let id, let message, let event):
             registry.socket(id: id)?.applyTool(message: message, event)
             done(.done(nil))
+        case .network(let id, let text):
+            registry.socket(id: id)?.noteNetwork(text)
+            done(.done(nil))
         }
     }
 

@@ -42,11 +42,14 @@ public enum Change: Sendable, Equatable {
     /// A step of the agent loop of the request in flight: a tool call, its wait for
     /// confirmation, its result, or what a `write` replaced (see ``ToolEvent``).
     case tool(socket: SocketID, message: UInt64, event: ToolEvent)
+    /// A line of an agent's network use (`network` file): into the transcript (`[network] TIME`)
+    /// and memory of every daemon, from the daemon that ran the request.
+    case network(socket: SocketID, text: String)
 
     /// Work entries come from owners and are not waited for.
     var isWork: Bool {
         switch self {
-        case .text, .reasoning, .usage, .diagnostic, .end, .restart, .tool: return true
+        case .text, .reasoning, .usage, .diagnostic, .end, .restart, .tool, .network: return true
         default: return false
         }
     }
@@ -164,6 +167,8 @@ enum LoggedChangeCodec {
             w.u8(25); w.u64(socket); w.u64(message)
         case .tool(let socket, let message, let event):
             w.u8(26); w.u64(socket); w.u64(message); event.encode(into: &w)
+        case .network(let socket, let text):
+            w.u8(27); w.u64(socket); w.string(text)
         }
         // Last, so a daemon that does not know it yet reads the entry without it.
         if let uid = e.uid { w.u32(uid) }
@@ -219,6 +224,7 @@ enum LoggedChangeCodec {
             body = .end(socket: socket, message: message, outcome: WorkOutcome(storedKind: try r.string(), reason: try r.string()))
         case 25: body = .restart(socket: try r.u64(), message: try r.u64())
         case 26: body = .tool(socket: try r.u64(), message: try r.u64(), event: try ToolEvent.decode(&r))
+        case 27: body = .network(socket: try r.u64(), text: try r.string())
         default: throw StoreError("cluster entry of an unknown kind")
         }
         let uid: UInt32? = r.isAtEnd ? nil : try r.u32()

@@ -42,7 +42,7 @@ final class NetworkFile: ExchangeFile {
         let (stream, socket, maxBytes) = (self.stream, self.socket, config.networkMaxBytes)
         started(Task.detached {
             let (response, status, error) = await NetworkGateway.perform(checked, maxBytes: maxBytes)
-            socket.noteNetwork("network \(checked.method) \(checked.url.prefix(300)) -> \(status)" + (error.map { ": \($0)" } ?? ""))
+            socket.postNetworkNote("network \(checked.method) \(checked.url.prefix(300)) -> \(status)" + (error.map { ": \($0)" } ?? ""))
             if let error { socket.reportError(kind: "network", "\(checked.method) \(checked.url.prefix(300)): \(error)") }
             stream.append(response)
             stream.finish()
@@ -52,15 +52,21 @@ final class NetworkFile: ExchangeFile {
 
     private func refuse(_ refusal: NetworkGateway.Refusal) {
         socket.reportError(kind: "network", refusal.reason)
-        socket.noteNetwork("network request not sent: \(refusal.reason)")
+        socket.postNetworkNote("network request not sent: \(refusal.reason)")
         stream.append(refusal.response)
         stream.finish()
     }
 }
 
 extension Socket {
-    /// A line of the agent's network use, in the transcript (`[network] TIME`) and in memory
-    /// (searchable, kept like the socket's events). Like `error`, on the daemon that ran it.
+    /// Posts a line of the agent's network use (``Change/network(socket:text:)``), so that
+    /// every daemon's transcript and memory get it, at the time it was posted.
+    func postNetworkNote(_ text: String) {
+        environment.log.post(.network(socket: id, text: text), done: nil)
+    }
+
+    /// Applies a line of the agent's network use: in the transcript (`[network] TIME`) and in
+    /// memory (searchable, kept like the socket's events).
     func noteNetwork(_ text: String) {
         state.withLock { s in
             let entry = transcriptEntry(header: "[network] \(WallClock.iso8601(WallClock.now()))", body: Array(text.utf8))
