@@ -30,8 +30,11 @@ struct Daemon {
         StopSignals.install()
         try? RuntimePaths.ensureDirectory()
         let pidFile = RuntimePaths.pidFile(for: mountpoint)
-        try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        // Not over a live daemon's (two mounts started at once: the other one answers), and
+        // removed at the end only while it names this process.
+        let other = RuntimePaths.readPID(for: mountpoint).flatMap { $0 != getpid() && RuntimePaths.isAlive($0) ? $0 : nil }
+        if other == nil { try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8) }
+        defer { if RuntimePaths.readPID(for: mountpoint) == getpid() { try? FileManager.default.removeItem(atPath: pidFile) } }
 
         // With the Redis backend, a replica the trimmed log no longer reaches starts from the
         // namespace's checkpoint (docs/distributed.md).
@@ -80,6 +83,7 @@ struct Daemon {
         }
         // A socket's `input` and `ctl` act on each write as it happens: no write-back cache
         // (which would merge and delay writes) and no splice.
+        StopSignals.mounting()
         let session = try FuseSession(mountpoint: mountpoint, options: options,
                                       capabilities: .init(writebackCache: false, splice: false),
                                       fileSystem: fileSystem)

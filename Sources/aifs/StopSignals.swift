@@ -13,12 +13,20 @@ private let stopPipeWrite = Atomic<Int32>(-1)
 /// group starts running, after the mount answers and the pid file exists. A SIGTERM from
 /// `aifs unmount` in between (the test suite saw it on a loaded machine) met the default action
 /// and ended the process at once, its store not closed (the `-wal` left beside the file). With
-/// the handlers installed before anything else, a stop asked at any moment is kept in the pipe
-/// until the daemon can act on it, and the daemon always ends through its clean stop.
+/// the handlers installed before anything else, a stop asked once the mount is being made is
+/// kept until the daemon can act on it, and the daemon ends through its clean stop. A stop
+/// asked before that (the store loading, a Redis checkpoint being fetched: nothing is mounted
+/// and no one is answered yet) ends the process at once, as the default action did.
 enum StopSignals {
     static let handled: [Int32] = [SIGTERM, SIGINT, SIGHUP]
 
-    private static let readEnd = Mutex<Int32>(-1)
+    private enum Phase {
+        case starting
+        case mounting(stopAsked: Bool)
+        case serving(stop: @Sendable () -> Void)
+    }
+
+    private static let phase = Mutex<Phase>(.starting)
 
     /// Installs the handlers (once; the pipe is close-on-exec, so children do not inherit it,
     /// and `exec` resets their dispositions).
@@ -27,8 +35,13 @@ enum StopSignals {
         guard pipe(&fds) == 0 else { return }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
-        readEnd.withLock { $0 = fds[0] }
         stopPipeWrite.store(fds[1], ordering: .relaxed)
+        let readEnd = fds[0]
+        Thread {
+            var byte: UInt8 = 0
+            while Glibc.read(readEnd, &byte, 1) < 0 && errno == EINTR {}
+            stopAsked()
+        }.start()
         for signal in handled {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { _ in
@@ -41,15 +54,41 @@ enum StopSignals {
         }
     }
 
-    /// Calls `stop` once, on a thread of its own, when the first signal arrives (at once if one
-    /// came before this call). Without ``install()`` it never calls.
+    /// The first signal: before ``mounting()`` the process ends now; while mounting it is kept
+    /// for ``onFirst(_:)``; once serving, the stop runs.
+    private static func stopAsked() {
+        let stop = phase.withLock { phase -> (@Sendable () -> Void)? in
+            switch phase {
+            case .starting:
+                return {
+                    FileHandle.standardError.write(Data("aifs: stopped by a signal before the mount was made\n".utf8))
+                    _exit(143)
+                }
+            case .mounting:
+                phase = .mounting(stopAsked: true)
+                return nil
+            case .serving(let stop):
+                return stop
+            }
+        }
+        stop?()
+    }
+
+    /// The mount is about to be made: from now on a stop goes through the clean stop.
+    static func mounting() {
+        phase.withLock { phase in
+            if case .starting = phase { phase = .mounting(stopAsked: false) }
+        }
+    }
+
+    /// Calls `stop` (on the signal thread) when the first signal arrives, or at once if one came
+    /// since ``mounting()``.
     static func onFirst(_ stop: @escaping @Sendable () -> Void) {
-        let fd = readEnd.withLock { $0 }
-        guard fd >= 0 else { return }
-        Thread {
-            var byte: UInt8 = 0
-            while Glibc.read(fd, &byte, 1) < 0 && errno == EINTR {}
-            stop()
-        }.start()
+        let asked = phase.withLock { phase -> Bool in
+            defer { phase = .serving(stop: stop) }
+            if case .mounting(let asked) = phase { return asked }
+            return false
+        }
+        if asked { stop() }
     }
 }

@@ -40,6 +40,8 @@ struct TableDumpTests {
                                arguments: [text, i == 4 ? Int64.min : (i == 5 ? Int64.max : Int64(i * -1000)), real, blob])
             }
             try db.execute(sql: "DELETE FROM plain WHERE rowid IN (2, 5)")
+            // Text holding NUL bytes (the store keeps them; GRDB's String stops at the first).
+            try db.execute(sql: "INSERT INTO plain (a, b) VALUES (CAST(x'610062000063' AS TEXT), 7)")
             for seq in 1...50 {
                 try db.execute(sql: "INSERT INTO keyed VALUES (?, ?, ?, ?)",
                                arguments: [seq * 3, seq % 4, 1_796_346_888.0 + Double(seq) * 0.0026, Data("reply \(seq)".utf8)])
@@ -68,6 +70,9 @@ struct TableDumpTests {
                 }
             }
             lines += try String.fetchAll(db, sql: "SELECT k || '=' || v FROM pairs").map { "pairs \($0)" }
+            // Every text and blob byte for byte, NULs included, with its type.
+            lines += try String.fetchAll(db, sql: "SELECT rowid || ' ' || typeof(a) || ' ' || hex(a) || ' ' || typeof(d) || ' ' || hex(d) FROM plain")
+                .map { "plain bytes \($0)" }
             return lines
         }
     }
@@ -81,6 +86,7 @@ struct TableDumpTests {
         try TableDump.decode(dump, to: loaded)
         let before = try Self.contents(of: source), after = try Self.contents(of: loaded)
         #expect(before.count > 70)
+        #expect(before.contains { $0.contains(" text 610062000063 ") }, "the NUL row is there to compare")
         #expect(after == before)
     }
 
@@ -126,6 +132,28 @@ struct TableDumpTests {
             }
         }
         #expect(refused == cuts.count)
+        // A count far past what the stream holds is refused, not allocated.
+        let huge = Self.temp("huge")
+        defer { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(huge + suffix) } }
+        #expect(throws: TableDump.Failure.self) { try TableDump.decode(TableDump.magic + [0xFF, 0xFF, 0xFF, 0xFF, 0x07], to: huge) }
         #expect(throws: TableDump.Failure.self) { try TableDump.decode(Array("SQLite format 3\0".utf8) + dump, to: Self.temp("bad")) }
+    }
+
+    @Test("the loader installs a table dump and, from an older daemon, a checkpoint that is the database file itself; a damaged one replaces nothing")
+    func installBothForms() throws {
+        let source = Self.temp("source"), replica = Self.temp("replica")
+        defer { for path in [source, replica] { for suffix in ["", "-wal", "-shm", ".loading"] { unlink(path + suffix) } } }
+        try Self.sample(at: source)
+        let expected = try Self.contents(of: source)
+        try CheckpointLoader.install(try TableDump.encode(databaseAt: source), at: replica)
+        #expect(try Self.contents(of: replica) == expected)
+        unlink(replica)
+        let file = [UInt8](try Data(contentsOf: URL(fileURLWithPath: source)))
+        #expect(file.starts(with: CheckpointLoader.sqliteHeader))
+        try CheckpointLoader.install(file, at: replica)
+        #expect(try Self.contents(of: replica) == expected)
+        #expect(throws: StoreError.self) { try CheckpointLoader.install(Array("neither".utf8), at: replica) }
+        #expect(try Self.contents(of: replica) == expected)
+        #expect(!FileManager.default.fileExists(atPath: replica + ".loading"))
     }
 }

@@ -70,8 +70,11 @@ public enum CheckpointLoader {
         }) ?? "0-0"
     }
 
-    /// Makes the database from the checkpoint's ``TableDump`` next to the replica, then puts it
-    /// in its place (the old files go).
+    /// The first bytes of a SQLite database file: what checkpoints held before ``TableDump``.
+    static let sqliteHeader = Array("SQLite format 3\0".utf8)
+
+    /// Makes the database from the checkpoint's ``TableDump`` (or, from an older daemon, the
+    /// database file itself) next to the replica, then puts it in its place (the old files go).
     static func install(_ dump: [UInt8], at path: String) throws {
         try SQLiteStore.prepareDirectory((path as NSString).deletingLastPathComponent)
         let loading = path + ".loading"
@@ -79,7 +82,14 @@ public enum CheckpointLoader {
         defer { umask(oldMask) }
         for suffix in ["", "-wal", "-shm", "-journal"] { unlink(loading + suffix) }
         do {
-            try TableDump.decode(dump, to: loading)
+            if dump.starts(with: Self.sqliteHeader) {
+                // A checkpoint written before the table dump (the database file itself).
+                guard FileManager.default.createFile(atPath: loading, contents: Data(dump)) else {
+                    throw StoreError("cannot write \(loading): \(String(cString: strerror(errno)))")
+                }
+            } else {
+                try TableDump.decode(dump, to: loading)
+            }
         } catch {
             for suffix in ["", "-wal", "-shm", "-journal"] { unlink(loading + suffix) }
             throw StoreError("cannot make the replica from the checkpoint at \(loading): \(error)")

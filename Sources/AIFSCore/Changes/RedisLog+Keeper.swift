@@ -152,11 +152,14 @@ extension RedisLog {
             state.withLock { $0.leader = leader.array?.first?.int ?? 0 > 0 }
             try heartbeat()
             let sockets = applier?.socketIDs() ?? []
-            var taken: [SocketID] = [], lost: [SocketID] = []
+            var taken: [SocketID] = []
             for chunk in stride(from: 0, to: sockets.count, by: 500) {
                 let part = Array(sockets[chunk..<min(sockets.count, chunk + 500)])
                 let reply = try control.command(["EVAL", Self.leaseScript, "\(part.count)"] + part.map(Self.ownerKey) + [id, ttl])
                 let codes = reply.array?.map { $0.int ?? 0 } ?? []
+                // Reported per chunk: a later chunk that fails must not lose these.
+                var lost: [SocketID] = []
+                defer { for socket in lost { applier?.lostOwnership(socket) } }
                 state.withLock { s in
                     for (socket, code) in zip(part, codes) {
                         if code == 0 {
@@ -169,7 +172,6 @@ extension RedisLog {
                 taken += zip(part, codes).filter { $0.1 == 2 }.map(\.0)
             }
             if !isConnected { setConnected(true) }
-            for socket in lost { applier?.lostOwnership(socket) }
             for socket in taken { applier?.tookOver(socket) }
         } catch {
             return setConnected(false, (error as? RedisError)?.message ?? "\(error)")

@@ -16,7 +16,21 @@ struct ColumnWriter {
 
     enum Tag: UInt8 { case null, integer, real, text, blob }
 
-    mutating func append(_ value: DatabaseValue) {
+    /// Appends one value; `isText`: the value is text read as its bytes (a blob, or NULL for
+    /// an empty one).
+    mutating func append(_ value: DatabaseValue, isText: Bool = false) {
+        if isText {
+            let bytes: [UInt8]
+            switch value.storage {
+            case .blob(let blob): bytes = [UInt8](blob)
+            case .string(let text): bytes = Array(text.utf8)
+            default: bytes = []
+            }
+            tags.append(Tag.text.rawValue)
+            lengths.varint(UInt64(bytes.count))
+            data += bytes
+            return
+        }
         switch value.storage {
         case .null:
             tags.append(Tag.null.rawValue)
@@ -49,38 +63,40 @@ struct ColumnWriter {
     }
 }
 
+/// A value read back: text as its bytes (NULs kept), anything else as it was.
+enum ColumnValue {
+    case text([UInt8])
+    case value(DatabaseValue)
+}
+
 /// Reads back one column that ``ColumnWriter`` wrote.
 enum ColumnReader {
-    static func read(_ input: inout DumpReader, rows: Int) throws -> [DatabaseValue] {
+    static func read(_ input: inout DumpReader, rows: Int) throws -> [ColumnValue] {
         let tags = try input.bytes(try input.count())
         var integers = DumpReader(try input.bytes(try input.count()))
         var reals = DumpReader(try input.bytes(try input.count()))
         var lengths = DumpReader(try input.bytes(try input.count()))
         let data = try input.bytes(try input.count())
         guard tags.count == rows else { throw TableDump.Failure(description: "a column holds \(tags.count) values, not \(rows)") }
-        var values: [DatabaseValue] = []
+        var values: [ColumnValue] = []
         values.reserveCapacity(rows)
         var lastInteger: Int64 = 0, lastReal: Int64 = 0, offset = 0
         for tag in tags {
             switch ColumnWriter.Tag(rawValue: tag) {
             case .null:
-                values.append(.null)
+                values.append(.value(.null))
             case .integer:
                 lastInteger = lastInteger &+ (try integers.signed())
-                values.append(lastInteger.databaseValue)
+                values.append(.value(lastInteger.databaseValue))
             case .real:
                 lastReal = lastReal &+ (try reals.signed())
-                values.append(Double(bitPattern: UInt64(bitPattern: lastReal)).databaseValue)
+                values.append(.value(Double(bitPattern: UInt64(bitPattern: lastReal)).databaseValue))
             case .text, .blob:
-                let length = try lengths.count()
+                let length = try lengths.length()
                 guard offset + length <= data.count else { throw TableDump.Failure(description: "a value runs past its column") }
                 let bytes = Array(data[offset..<(offset + length)])
                 offset += length
-                if tag == ColumnWriter.Tag.text.rawValue {
-                    values.append(String(decoding: bytes, as: UTF8.self).databaseValue)
-                } else {
-                    values.append(Data(bytes).databaseValue)
-                }
+                values.append(tag == ColumnWriter.Tag.text.rawValue ? .text(bytes) : .value(Data(bytes).databaseValue))
             case nil:
                 throw TableDump.Failure(description: "unknown value tag \(tag)")
             }
@@ -139,10 +155,18 @@ struct DumpReader {
         }
     }
 
-    /// A count or length: a varint that must fit what is left.
+    /// A count of what follows in this stream (items of at least a byte each, or bytes): no
+    /// more than the bytes left, so a damaged count cannot ask for a huge allocation.
     mutating func count() throws -> Int {
         let value = try varint()
-        guard value <= UInt64(Int32.max) else { throw TableDump.Failure(description: "a count of \(value) is not plausible") }
+        guard value <= UInt64(data.count - position) else { throw TableDump.Failure(description: "a count of \(value) is more than the dump holds") }
+        return Int(value)
+    }
+
+    /// A length of bytes held elsewhere (checked there).
+    mutating func length() throws -> Int {
+        let value = try varint()
+        guard value <= UInt64(Int32.max) else { throw TableDump.Failure(description: "a length of \(value) is not plausible") }
         return Int(value)
     }
 

@@ -57,12 +57,18 @@ enum TableDump {
         let columns = try db.columns(in: table).map(\.name)
         let rowidColumn = try hasSeparateRowid(table, db) ? ["rowid"] : []
         let names = rowidColumn + columns
-        let selected = names.map(quote).joined(separator: ", ")
         var writers = Array(repeating: ColumnWriter(), count: names.count)
         var count = 0
+        // Text is read as its bytes (with a flag that it is text): GRDB reads text up to its
+        // first NUL, and the store keeps NULs a message may hold.
+        let selected = names.map { name in
+            "CASE typeof(\(quote(name))) WHEN 'text' THEN CAST(\(quote(name)) AS BLOB) ELSE \(quote(name)) END, typeof(\(quote(name))) = 'text'"
+        }.joined(separator: ", ")
         let rows = try Row.fetchCursor(db, sql: "SELECT \(selected) FROM \(quote(table))")
         while let row = try rows.next() {
-            for index in names.indices { writers[index].append(row[index] as DatabaseValue) }
+            for index in names.indices {
+                writers[index].append(row[2 * index] as DatabaseValue, isText: row[2 * index + 1] as Bool)
+            }
             count += 1
         }
         out.string(table)
@@ -105,15 +111,27 @@ enum TableDump {
 
     private static func readTable(_ input: inout DumpReader, _ db: Database) throws {
         let table = try input.string()
-        let names = try (0..<(try input.count())).map { _ in try input.string() }
+        var names: [String] = []
+        for _ in 0..<(try input.count()) { names.append(try input.string()) }
         let rowCount = try input.count()
-        var columns: [[DatabaseValue]] = []
+        var columns: [[ColumnValue]] = []
         for _ in names { columns.append(try ColumnReader.read(&input, rows: rowCount)) }
         if table == "sqlite_sequence" { try db.execute(sql: "DELETE FROM sqlite_sequence") }
-        let placeholders = Array(repeating: "?", count: names.count).joined(separator: ", ")
+        // Text comes as its bytes with a flag (GRDB binds text up to its first NUL): the bytes
+        // are bound as a blob and cast back to text.
+        let placeholders = names.indices.map { "CASE ?\(2 * $0 + 1) WHEN 1 THEN CAST(?\(2 * $0 + 2) AS TEXT) ELSE ?\(2 * $0 + 2) END" }
+            .joined(separator: ", ")
         let statement = try db.makeStatement(sql: "INSERT INTO \(quote(table)) (\(names.map(quote).joined(separator: ", "))) VALUES (\(placeholders))")
+        var arguments: [DatabaseValue] = []
         for row in 0..<rowCount {
-            statement.setUncheckedArguments(StatementArguments(columns.map { $0[row] }))
+            arguments.removeAll(keepingCapacity: true)
+            for column in columns {
+                switch column[row] {
+                case .text(let bytes): arguments += [1.databaseValue, Data(bytes).databaseValue]
+                case .value(let value): arguments += [0.databaseValue, value]
+                }
+            }
+            statement.setUncheckedArguments(StatementArguments(arguments))
             try statement.execute()
         }
     }
