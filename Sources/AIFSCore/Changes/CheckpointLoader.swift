@@ -78,13 +78,14 @@ public enum CheckpointLoader {
     static func install(_ dump: [UInt8], at path: String) throws {
         try SQLiteStore.prepareDirectory((path as NSString).deletingLastPathComponent)
         let loading = path + ".loading"
-        let oldMask = umask(0o077)
-        defer { umask(oldMask) }
+        // Files 0600 by chmod, not by umask: the umask is the whole process's, and another
+        // thread's files (a test's directory beside this) would get it too. The directory is
+        // 0700 meanwhile.
         for suffix in ["", "-wal", "-shm", "-journal"] { unlink(loading + suffix) }
         do {
             if dump.starts(with: Self.sqliteHeader) {
                 // A checkpoint written before the table dump (the database file itself).
-                guard FileManager.default.createFile(atPath: loading, contents: Data(dump)) else {
+                guard FileManager.default.createFile(atPath: loading, contents: Data(dump), attributes: [.posixPermissions: 0o600]) else {
                     throw StoreError("cannot write \(loading): \(String(cString: strerror(errno)))")
                 }
             } else {
@@ -94,6 +95,7 @@ public enum CheckpointLoader {
             for suffix in ["", "-wal", "-shm", "-journal"] { unlink(loading + suffix) }
             throw StoreError("cannot make the replica from the checkpoint at \(loading): \(error)")
         }
+        chmod(loading, 0o600)
         let fd = open(loading, O_RDONLY)
         if fd >= 0 { fsync(fd); close(fd) }
         for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
