@@ -141,8 +141,13 @@ struct TableDumpTests {
 
     @Test("the loader installs a table dump and, from an older daemon, a checkpoint that is the database file itself; a damaged one replaces nothing")
     func installBothForms() throws {
-        let source = Self.temp("source"), replica = Self.temp("replica")
-        defer { for path in [source, replica] { for suffix in ["", "-wal", "-shm", ".loading"] { unlink(path + suffix) } } }
+        // The replica in a directory of its own: install makes its directory 0700 (never /tmp).
+        let directory = NSTemporaryDirectory() + "aifs-dump-install-\(UUID().uuidString.prefix(8))"
+        let source = Self.temp("source"), replica = directory + "/replica.db"
+        defer {
+            for suffix in ["", "-wal", "-shm"] { unlink(source + suffix) }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         try Self.sample(at: source)
         let expected = try Self.contents(of: source)
         try CheckpointLoader.install(try TableDump.encode(databaseAt: source), at: replica)

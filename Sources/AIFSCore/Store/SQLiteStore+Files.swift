@@ -17,7 +17,9 @@ extension SQLiteStore {
         throw StoreError("the store \(path.dropLast(5)) is in use by another aifs daemon")
     }
 
-    /// Creates the directory `0700` if missing; tightens an existing one that we own to `0700`.
+    /// Creates the directory `0700` if missing; tightens an existing one that we own to `0700`,
+    /// unless it is a shared sticky directory such as `/tmp` (a store put there directly must
+    /// not close it to everyone else).
     static func prepareDirectory(_ directory: String) throws {
         var st = stat()
         if stat(directory, &st) != 0 {
@@ -27,7 +29,7 @@ extension SQLiteStore {
             } catch {
                 throw StoreError("cannot create the store directory \(directory): \(error.localizedDescription)")
             }
-        } else if st.st_uid == getuid(), st.st_mode & 0o077 != 0 {
+        } else if st.st_uid == getuid(), st.st_mode & 0o077 != 0, st.st_mode & S_ISVTX == 0 {
             chmod(directory, 0o700)
         }
     }
