@@ -51,8 +51,8 @@ extension SQLiteStore {
     private func writeFilesAgain() throws {
         let path = options.path
         try Self.prepareDirectory((path as NSString).deletingLastPathComponent)
-        let oldMask = umask(0o077)
-        defer { umask(oldMask) }
+        // Files 0600 by chmod (the directory is 0700), not by the process's umask, which the
+        // tools and agents spawned meanwhile would inherit.
         // The lock first: if another daemon holds the path's lock now, the path is its store.
         if StoreFiles.identity(path + ".lock") != files.known[".lock"] {
             let fd = try Self.lockExclusively(path + ".lock", attempts: 1)
@@ -71,6 +71,7 @@ extension SQLiteStore {
             unlink(copy)
             throw error
         }
+        chmod(copy, 0o600)
         // What is left of the old files at the path would be taken for the copy's log.
         unlink(path + "-wal")
         unlink(path + "-shm")

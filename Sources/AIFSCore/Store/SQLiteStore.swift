@@ -105,8 +105,8 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         }
         configuration.busyMode = .timeout(10)
         self.configuration = configuration
-        let oldMask = umask(0o077)
-        defer { umask(oldMask) }
+        // Files 0600 by chmod once open (the directory is 0700 meanwhile), not by umask: the
+        // umask is the whole process's, and this open may wait up to 5 s for the lock.
         lockFD = try Self.lockExclusively(options.path + ".lock")
         let pool: DatabasePool
         do {
