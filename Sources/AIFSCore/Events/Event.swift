@@ -56,36 +56,51 @@ public struct AIEvent: Sendable {
 }
 
 /// The JSON line of an event, written by hand in a fixed key order (no Foundation encoder on
-/// the hot path): `id`, `time`, `type`, `socket`, `uid`, `daemon`, `from_log`, the socket's
-/// `owner`, `group` and `mode`, then the type's own fields.
+/// the hot path, and bytes rather than `String` appends: see ``JSONBytes``): `id`, `time`,
+/// `type`, `socket`, `uid`, `daemon`, `from_log`, the socket's `owner`, `group` and `mode`,
+/// then the type's own fields.
 enum EventJSON {
     static func line(_ event: AIEvent, id: UInt64, daemon: String, fromLog: Bool) -> [UInt8] {
-        var out = "{\"id\":\(id),\"time\":"
-        JSONText.append(WallClock.iso8601(event.time, fraction: true), to: &out)
-        out += ",\"type\":"
-        JSONText.append(event.type, to: &out)
-        out += ",\"socket\":"
-        if let socket = event.socket { JSONText.append(socket, to: &out) } else { out += "null" }
-        out += ",\"uid\":\(event.uid),\"daemon\":"
-        JSONText.append(daemon, to: &out)
-        out += ",\"from_log\":\(fromLog)"
+        var out = JSONBytes()
+        out.raw("{\"id\":")
+        out.unsigned(id)
+        out.raw(",\"time\":")
+        out.iso8601(event.time, fraction: true)
+        out.raw(",\"type\":")
+        out.string(event.type)
+        out.raw(",\"socket\":")
+        if let socket = event.socket { out.string(socket) } else { out.raw("null") }
+        out.raw(",\"uid\":")
+        out.unsigned(event.uid)
+        out.raw(",\"daemon\":")
+        out.string(daemon)
+        out.raw(",\"from_log\":")
+        out.bool(fromLog)
         if let audience = event.audience {
-            out += ",\"owner\":\(audience.uid),\"group\":\(audience.gid),\"mode\":\"\(String(audience.mode, radix: 8))\""
+            out.raw(",\"owner\":")
+            out.unsigned(audience.uid)
+            out.raw(",\"group\":")
+            out.unsigned(audience.gid)
+            out.raw(",\"mode\":\"")
+            out.bytes += String(audience.mode, radix: 8).utf8
+            out.raw("\"")
         }
         for (key, value) in event.fields {
-            out += ","
-            JSONText.append(key, to: &out)
-            out += ":"
+            out.raw(",")
+            out.string(key)
+            out.raw(":")
             switch value {
-            case .string(let text): JSONText.append(text, to: &out)
-            case .int(let number): out += "\(number)"
-            case .double(let number): out += number.isFinite ? format(number) : "null"
-            case .bool(let flag): out += "\(flag)"
-            case .null: out += "null"
+            case .string(let text): out.string(text)
+            case .int(let number): out.int(number)
+            case .double(let number):
+                if number.isFinite { out.bytes += format(number).utf8 } else { out.raw("null") }
+            case .bool(let flag): out.bool(flag)
+            case .null: out.raw("null")
             }
         }
-        out += "}\n"
-        return Array(out.utf8)
+        out.raw("}\n")
+        // The log keeps 10,000 lines: an exact copy, not the writer's spare capacity.
+        return out.bytes.withUnsafeBufferPointer { Array($0) }
     }
 
     /// Seconds with microseconds at most, as JSON accepts them (no exponent).

@@ -23,10 +23,7 @@ public struct MemoryEntry: Sendable, Equatable {
 
     /// The metadata as a JSON object with sorted keys (written by hand: it is on the path of
     /// every acknowledged message, and Foundation's serializer cost 8 % of a commit).
-    public var metadataJSON: String {
-        "{" + metadata.sorted { $0.key < $1.key }.map { JSONText.string($0.key) + ":" + JSONText.string($0.value) }
-            .joined(separator: ",") + "}"
-    }
+    public var metadataJSON: String { BatchWriter.jsonObject(metadata) }
 }
 
 /// One line of a memory search result.

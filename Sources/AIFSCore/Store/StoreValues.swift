@@ -24,12 +24,27 @@ extension BatchWriter {
     /// A JSON object with sorted keys, written by hand: it is in every commit of a message, and
     /// Foundation's serializer cost 4 % of the writer's time.
     static func jsonObject(_ object: [String: String]) -> String {
-        "{" + object.sorted { $0.key < $1.key }.map { JSONText.string($0.key) + ":" + JSONText.string($0.value) }
-            .joined(separator: ",") + "}"
+        var out = JSONBytes(capacity: 128)
+        out.raw("{")
+        for (index, entry) in object.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { out.raw(",") }
+            out.string(entry.key)
+            out.raw(":")
+            out.string(entry.value)
+        }
+        out.raw("}")
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
     static func jsonArray(_ array: [String]) -> String {
-        "[" + array.map(JSONText.string).joined(separator: ",") + "]"
+        var out = JSONBytes(capacity: 64)
+        out.raw("[")
+        for (index, item) in array.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.string(item)
+        }
+        out.raw("]")
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
     static func json(_ value: Any) -> String {
