@@ -12,8 +12,10 @@ extension SQLiteStore {
     /// the errno to refuse writes with. Writer thread only.
     func filesInPlace() -> Errno? {
         if replaced { return .EIO }
+        if directoryWatch.isQuiet() { return nil }
         switch files.check() {
         case nil:
+            directoryWatch.checkedClean()
             return nil
         case .replaced:
             replaced = true

@@ -46,6 +46,8 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     var retired: [DatabasePool] = []
     let configuration: GRDB.Configuration
     var files: StoreFiles
+    /// Whether ``files`` needs its complete check before a batch (writer thread).
+    let directoryWatch: StoreDirectoryWatch
     private let pending = EventQueue()
     let searchQueue = DispatchQueue(label: "aifs.store.search", attributes: .concurrent)
     /// At most two memory searches run at once (SQLiteStore+Search.swift).
@@ -118,6 +120,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         current = Mutex(pool)
         for suffix in ["", "-wal", "-shm"] { chmod(options.path + suffix, 0o600) }
         files = StoreFiles(path: options.path)
+        directoryWatch = StoreDirectoryWatch(directory: directory.isEmpty ? "." : directory)
         checkpointer = Checkpointer(path: options.path)
         retention = RetentionRunner(policy: options.retention)
         indexer = MemoryIndexer(delay: options.memoryIndexDelay)
