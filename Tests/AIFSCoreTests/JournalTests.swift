@@ -125,4 +125,54 @@ struct JournalTests {
         let cursor = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT position FROM stream_cursor WHERE socket = 5") }
         #expect(cursor == 40)
     }
+
+    @Test("a catch-up in passes: at most atMost rows, yielding only after yieldingAfter rows, and the tables as one pass writes them")
+    func catchUpInPasses() async throws {
+        let temp = StoreTests.TempStore()
+        defer { temp.cleanUp() }
+        let store = try SQLiteStore(options: StoreOptions(path: temp.path, journalDelay: 3600))
+        defer { store.close() }
+        _ = try store.load()
+        let record = SocketRecord(id: 5, name: "s", model: "echo", life: .active, headers: false, settings: [:], prompt: [],
+                                  created: 1, lastActivity: 1, uid: 0, gid: 0, mode: 0o700, messages: 0, tokensIn: 0, tokensOut: 0,
+                                  nextMessageID: 1)
+        func commit(_ events: [StoreEvent]) async {
+            await withCheckedContinuation { continuation in store.record(events) { _ in continuation.resume() } }
+        }
+        await commit([.socketCreated(record)])
+        for n in 1...10 {
+            let message = InputMessage(id: UInt64(n), content: Array("m\(n)\n".utf8), headers: MessageHeaders(), uid: 0, time: 2)
+            await commit([.messageQueued(5, message), .transcriptAppended(5, Array("in \(n)\n".utf8))])
+            await commit([.requestStarted(5, messageID: UInt64(n)), .transcriptAppended(5, Array("out \(n)\n".utf8)),
+                          .requestEnded(5, messageID: UInt64(n))])
+        }
+        func rows() throws -> Int { try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM journal")! } }
+        #expect(try rows() == 20)
+        // The writer thread is idle (20 rows, journal_delay 1 h); holding `writing` keeps it so.
+        func holdingTheWriter(_ body: () throws -> Void) rethrows {
+            store.writing.lock()
+            defer { store.writing.unlock() }
+            try body()
+        }
+        try holdingTheWriter {
+            try store.applyJournalNow(atMost: 7)
+            #expect(try rows() == 13, "7 rows applied")
+            var asked = 0
+            try store.applyJournalNow(atMost: 100) { asked += 1; return asked >= 2 }
+            #expect(try rows() == 13 - (Journal.yieldingAfter + 1), "yielded at the second look, after \(Journal.yieldingAfter) + 1 rows")
+            #expect(asked == 2)
+            try store.applyJournalNow(atMost: 100) { true }
+            #expect(try rows() == 13 - (Journal.yieldingAfter + 1) - Journal.yieldingAfter, "a yielding pass still applies its first rows")
+            try store.applyJournalNow()
+        }
+        #expect(try rows() == 0)
+        let counts = try await store.pool.read { db in
+            try ["message", "transcript"].map { try Int.fetchOne(db, sql: "SELECT count(*) FROM \($0)")! }
+        }
+        #expect(counts[0] == 0, "a message queued in one pass and answered in the next is deleted there")
+        let transcript = try await store.pool.read { db in
+            try Data.fetchAll(db, sql: "SELECT bytes FROM transcript ORDER BY seq").map { String(decoding: $0, as: UTF8.self) }.joined()
+        }
+        #expect(transcript == (1...10).map { "in \($0)\nout \($0)\n" }.joined(), "in order across the passes")
+    }
 }
