@@ -33,11 +33,6 @@ final class Journal {
 
     var isBehind: Bool { backlog > 0 }
     var isFull: Bool { backlog >= Self.chunk }
-    /// So far behind that a catch-up no longer yields to waiting commits (it then applies
-    /// ``chunk`` rows a pass, so that no commit waits for more).
-    var isFarBehind: Bool { backlog >= 4 * Self.chunk }
-    /// Rows a yielding catch-up applies before it looks for waiting commits.
-    static let yieldingAfter = 4
 
     func load(_ db: Database) throws {
         backlog = try Int.fetchOne(db, sql: "SELECT count(*) FROM journal") ?? 0
@@ -52,37 +47,22 @@ final class Journal {
         backlog += 1
     }
 
-    /// Applies the waiting rows through `writer`, oldest first, and deletes them, inside the
-    /// caller's transaction (the caller calls `writer.finish()`); returns how many: at most
-    /// `atMost`, and with `yielding`, no more once `yielding()` is true after `yieldingAfter`
-    /// rows (a commit somebody waits for has arrived: catching up 32 rows takes ~1.3 ms, which
-    /// that `close()` would wait), so a catch-up fills the writer's idle moments. A row that
-    /// cannot be decoded (it would be a bug) is logged and dropped. Call ``applied(_:)`` after
-    /// the commit.
-    func apply(_ db: Database, _ writer: inout BatchWriter, atMost: Int = .max, yieldingAfter: Int = 0,
-               yielding: (() -> Bool)? = nil) throws -> Int {
+    /// Applies every waiting row through `writer` and deletes them, inside the caller's
+    /// transaction (the caller calls `writer.finish()`); returns how many. A row that cannot be
+    /// decoded (it would be a bug) is logged and dropped. Call ``applied(_:)`` after the commit.
+    func apply(_ db: Database, _ writer: inout BatchWriter) throws -> Int {
         guard backlog > 0 else { return 0 }
         var last: Int64?
         var count = 0
-        // In pages, so that a catch-up that yields early has not read the rows it leaves.
-        let page = yielding == nil ? atMost : 8
-        paging: while true {
-            let rows = try Row.fetchAll(db, sql: "SELECT seq, ops FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
-                                        arguments: [last ?? Int64.min, page])
-            for row in rows {
-                if count >= atMost { break paging }
-                if count >= max(1, yieldingAfter), let yielding, yielding() { break paging }
-                let seq: Int64 = row[0]
-                last = seq
-                count += 1
-                let bytes: Data = row[1]
-                do {
-                    for op in try JournalCodec.decode(Array(bytes)) { try writer.apply(op) }
-                } catch let corrupt as JournalCodec.Corrupt {
-                    logger.error("store: journal row \(seq) cannot be read and is dropped: \(corrupt)")
-                }
+        for row in try Row.fetchAll(db, sql: "SELECT seq, ops FROM journal ORDER BY seq") {
+            last = row[0]
+            count += 1
+            let bytes: Data = row[1]
+            do {
+                for op in try JournalCodec.decode(Array(bytes)) { try writer.apply(op) }
+            } catch let corrupt as JournalCodec.Corrupt {
+                logger.error("store: journal row \(row[0] as Int64) cannot be read and is dropped: \(corrupt)")
             }
-            if rows.count < page { break }
         }
         if let last { try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [last]) }
         return count

@@ -63,21 +63,6 @@ enum JournalOp: Equatable {
     }
 }
 
-extension StoreEvent {
-    /// Whether the event has journal ops (``JournalOp/ops(_:now:)`` is not nil), without making them.
-    var isJournalled: Bool {
-        switch self {
-        case .messageQueued, .requestStarted, .requestEnded, .transcriptAppended, .contextAppended, .streamAppended,
-             .streamRead, .memory, .socketSaved, .contextTrimmed, .contextCleared, .queueCleared, .historyAppended,
-             .historyCleared, .undoSaved:
-            return true
-        case .socketCreated, .socketRemoved, .teamSaved,
-             .teamStreamAppended, .teamStreamRead, .snapshotTaken, .snapshotDeleted, .snapshotRestored, .clusterPosition:
-            return false
-        }
-    }
-}
-
 /// A socket's record as the `socket` table holds it.
 struct StoredSocket: Equatable {
     var id: SocketID

@@ -7,28 +7,21 @@ import GRDB
 /// batch's groups, what cannot be written, and kept groups given up. Writer thread only.
 extension SQLiteStore {
     /// Writes the journal into the tables in its own transaction (see ``Journal``).
-    func applyJournalNow(atMost: Int = .max, yielding: (() -> Bool)? = nil) throws {
+    func applyJournalNow() throws {
         var applied = 0, memories = 0
         try pool.writeWithoutTransaction { db in
             let raw = writerStatements(db)
             try raw.transaction {
-                memories = try writing(db, raw) { writer in applied = try journal.apply(db, &writer, atMost: atMost, yieldingAfter: Journal.yieldingAfter,
-                                                                                       yielding: yielding) }
+                memories = try writing(db, raw) { writer in applied = try journal.apply(db, &writer) }
             }
         }
         committed(journalRows: applied, memories: memories, indexed: nil)
         counters.withLock { $0.transactions += 1 }
     }
 
-    /// Catches the journal up, yielding to commits somebody waits for; far behind, a chunk of
-    /// rows without yielding (the writer comes back for the rest at once).
     func applyJournalWhenDue() {
         do {
-            if journal.isFarBehind {
-                try applyJournalNow(atMost: Journal.chunk)
-            } else {
-                try applyJournalNow(atMost: 2 * Journal.chunk, yielding: { [pending] in pending.somebodyWaits })
-            }
+            try applyJournalNow()
             journalRetry.succeeded()
         } catch {
             journalRetry.failed()

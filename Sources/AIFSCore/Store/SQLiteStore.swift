@@ -48,18 +48,13 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     var files: StoreFiles
     /// Whether ``files`` needs its complete check before a batch (writer thread).
     let directoryWatch: StoreDirectoryWatch
-    let pending = EventQueue()
+    private let pending = EventQueue()
     let searchQueue = DispatchQueue(label: "aifs.store.search", attributes: .concurrent)
     /// At most two memory searches run at once (SQLiteStore+Search.swift).
     let searchSlots = DispatchSemaphore(value: 2)
     let logger = Logger(label: "aifs.store")
-    let writerDone = DispatchSemaphore(value: 0)
-    let started = Mutex(false)
-    /// Held by whoever writes a batch or does the upkeep: the writer thread, or a thread leading a
-    /// commit (``lead()``). Everything "writer thread only" here is guarded by it.
-    let writing = NSLock()
-    /// When the sleeping writer thread wakes by itself (monotonic seconds; under ``writing``).
-    var writerWakes = 0.0
+    private let writerDone = DispatchSemaphore(value: 0)
+    private let started = Mutex(false)
     let retention: RetentionRunner
     let indexer: MemoryIndexer
     let journal: Journal
@@ -67,7 +62,7 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
     /// finalized before that connection is retired or closed).
     var statements: WriterStatements?
     /// When the writer last wrote a batch (for the indexer's idle delay).
-    var lastWrite = Date.distantPast
+    private var lastWrite = Date.distantPast
     /// Writer thread only: what a failed batch left for later, and when to try the journal and
     /// the memory index again after they failed.
     var kept = KeptGroups()
@@ -132,13 +127,87 @@ public final class SQLiteStore: SocketStore, @unchecked Sendable {
         journal = Journal(delay: options.journalDelay)
     }
 
-    // MARK: Writing (recording and the writer thread: SQLiteStore+Writer.swift)
+    // MARK: Writing
+
+    public func record(_ events: [StoreEvent]) {
+        guard !events.isEmpty else { return }
+        startWriter()
+        if pending.append(events, done: nil) { counters.withLock { $0.backlog += 1 } }
+    }
+
+    public func record(_ events: [StoreEvent], done: @escaping @Sendable (Errno?) -> Void) {
+        record(events, indexingMemories: false, done: done)
+    }
+
+    /// Records `events`; with `indexingMemories`, every committed memory is indexed for search
+    /// before `done` is called.
+    func record(_ events: [StoreEvent], indexingMemories: Bool, done: @escaping @Sendable (Errno?) -> Void) {
+        startWriter()
+        if pending.append(events, done: done, indexesMemories: indexingMemories) {
+            counters.withLock { $0.backlog += 1 }
+        } else {
+            DispatchQueue.global().async { done(.EIO) }
+        }
+    }
+
+    private func startWriter() {
+        let first = started.withLock { started -> Bool in
+            defer { started = true }
+            return !started
+        }
+        guard first else { return }
+        let thread = Thread { [self] in writerLoop() }
+        thread.name = "aifs.store.writer"
+        thread.start()
+    }
+
+    private func writerLoop() {
+        // Wakes at least once a second, so that deleted files are noticed (and written again)
+        // even while nothing is written.
+        while var batch = pending.takeAll(waitingAtMost: nextWake()) {
+            if let refusal = filesInPlace() {
+                if !batch.isEmpty { fail(batch, refusal) }
+                // The file was replaced: nothing can be written until a remount.
+                if !kept.isEmpty { dropKept("the store's file was replaced (\(refusal))") }
+                continue
+            }
+            // Kept groups are older than the batch: they go first, with anything new, or alone
+            // when their back-off allows.
+            if !kept.isEmpty, !batch.isEmpty || kept.backoff.isDue() { batch.groups = kept.takeAll() + batch.groups }
+            if !batch.isEmpty {
+                write(batch)
+                lastWrite = Date()
+                if let statements, statements.isLong { pool.writeWithoutTransaction { _ in statements.checkpointIfLong() } }
+            }
+            let idle = Date().timeIntervalSince(lastWrite)
+            if journalRetry.isDue(), journal.isFull || (journal.isBehind && idle >= journal.delay) { applyJournalWhenDue() }
+            if indexRetry.isDue(), indexer.isFull || (indexer.isBehind && idle >= indexer.delay) { indexMemories() }
+            if retention.isDue() { prune() }
+        }
+        if !kept.isEmpty, filesInPlace() == nil {  // closing: one last try
+            var last = EventQueue.Batch()
+            last.groups = kept.takeAll()
+            write(last)
+        }
+        if !kept.isEmpty { dropKept("the daemon is stopping") }
+        writerDone.signal()
+    }
+
+    /// Seconds until the writer has work of its own: kept groups, the journal or the index, each
+    /// when its back-off allows; at most 1 (the check of the files).
+    private func nextWake() -> Double {
+        var wake = 1.0
+        if !kept.isEmpty { wake = min(wake, max(0.001, kept.backoff.remaining())) }
+        if journal.isBehind { wake = min(wake, max(journal.delay, journalRetry.remaining())) }
+        if indexer.isBehind { wake = min(wake, max(indexer.delay, indexRetry.remaining())) }
+        return wake
+    }
 
     /// Applies a batch in one transaction. Should a group fail (it should not), the batch is
     /// applied again with each group in its own savepoint, so that only the failed group is
     /// rolled back and only its acknowledgement fails. Batches that take or restore a snapshot
     /// (which report to their ticket as they go) use savepoints from the start.
-    func write(_ batch: EventQueue.Batch) {
+    private func write(_ batch: EventQueue.Batch) {
         var failed = Set<Int>()
         var failure: Errno?, cause: (any Error)?
         let writeStarted = DaemonCounters.monotonicSeconds()

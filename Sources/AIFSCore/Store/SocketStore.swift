@@ -64,9 +64,6 @@ extension SocketStore {
 public struct StoreStatistics: Sendable, Equatable {
     public var groups = 0
     public var transactions = 0
-    /// Transactions committed by the thread whose handler queued a group somebody waits for,
-    /// not the writer thread (leader/follower: see SQLiteStore+Writer.swift).
-    public var ledTransactions = 0
     public var failedGroups = 0
     /// Groups handed to the store and not yet committed or refused (the writer's backlog).
     public var backlog = 0

@@ -114,7 +114,6 @@ extension AIFileSystem {
             "store: \(environment.store.location)",
             "store-writes: \(environment.store.statistics.groups) in \(environment.store.statistics.transactions) transactions",
             "store-backlog: \(environment.store.statistics.backlog)",
-            "store-led-commits: \(environment.store.statistics.ledTransactions)",
             "pid: \(identity.pid)",
             "sockets: \(sockets.count)",
             "in-flight: \(counters.inFlight)",
